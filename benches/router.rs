@@ -1,0 +1,2 @@
+//! placeholder replaced by the criterion router bench
+fn main() {}

@@ -1,0 +1,1 @@
+"""Loading API definitions and gateway config files, and compiling them for the engine."""

@@ -1,0 +1,66 @@
+"""fastgw's exceptions. Load-time problems name the file, the place in it and the reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FastgwError(Exception):
+    """Base of every error fastgw raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where in which file: a file path and an RFC 6901 JSON pointer into the parsed document."""
+
+    file: str
+    pointer: str = ""
+
+    def child(self, *parts: str | int) -> Place:
+        """The place of a member below this one (escapes ``~`` and ``/`` as RFC 6901 says)."""
+        pointer = self.pointer
+        for part in parts:
+            pointer += "/" + str(part).replace("~", "~0").replace("/", "~1")
+        return Place(self.file, pointer)
+
+    def __str__(self) -> str:
+        return f"{self.file}#{self.pointer}" if self.pointer else self.file
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding about a definition: an error, or a warning about something not (yet) supported."""
+
+    place: Place
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.message}"
+
+
+class DefinitionError(FastgwError, ValueError):
+    """A definition or gateway config that cannot be served. Carries every problem found."""
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = problems if isinstance(problems, list) else [problems]
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class GatewayError(FastgwError):
+    """A per-request failure that becomes an AWS gateway response (rendered once, in app.py)."""
+
+    response_type = "DEFAULT_5XX"
+
+
+class IntegrationTimeoutError(GatewayError):
+    response_type = "INTEGRATION_TIMEOUT"
+
+
+class IntegrationFailureError(GatewayError):
+    """The backend could not be reached or answered with something that is not HTTP."""
+
+    response_type = "INTEGRATION_FAILURE"
+
+
+class RequestTooLargeError(GatewayError):
+    response_type = "REQUEST_TOO_LARGE"
