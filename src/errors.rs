@@ -15,3 +15,10 @@ pyo3::create_exception!(
 pub fn config_error(error: &ConfigError) -> PyErr {
     RouteConfigError::new_err((error.to_string(), error.route()))
 }
+
+pyo3::create_exception!(
+    _core,
+    UpstreamProtocolError,
+    pyo3::exceptions::PyValueError,
+    "An upstream (backend) response that is not valid HTTP/1.1, or was cut short."
+);

@@ -3,6 +3,7 @@
 
 mod engine;
 mod errors;
+mod upstream;
 
 use pyo3::prelude::*;
 
@@ -13,7 +14,9 @@ mod _core {
     #[pymodule_export]
     use crate::engine::{PyEngine, PyForward, PyReject};
     #[pymodule_export]
-    use crate::errors::RouteConfigError;
+    use crate::errors::{RouteConfigError, UpstreamProtocolError};
+    #[pymodule_export]
+    use crate::upstream::{encode_chunk, PyResponseParser, PyUpstreamTarget};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

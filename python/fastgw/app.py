@@ -1,0 +1,170 @@
+"""The data plane: an RSGI application served by Granian. The pipeline reads top to bottom in :meth:`GatewayApp.__rsgi__`.
+
+1. Limits: header size (and, in the integration, body size).
+2. Site: the host and base path select an API stage (custom-domain style mappings, ``/{stage}`` prefixes).
+3. Admission: one call into Rust, :meth:`Engine.admit`, matches the route (and, as they land, checks keys,
+   throttles and the cache) and returns ``Forward`` or ``Reject``.
+4. Integration: the route's compiled handler answers (HTTP backend, mock).
+5. Response: sent whole, or streamed; gateway responses for every rejection and failure come from
+   :mod:`fastgw.responses`, rendered once. A crash in one request answers 500 and is logged with its request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastgw._core import Forward
+from fastgw.errors import GatewayError
+from fastgw.ids import RequestIds
+from fastgw.integrations.base import Request, Response
+from fastgw.integrations.upstream import UpstreamPools
+from fastgw.routing import StageRuntime
+
+log = logging.getLogger("fastgw")
+
+#: host (``None`` = any), base path ("" or ``orders/v1``), the stage served there.
+SiteMapping = tuple[str | None, str, StageRuntime]
+SiteSelector = Callable[[str | None, str], "tuple[StageRuntime, str] | None"]
+
+
+class SiteTable:
+    """Base path mappings: the longest matching base path wins, host-specific before any-host (reference §13)."""
+
+    def __init__(self, mappings: Sequence[SiteMapping]) -> None:
+        self._by_host: dict[str | None, list[tuple[str, StageRuntime]]] = {}
+        for host, base_path, runtime in mappings:
+            self._by_host.setdefault(host.lower() if host else None, []).append((base_path.strip("/"), runtime))
+        for entries in self._by_host.values():
+            entries.sort(key=lambda entry: -len(entry[0]))
+        self.runtimes = list(dict.fromkeys(runtime for _, _, runtime in mappings))
+        any_host = self._by_host.get(None, [])
+        self.only = any_host[0][1] if len(self._by_host) == 1 and len(any_host) == 1 and not any_host[0][0] else None
+        """The one stage served at the root of every host, when that is all there is (the fast path)."""
+
+    def select(self, host: str | None, path: str) -> tuple[StageRuntime, str] | None:
+        candidates = []
+        if host is not None and len(self._by_host) > 1:
+            candidates.append(self._by_host.get(host.partition(":")[0].lower()))
+        candidates.append(self._by_host.get(None))
+        for entries in candidates:
+            for base, runtime in entries or ():
+                if not base:
+                    return runtime, path
+                if path.startswith(base, 1) and (len(path) == len(base) + 1 or path[len(base) + 1] == "/"):
+                    return runtime, path[len(base) + 1 :] or "/"
+        return None
+
+
+class GatewayApp:
+    """The RSGI application. Built once in the parent process; each worker calls ``__rsgi_init__``."""
+
+    def __init__(self, sites: SiteTable, *, proto: str = "http", port: int = 8080) -> None:
+        self.sites = sites
+        self.proto = proto
+        self.port = port
+        self.ids = RequestIds()
+        self.pools: UpstreamPools | None = None
+        self._only = sites.only
+        default = sites.runtimes[0] if sites.runtimes else None
+        self._no_site_responses = default.responses if default else None
+
+    # -- lifecycle (RSGI hooks) -------------------------------------------------------------------
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.ids.reseed()
+        self.pools = UpstreamPools(loop)
+        for runtime in self.sites.runtimes:
+            runtime.bind(self.pools, proto=self.proto, port=self.port)
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.pools is not None:
+            self.pools.close()
+
+    # -- one request ------------------------------------------------------------------------------
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        if scope.proto != "http":
+            protocol.close(403)  # WebSocket APIs come with their own issue
+            return
+        start = time.perf_counter()
+        request_id, extended_id = self.ids.next()
+        path: str = scope.path
+        runtime = self._only
+        if runtime is None:
+            selected = self.sites.select(scope.headers.get("host"), path)
+            if selected is None:
+                self._send_no_site(protocol, request_id, extended_id)
+                return
+            runtime, path = selected
+        request = Request(scope, protocol, scope.method, path, runtime, request_id, extended_id, start)
+        try:
+            response = await self._handle(request, runtime)
+        except GatewayError as error:
+            response = self._gateway_response(runtime, error.response_type)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            response = self._gateway_response(runtime, "DEFAULT_5XX")
+        await self._send(request, response)
+
+    async def _handle(self, request: Request, runtime: StageRuntime) -> Response:
+        headers = request.header_list
+        if sum(len(name) + len(value) for name, value in headers) > runtime.limits.max_header_bytes:
+            return self._gateway_response(runtime, "REQUEST_HEADER_FIELDS_TOO_LARGE")
+        decision = runtime.engine.admit(request.method, request.path)
+        if type(decision) is not Forward:
+            return self._gateway_response(runtime, decision.response_type)
+        route = runtime.routes[decision.route_id]
+        request.route = route
+        request.params = decision.params
+        integration = route.integration
+        if integration is None:
+            return self._gateway_response(runtime, "API_CONFIGURATION_ERROR")
+        return await integration.invoke(request)
+
+    @staticmethod
+    def _gateway_response(runtime: StageRuntime, response_type: str) -> Response:
+        rendered = runtime.responses.render(response_type)
+        return Response(rendered.status, rendered.headers.copy(), rendered.body)
+
+    @staticmethod
+    def _id_headers(request: Request) -> list[tuple[str, str]]:
+        if request.stage.api_type == "REST":
+            return [("x-amzn-RequestId", request.request_id), ("x-amz-apigw-id", request.extended_request_id)]
+        return [("apigw-requestid", request.extended_request_id)]
+
+    async def _send(self, request: Request, response: Response) -> None:
+        headers = response.headers
+        headers += self._id_headers(request)
+        stream = response.stream
+        if stream is None:
+            request.protocol.response_bytes(response.status, headers, response.body)
+            return
+        transport = request.protocol.response_stream(response.status, headers)
+        route = request.route
+        idle_timeout = getattr(route.integration, "timeout", 30.0) if route else 30.0
+        try:
+            if response.body:
+                await transport.send_bytes(response.body)
+            async for chunk in stream.chunks(idle_timeout):
+                await transport.send_bytes(chunk)
+        except Exception as error:  # the client went away, or the backend broke off mid-body
+            stream.abort()
+            log.warning("request %s: streamed response cut short: %s", request.request_id, error)
+
+    def _send_no_site(self, protocol: Any, request_id: str, extended_id: str) -> None:
+        """No API is mapped at this host and base path: REST answers 403 Forbidden, HTTP APIs 404."""
+        responses = self._no_site_responses
+        if responses is None:
+            protocol.response_bytes(404, [("content-type", "application/json")], b'{"message":"Not Found"}')
+            return
+        rendered = responses.render("FORBIDDEN")
+        headers = [*rendered.headers]
+        if responses.api_type == "REST":
+            headers += [("x-amzn-RequestId", request_id), ("x-amz-apigw-id", extended_id)]
+        else:
+            headers.append(("apigw-requestid", extended_id))
+        protocol.response_bytes(rendered.status, headers, rendered.body)

@@ -1,0 +1,156 @@
+"""``fastgw``: serve, validate and inspect API definitions.
+
+    fastgw serve FILE... [--host 127.0.0.1] [--port 8080] [--api-type rest|http] [--stage NAME]
+                 [--stage-variable KEY=VALUE]... [--stage-prefix] [--workers N] [--fail-on-warnings]
+    fastgw validate FILE
+    fastgw routes FILE
+
+FILE is an OpenAPI 3 / Swagger 2 definition (JSON or YAML, AWS extensions included) or a gateway config file.
+Problems are printed as ``file#/json/pointer: reason``; a definition that cannot be served exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from fastgw.errors import DefinitionError, Problem
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+
+
+def _stage_variable(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _api_type(text: str) -> str:
+    value = text.upper()
+    if value not in ("REST", "HTTP"):
+        raise argparse.ArgumentTypeError("must be rest or http")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastgw", description="A self-hosted, AWS API Gateway-compatible gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def definition_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--api-type", type=_api_type, help="serve as a REST or HTTP API (default: detected)")
+        command.add_argument(
+            "--basepath",
+            choices=("ignore", "prepend", "split"),
+            default="ignore",
+            help="what to do with the definition's basePath, as AWS's import option (default: ignore)",
+        )
+
+    serve = commands.add_parser("serve", help="serve API definitions or a gateway config file")
+    serve.add_argument("files", nargs="+", metavar="FILE")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    definition_options(serve)
+    serve.add_argument("--stage", default="$default", help="stage name (default: $default)")
+    serve.add_argument(
+        "--stage-variable", type=_stage_variable, action="append", default=[], metavar="KEY=VALUE"
+    )
+    serve.add_argument("--stage-prefix", action="store_true", help="also serve the API under /{stage}/")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.add_argument("--fail-on-warnings", action="store_true", help="refuse to serve a definition with warnings")
+    serve.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="request body limit (413 above)")
+    serve.add_argument("--max-header-bytes", type=int, default=10_240, help="request header limit (431 above)")
+
+    validate = commands.add_parser("validate", help="check a definition or gateway config file")
+    validate.add_argument("file", metavar="FILE")
+    definition_options(validate)
+    validate.add_argument("--fail-on-warnings", action="store_true", help="exit 2 when there are warnings")
+
+    routes = commands.add_parser("routes", help="print the route table with integration targets")
+    routes.add_argument("file", metavar="FILE")
+    definition_options(routes)
+    return parser
+
+
+def _report(problems: Sequence[Problem], kind: str) -> None:
+    for problem in problems:
+        print(f"{kind}: {problem}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "validate":
+            return _validate(args)
+        return _routes(args)
+    except DefinitionError as error:
+        _report(error.problems, "error")
+        return EXIT_INVALID
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _load(path: str, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from fastgw.config.openapi import load_definition
+
+    return load_definition(path, api_type=args.api_type, basepath=args.basepath)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from fastgw.routing import compile_stage
+
+    definition = _load(args.file, args)
+    _, stage_warnings = compile_stage(definition)
+    warnings = [*definition.warnings, *stage_warnings]
+    _report(warnings, "warning")
+    routes = len(definition.routes)
+    print(f"{args.file}: {definition.api_type} API {definition.title!r}, {routes} routes, {len(warnings)} warnings")
+    return EXIT_INVALID if warnings and args.fail_on_warnings else EXIT_OK
+
+
+def _routes(args: argparse.Namespace) -> int:
+    from fastgw.config.routes_table import format_route_table
+
+    print(format_route_table(_load(args.file, args)))
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from fastgw.gateway import Gateway, serve_app
+    from fastgw.routing import DefaultLimits
+
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s: %(message)s")
+    if len(args.files) != 1:
+        print("error: serving several files at once needs a gateway config file", file=sys.stderr)
+        return EXIT_INVALID
+    limits = DefaultLimits(max_body_bytes=args.max_body_bytes, max_header_bytes=args.max_header_bytes)
+    definition = _load(args.files[0], args)
+    gateway = Gateway.from_definition(
+        definition,
+        stage=args.stage,
+        stage_variables=dict(args.stage_variable),
+        stage_prefix=args.stage_prefix,
+        limits=limits,
+    )
+    _report(gateway.warnings, "warning")
+    if gateway.warnings and args.fail_on_warnings:
+        print(f"error: {len(gateway.warnings)} warnings and --fail-on-warnings", file=sys.stderr)
+        return EXIT_INVALID
+    serve_app(
+        gateway.app(port=args.port),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        max_header_bytes=args.max_header_bytes,
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Integrations: what a route sends its requests to (HTTP backends, mocks)."""

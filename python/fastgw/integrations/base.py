@@ -1,0 +1,117 @@
+"""What every integration sees and returns: the :class:`Request` in flight and a :class:`Response`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fastgw.integrations.upstream import BodyStream
+    from fastgw.routing import CompiledRoute, StageRuntime
+
+
+class Request:
+    """One client request as the pipeline knows it. Cheap to build: derived values are computed on use."""
+
+    __slots__ = (
+        "_header_list",
+        "_query",
+        "client_ip",
+        "extended_request_id",
+        "method",
+        "params",
+        "path",
+        "protocol",
+        "query_string",
+        "request_id",
+        "route",
+        "scope",
+        "stage",
+        "start_time",
+    )
+
+    def __init__(
+        self,
+        scope: Any,
+        protocol: Any,
+        method: str,
+        path: str,
+        stage: StageRuntime,
+        request_id: str,
+        extended_request_id: str,
+        start_time: float,
+    ) -> None:
+        self.scope = scope
+        self.protocol = protocol
+        self.method = method
+        self.path = path
+        """The raw (percent-encoded) path below the stage/base path, as routed."""
+        self.query_string: str = scope.query_string
+        self.stage = stage
+        self.request_id = request_id
+        self.extended_request_id = extended_request_id
+        self.start_time = start_time
+        self.params: Mapping[str, str] = {}
+        self.route: CompiledRoute | None = None
+        client: str = scope.client
+        self.client_ip = client.rpartition(":")[0].strip("[]") or client
+        self._header_list: list[tuple[str, str]] | None = None
+        self._query: dict[str, list[str]] | None = None
+
+    @property
+    def header_list(self) -> list[tuple[str, str]]:
+        """All request headers as ``(lowercase name, value)`` pairs, repeated names kept."""
+        headers = self._header_list
+        if headers is None:
+            headers = self._header_list = self.scope.headers.items()
+        return headers
+
+    def header(self, name: str) -> str | None:
+        """One header's value (``name`` lowercase); repeated headers are joined with ``,`` as AWS does."""
+        values = [v for n, v in self.header_list if n == name]
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else ",".join(values)
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        """Decoded query parameters, every value of each name in order."""
+        query = self._query
+        if query is None:
+            from urllib.parse import parse_qsl
+
+            query = {}
+            for name, value in parse_qsl(self.query_string, keep_blank_values=True):
+                query.setdefault(name, []).append(value)
+            self._query = query
+        return query
+
+    @property
+    def host(self) -> str:
+        return self.scope.headers.get("host") or self.scope.authority or ""
+
+
+class Response:
+    """An answer to send: a whole body, or a first part plus a stream for the rest."""
+
+    __slots__ = ("body", "headers", "status", "stream")
+
+    def __init__(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, stream: BodyStream | None = None
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.stream = stream
+
+
+class IntegrationHandler(Protocol):
+    """A route's backend, compiled for one stage."""
+
+    async def invoke(self, request: Request) -> Response:
+        """Runs the integration; raises a :class:`fastgw.errors.GatewayError` for gateway responses."""
+        ...
+
+    def describe(self) -> str:
+        """One line for route tables and logs: ``HTTP_PROXY GET http://backend/pets/{id}``."""
+        ...

@@ -1,0 +1,289 @@
+"""HTTP integrations: ``HTTP_PROXY`` (REST and HTTP API) and ``HTTP`` (REST non-proxy).
+
+Per request: build the backend path from the URI template, build the request head in Rust with AWS's
+header rules, send it on a pooled keep-alive connection with the body (buffered when small, streamed when
+large), and answer with the backend's response (streamed when large). The integration timeout covers
+connecting and reading the response head (and a whole buffered body); a streamed body times out when no
+data arrives for that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from typing import Final
+from urllib.parse import quote, urlencode, urlsplit
+
+from fastgw._core import UpstreamProtocolError, UpstreamTarget, encode_chunk
+from fastgw.config.model import DEFAULT_ROUTE, Integration
+from fastgw.errors import (
+    GatewayError,
+    IntegrationFailureError,
+    IntegrationTimeoutError,
+    RequestTooLargeError,
+)
+from fastgw.integrations.base import Request, Response
+from fastgw.integrations.selection import compile_integration_responses, select_response
+from fastgw.integrations.upstream import Connection, UpstreamPool, UpstreamPools, UpstreamResponse
+from fastgw.transforms.parameters import ParameterMapping, apply_request_parameters, compile_request_parameters
+
+#: Request bodies up to this size are read whole and sent with the head; larger ones are streamed.
+BODY_BUFFER_LIMIT: Final = 256 * 1024
+_VARIABLE = re.compile(r"\{([^{}]+)\}")
+
+
+class ApiConfigurationError(GatewayError):
+    """The route's integration cannot run as configured (AWS: ``Execution failed due to configuration error``)."""
+
+    response_type = "API_CONFIGURATION_ERROR"
+
+
+class UriTemplate:
+    """An integration URI path such as ``/pets/{id}``, split once into literal text and variable names."""
+
+    __slots__ = ("names", "parts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        pieces = _VARIABLE.split(text)
+        self.parts = pieces
+        """Literal text at even indexes, variable names (``proxy`` for ``{proxy+}``) at odd ones."""
+        self.names = tuple(name.removesuffix("+") for name in pieces[1::2])
+
+    def render(self, values: Mapping[str, str]) -> str | None:
+        """The path with every variable filled, or ``None`` if one has no value."""
+        if not self.names:
+            return self.text
+        parts = self.parts.copy()
+        for index in range(1, len(parts), 2):
+            value = values.get(parts[index].removesuffix("+"))
+            if value is None:
+                return None
+            parts[index] = value
+        return "".join(parts)
+
+
+class Backend:
+    """The parts of an integration URI after stage variables are resolved."""
+
+    __slots__ = ("host_header", "hostname", "path", "port", "query", "scheme")
+
+    def __init__(self, uri: str) -> None:
+        split = urlsplit(uri)
+        if split.scheme not in ("http", "https") or not split.hostname:
+            raise ValueError(f"integration uri {uri!r} is not an absolute http(s) URL")
+        self.scheme = split.scheme
+        self.hostname = split.hostname
+        default_port = 443 if split.scheme == "https" else 80
+        self.port = split.port or default_port
+        self.host_header = split.netloc.rpartition("@")[2] if split.port not in (None, default_port) else split.hostname
+        self.path = UriTemplate(split.path or "/")
+        self.query = split.query
+
+
+def _join_query(*parts: str) -> str:
+    return "&".join(part for part in parts if part)
+
+
+class HttpIntegration:
+    """``HTTP_PROXY`` or REST ``HTTP`` to one backend URI, compiled for one stage."""
+
+    def __init__(
+        self,
+        integration: Integration,
+        backend: Backend,
+        *,
+        api_type: str,
+        api_id: str,
+        route_path: str,
+        stage_variables: Mapping[str, str],
+        pools: UpstreamPools | None = None,
+    ) -> None:
+        self.integration = integration
+        self.backend = backend
+        self.proxy = integration.type == "HTTP_PROXY"
+        if api_type == "HTTP":
+            self.rules = "HTTP_API_PROXY"
+        else:
+            self.rules = "REST_PROXY" if self.proxy else "REST"
+        self.upstream = UpstreamTarget(backend.host_header, rules=self.rules, api_id=api_id)
+        self.timeout = integration.timeout_ms / 1000
+        self.fixed_method = None if integration.http_method.upper() == "ANY" else integration.http_method.upper()
+        self.is_http_api = api_type == "HTTP"
+        self.append_full_path = self.is_http_api and route_path == DEFAULT_ROUTE
+        self.mappings: tuple[ParameterMapping, ...] = ()
+        if not self.is_http_api:
+            self.mappings = compile_request_parameters(integration.request_parameters, stage_variables)
+        self.responses = compile_integration_responses(integration.responses, stage_variables)
+        self._pools = pools
+        self._pool: UpstreamPool | None = None
+
+    def describe(self) -> str:
+        return f"{self.integration.type} {self.integration.http_method} {self.integration.uri}"
+
+    def bind(self, pools: UpstreamPools) -> None:
+        """Attaches the worker's connection pools (done in each worker process, after fork)."""
+        self._pools = pools
+        self._pool = None
+
+    @property
+    def pool(self) -> UpstreamPool:
+        pool = self._pool
+        if pool is None:
+            assert self._pools is not None, "integration used before bind()"
+            verify = not self.integration.tls_insecure_skip_verification
+            backend = self.backend
+            pool = self._pool = self._pools.get(backend.scheme, backend.hostname, backend.port, self.rules, verify_tls=verify)
+        return pool
+
+    # -- the request ------------------------------------------------------------------------------
+
+    def _target(self, request: Request, mapped_path: Mapping[str, str], mapped_query: str) -> str:
+        backend = self.backend
+        if self.is_http_api:
+            path = backend.path.render(request.params)
+            if self.append_full_path:
+                path = (path or "").rstrip("/") + request.path
+        else:
+            path = backend.path.render(mapped_path)
+        if path is None:
+            # AWS leaves an unmapped {var} in the URI and fails with "Illegal character in path".
+            raise ApiConfigurationError("integration uri has a path variable with no value")
+        query = request.query_string if self.proxy else ""
+        if backend.query or mapped_query:
+            query = _join_query(backend.query, query, mapped_query)
+        return f"{path}?{query}" if query else path
+
+    async def invoke(self, request: Request) -> Response:
+        if self.mappings:
+            mapped = apply_request_parameters(self.mappings, request)
+            mapped_headers = mapped.headers or None
+            mapped_query = urlencode(mapped.querystring, quote_via=quote) if mapped.querystring else ""
+            mapped_path: Mapping[str, str] = mapped.path
+        else:
+            mapped_headers, mapped_query, mapped_path = None, "", {}
+        target = self._target(request, mapped_path, mapped_query)
+        method = self.fixed_method or request.method
+        if self.proxy:
+            headers = request.header_list
+            if mapped_headers:
+                overridden = {name.lower() for name, _ in mapped_headers}
+                headers = [(n, v) for n, v in headers if n not in overridden]
+        else:
+            content_type = request.header("content-type")
+            headers = [("content-type", content_type)] if content_type else []
+        upstream = await self._exchange(request, method, target, headers, mapped_headers)
+        if self.proxy:
+            return Response(upstream.status, upstream.headers, upstream.body, upstream.stream)
+        return self._integration_response(request, upstream)
+
+    async def _exchange(
+        self,
+        request: Request,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        mapped_headers: list[tuple[str, str]] | None,
+    ) -> UpstreamResponse:
+        stage = request.stage
+        scope_headers = request.scope.headers
+        content_length = scope_headers.get("content-length")
+        chunked = content_length is None and "transfer-encoding" in scope_headers
+        body: bytes | None = None
+        body_length: int | None = None
+        if content_length is not None:
+            try:
+                body_length = int(content_length)
+            except ValueError:
+                raise RequestTooLargeError("bad content-length") from None
+            if body_length > stage.limits.max_body_bytes:
+                raise RequestTooLargeError()
+            if body_length <= BODY_BUFFER_LIMIT:
+                body = await request.protocol() if body_length else b""
+                if len(body) > body_length:
+                    body = body[:body_length]
+        elif chunked:
+            body_length = -1
+        streaming = body_length is not None and body is None
+        head = self.upstream.request_head(
+            method,
+            target,
+            headers,
+            mapped_headers,
+            request.client_ip,
+            request.host,
+            stage.listener_proto,
+            stage.listener_port,
+            body_length,
+        )
+        if streaming:
+            return await self._send_streaming(request, head, body_length == -1)
+        return await self._send(head, body, method == "HEAD")
+
+    async def _connect(self) -> Connection:
+        try:
+            return await asyncio.wait_for(self.pool.connect(), self.timeout)
+        except TimeoutError:
+            raise IntegrationTimeoutError() from None
+
+    async def _send(self, head: bytes, body: bytes | None, head_request: bool) -> UpstreamResponse:
+        connection = self.pool.acquire_idle()
+        if connection is not None:
+            try:
+                return await self._await(connection, connection.send(head, body, head_request, self.timeout))
+            except (ConnectionError, UpstreamProtocolError):
+                if connection.got_data:
+                    raise IntegrationFailureError("upstream connection failed mid-response") from None
+                # A reused keep-alive connection the backend had already closed: retry once on a new one.
+        connection = await self._connect()
+        try:
+            return await self._await(connection, connection.send(head, body, head_request, self.timeout))
+        except (ConnectionError, UpstreamProtocolError) as error:
+            raise IntegrationFailureError(str(error)) from None
+
+    @staticmethod
+    async def _await(connection: Connection, waiter: asyncio.Future[UpstreamResponse]) -> UpstreamResponse:
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            connection.abandon()
+            raise
+
+    async def _send_streaming(self, request: Request, head: bytes, chunked: bool) -> UpstreamResponse:
+        """Streams a large or chunked request body to the backend, enforcing the body limit."""
+        limit = request.stage.limits.max_body_bytes
+        connection = await self._connect()
+        waiter = connection.start_streaming(head, self.timeout)
+        sent = 0
+        try:
+            async for chunk in request.protocol:
+                sent += len(chunk)
+                if sent > limit:
+                    connection.abandon()
+                    raise RequestTooLargeError()
+                if waiter.done():
+                    break  # the backend answered early; the rest of the body is not needed
+                await connection.write_body(encode_chunk(chunk) if chunked else chunk)
+            if chunked and not waiter.done():
+                await connection.write_body(encode_chunk(b""))
+            return await self._await(connection, waiter)
+        except (ConnectionError, UpstreamProtocolError) as error:
+            connection.abandon()
+            raise IntegrationFailureError(str(error)) from None
+        except BaseException:
+            connection.abandon()
+            raise
+
+    # -- REST non-proxy response ------------------------------------------------------------------
+
+    def _integration_response(self, request: Request, upstream: UpstreamResponse) -> Response:
+        selected = select_response(self.responses, str(upstream.status))
+        if selected is None:
+            if upstream.stream is not None:
+                upstream.stream.abort()
+            raise ApiConfigurationError("no integration response matches and there is no default")
+        headers = selected.response_headers(request, upstream.status, upstream.headers)
+        if not any(name.lower() == "content-type" for name, _ in headers):
+            headers.append(("content-type", "application/json"))
+        return Response(selected.status, headers, upstream.body, upstream.stream)

@@ -1,0 +1,201 @@
+"""Compiling an API definition for one stage: the engine (route trie in Rust) and the per-route table.
+
+:func:`compile_stage` is the one place where a loaded :class:`~fastgw.config.model.ApiDefinition` meets a stage:
+stage variables are substituted into integration URIs, integrations are compiled into handlers, the Rust
+:class:`~fastgw._core.Engine` is built (rejecting conflicting routes with AWS's messages, pointed back at the
+route's place in the file), and what fastgw does not apply yet is reported as warnings. Per request the data
+plane asks the engine for a route id and indexes :attr:`StageRuntime.routes` with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from fastgw._core import Engine, RouteConfigError
+from fastgw.config.model import ApiDefinition, Integration, Route
+from fastgw.errors import DefinitionError, Place, Problem
+from fastgw.integrations.base import IntegrationHandler
+from fastgw.integrations.http import Backend, HttpIntegration
+from fastgw.integrations.mock import MockIntegration
+from fastgw.integrations.upstream import UpstreamPools
+from fastgw.responses import GatewayResponses
+from fastgw.transforms.parameters import UnsupportedExpressionError
+
+_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_HEADER_BYTES = 10_240
+
+
+class LimitsLike(Protocol):
+    @property
+    def max_body_bytes(self) -> int: ...
+
+    @property
+    def max_header_bytes(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultLimits:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    route_key: str
+    resource_path: str
+    place: Place
+    integration: IntegrationHandler | None
+    """``None``: the route answers AWS's 500 (no integration fastgw can run; a load warning says why)."""
+
+
+class StageRuntime:
+    """One API stage, compiled: what a worker needs to serve it."""
+
+    def __init__(
+        self,
+        definition: ApiDefinition,
+        stage_name: str,
+        stage_variables: Mapping[str, str],
+        engine: Engine,
+        routes: list[CompiledRoute],
+        limits: LimitsLike,
+        api_id: str,
+    ) -> None:
+        self.definition = definition
+        self.api_type = definition.api_type
+        self.stage_name = stage_name
+        self.stage_variables = dict(stage_variables)
+        self.engine = engine
+        self.routes = routes
+        self.limits = limits
+        self.api_id = api_id
+        self.responses = GatewayResponses(definition.api_type)
+        self.listener_proto = "http"
+        self.listener_port = "80"
+
+    def bind(self, pools: UpstreamPools, *, proto: str, port: int) -> None:
+        """Per worker: attach the connection pools and the listener facts sent as ``X-Forwarded-*``."""
+        self.listener_proto = proto
+        self.listener_port = str(port)
+        for route in self.routes:
+            if isinstance(route.integration, HttpIntegration):
+                route.integration.bind(pools)
+
+
+def api_id_for(definition: ApiDefinition) -> str:
+    """A stable 10-character id in AWS's shape (``$context.apiId``), from the definition's source and title."""
+    digest = hashlib.sha256(f"{definition.source}\0{definition.title}".encode()).digest()
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(alphabet[b % 36] for b in digest[:10])
+
+
+def substitute_stage_variables(text: str, variables: Mapping[str, str]) -> tuple[str, list[str]]:
+    """``${stageVariables.x}`` replaced; returns the text and the names that had no value."""
+    missing: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            missing.append(name)
+            return ""
+        return variables[name]
+
+    return _STAGE_VARIABLE.sub(replace, text), missing
+
+
+def _compile_integration(
+    definition: ApiDefinition,
+    route: Route,
+    integration: Integration,
+    stage_variables: Mapping[str, str],
+    api_id: str,
+    warnings: list[Problem],
+) -> IntegrationHandler | None:
+    try:
+        if integration.type == "MOCK":
+            return MockIntegration(integration, stage_variables)
+        uri, missing = substitute_stage_variables(integration.uri, stage_variables)
+        if missing:
+            names = ", ".join(missing)
+            warnings.append(
+                Problem(integration.place.child("uri"), f"stage variable(s) {names} not set: the route answers 500")
+            )
+            return None
+        return HttpIntegration(
+            integration,
+            Backend(uri),
+            api_type=definition.api_type,
+            api_id=api_id,
+            route_path=route.path,
+            stage_variables=stage_variables,
+        )
+    except (ValueError, UnsupportedExpressionError) as error:
+        warnings.append(Problem(integration.place, f"{error}: the route answers 500"))
+        return None
+
+
+def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
+    """Extensions the definition uses that fastgw parses but does not apply yet: never a silent change."""
+    root = Place(definition.source)
+    warnings = []
+    if definition.gateway_responses:
+        warnings.append(Problem(root.child("x-amazon-apigateway-gateway-responses"), "custom gateway responses are not applied yet: AWS's defaults are used"))
+    if definition.cors:
+        warnings.append(Problem(root.child("x-amazon-apigateway-cors"), "CORS configuration is not applied yet"))
+    if definition.binary_media_types:
+        warnings.append(Problem(root.child("x-amazon-apigateway-binary-media-types"), "binary media types are not applied yet: bodies pass through unchanged"))
+    if definition.minimum_compression_size is not None:
+        warnings.append(Problem(root.child("x-amazon-apigateway-minimum-compression-size"), "response compression is not applied yet"))
+    for route in definition.routes:
+        if route.request_validator or (definition.default_request_validator and definition.api_type == "REST"):
+            warnings.append(Problem(route.place, "request validation is not applied yet"))
+        integration = route.integration
+        if integration is None:
+            continue
+        if definition.api_type == "HTTP" and (integration.request_parameters or integration.response_parameters):
+            warnings.append(Problem(integration.place, "HTTP API parameter mapping is not applied yet"))
+        templates = list(integration.request_templates.values())
+        for response in integration.responses:
+            templates.extend(response.response_templates.values())
+        if integration.type != "MOCK" and integration.request_templates:
+            warnings.append(Problem(integration.place.child("requestTemplates"), "request mapping templates are not applied yet: bodies pass through"))
+        if any("$" in t or "#" in t for t in templates):
+            warnings.append(Problem(integration.place, "Velocity in mapping templates is not evaluated yet: templates are used as fixed text"))
+    return warnings
+
+
+def compile_stage(
+    definition: ApiDefinition,
+    stage_name: str = "$default",
+    stage_variables: Mapping[str, str] | None = None,
+    *,
+    limits: LimitsLike | None = None,
+    ignore_trailing_slash: bool | None = None,
+) -> tuple[StageRuntime, list[Problem]]:
+    """Compiles ``definition`` for one stage. Raises :class:`DefinitionError` for conflicting routes;
+    returns the runtime and the stage's warnings (the definition's own warnings are not repeated)."""
+    variables = dict(stage_variables or {})
+    api_id = api_id_for(definition)
+    warnings: list[Problem] = pending_feature_warnings(definition)
+    try:
+        engine = Engine(
+            definition.api_type,
+            [(route.method, route.path) for route in definition.routes],
+            ignore_trailing_slash=ignore_trailing_slash,
+        )
+    except RouteConfigError as error:
+        message, index = error.args
+        raise DefinitionError(Problem(definition.routes[index].place, message)) from None
+    routes = []
+    for route in definition.routes:
+        handler = None
+        if route.integration is not None:
+            handler = _compile_integration(definition, route, route.integration, variables, api_id, warnings)
+        routes.append(CompiledRoute(route.route_key, route.path, route.place, handler))
+    runtime = StageRuntime(definition, stage_name, variables, engine, routes, limits or DefaultLimits(), api_id)
+    return runtime, warnings

@@ -1,0 +1,1 @@
+"""Request and response transforms: parameter mappings (and, later, templates)."""
