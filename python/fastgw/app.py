@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from fastgw._core import Forward
+from fastgw.config.gateway_file import MappingTable
 from fastgw.errors import GatewayError
 from fastgw.ids import RequestIds
 from fastgw.integrations.base import Request, Response
@@ -26,43 +27,29 @@ from fastgw.routing import StageRuntime
 
 log = logging.getLogger("fastgw")
 
-#: host (``None`` = any), base path ("" or ``orders/v1``), the stage served there.
-SiteMapping = tuple[str | None, str, StageRuntime]
-SiteSelector = Callable[[str | None, str], "tuple[StageRuntime, str] | None"]
+class Sites:
+    """Which API stage serves a request: base path mappings by host and path (reference §13)."""
 
-
-class SiteTable:
-    """Base path mappings: the longest matching base path wins, host-specific before any-host (reference §13)."""
-
-    def __init__(self, mappings: Sequence[SiteMapping]) -> None:
-        self._by_host: dict[str | None, list[tuple[str, StageRuntime]]] = {}
-        for host, base_path, runtime in mappings:
-            self._by_host.setdefault(host.lower() if host else None, []).append((base_path.strip("/"), runtime))
-        for entries in self._by_host.values():
-            entries.sort(key=lambda entry: -len(entry[0]))
-        self.runtimes = list(dict.fromkeys(runtime for _, _, runtime in mappings))
-        any_host = self._by_host.get(None, [])
-        self.only = any_host[0][1] if len(self._by_host) == 1 and len(any_host) == 1 and not any_host[0][0] else None
+    def __init__(self, table: MappingTable, runtimes: Mapping[tuple[str, str], StageRuntime]) -> None:
+        self.table = table
+        self.by_mapping = {mapping: runtimes[(mapping.api, mapping.stage)] for mapping in table.mappings}
+        self.runtimes = list(dict.fromkeys(self.by_mapping.values()))
+        only = table.mappings[0] if len(table.mappings) == 1 else None
+        self.only = self.by_mapping[only] if only is not None and not only.base_path and only.host is None else None
         """The one stage served at the root of every host, when that is all there is (the fast path)."""
 
     def select(self, host: str | None, path: str) -> tuple[StageRuntime, str] | None:
-        candidates = []
-        if host is not None and len(self._by_host) > 1:
-            candidates.append(self._by_host.get(host.partition(":")[0].lower()))
-        candidates.append(self._by_host.get(None))
-        for entries in candidates:
-            for base, runtime in entries or ():
-                if not base:
-                    return runtime, path
-                if path.startswith(base, 1) and (len(path) == len(base) + 1 or path[len(base) + 1] == "/"):
-                    return runtime, path[len(base) + 1 :] or "/"
-        return None
+        found = self.table.select(host, path)
+        if found is None:
+            return None
+        mapping, rest = found
+        return self.by_mapping[mapping], rest
 
 
 class GatewayApp:
     """The RSGI application. Built once in the parent process; each worker calls ``__rsgi_init__``."""
 
-    def __init__(self, sites: SiteTable, *, proto: str = "http", port: int = 8080) -> None:
+    def __init__(self, sites: Sites, *, proto: str = "http", port: int = 8080) -> None:
         self.sites = sites
         self.proto = proto
         self.port = port

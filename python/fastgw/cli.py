@@ -12,10 +12,13 @@ Problems are printed as ``file#/json/pointer: reason``; a definition that cannot
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
 
+from fastgw.config.gateway_file import DEFAULT_HOST, DEFAULT_PORT, Listener
+from fastgw.config.model import ApiDefinition
 from fastgw.errors import DefinitionError, Problem
 
 EXIT_OK = 0
@@ -51,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve API definitions or a gateway config file")
     serve.add_argument("files", nargs="+", metavar="FILE")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    serve.add_argument("--host", help="address to listen on (default: 127.0.0.1, or the config file's)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: 8080, or the config file's)")
     definition_options(serve)
     serve.add_argument("--stage", default="$default", help="stage name (default: $default)")
     serve.add_argument(
@@ -61,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--stage-prefix", action="store_true", help="also serve the API under /{stage}/")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     serve.add_argument("--fail-on-warnings", action="store_true", help="refuse to serve a definition with warnings")
-    serve.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="request body limit (413 above)")
-    serve.add_argument("--max-header-bytes", type=int, default=10_240, help="request header limit (431 above)")
+    serve.add_argument("--max-body-bytes", type=int, help="request body limit, 413 above (default: 10 MB)")
+    serve.add_argument("--max-header-bytes", type=int, help="request header limit, 431 above (default: 10240)")
 
     validate = commands.add_parser("validate", help="check a definition or gateway config file")
     validate.add_argument("file", metavar="FILE")
@@ -96,59 +99,77 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
 
 
-def _load(path: str, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(path: str, args: argparse.Namespace) -> ApiDefinition:
     from fastgw.config.openapi import load_definition
 
     return load_definition(path, api_type=args.api_type, basepath=args.basepath)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from fastgw.routing import compile_stage
+    from fastgw.config.gateway_file import detect_file_kind, load_gateway_file
+    from fastgw.gateway import Gateway
 
-    definition = _load(args.file, args)
-    _, stage_warnings = compile_stage(definition)
-    warnings = [*definition.warnings, *stage_warnings]
-    _report(warnings, "warning")
-    routes = len(definition.routes)
-    print(f"{args.file}: {definition.api_type} API {definition.title!r}, {routes} routes, {len(warnings)} warnings")
-    return EXIT_INVALID if warnings and args.fail_on_warnings else EXIT_OK
+    if detect_file_kind(args.file) == "gateway":
+        gateway = Gateway.from_config(load_gateway_file(args.file))
+        summary = f"gateway config, {len(gateway.config.apis)} APIs, {len(gateway.stages)} stages served"
+    else:
+        definition = _load(args.file, args)
+        gateway = Gateway.from_definition(definition)
+        summary = f"{definition.api_type} API {definition.title!r}, {len(definition.routes)} routes"
+    _report(gateway.warnings, "warning")
+    print(f"{args.file}: {summary}, {len(gateway.warnings)} warnings")
+    return EXIT_INVALID if gateway.warnings and args.fail_on_warnings else EXIT_OK
 
 
 def _routes(args: argparse.Namespace) -> int:
+    from fastgw.config.gateway_file import detect_file_kind, load_definitions, load_gateway_file
     from fastgw.config.routes_table import format_route_table
 
+    if detect_file_kind(args.file) == "gateway":
+        definitions, _ = load_definitions(load_gateway_file(args.file))
+        for name, definition in definitions.items():
+            print(f"# {name} ({definition.source})")
+            print(format_route_table(definition))
+        return EXIT_OK
     print(format_route_table(_load(args.file, args)))
     return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from fastgw.gateway import Gateway, serve_app
-    from fastgw.routing import DefaultLimits
+    from fastgw.config.gateway_file import Limits, config_from_cli, detect_file_kind, load_gateway_file
+    from fastgw.gateway import Gateway
 
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s: %(message)s")
-    if len(args.files) != 1:
-        print("error: serving several files at once needs a gateway config file", file=sys.stderr)
-        return EXIT_INVALID
-    limits = DefaultLimits(max_body_bytes=args.max_body_bytes, max_header_bytes=args.max_header_bytes)
-    definition = _load(args.files[0], args)
-    gateway = Gateway.from_definition(
-        definition,
-        stage=args.stage,
-        stage_variables=dict(args.stage_variable),
-        stage_prefix=args.stage_prefix,
-        limits=limits,
-    )
+    files = args.files
+    if len(files) == 1 and detect_file_kind(files[0]) == "gateway":
+        config = load_gateway_file(files[0])
+        if args.port is not None or args.host is not None:
+            first = config.listeners[0]
+            listener = Listener(args.host or first.host, args.port or first.port, first.tls)
+            config = dataclasses.replace(config, listeners=(listener,))
+    else:
+        config = config_from_cli(
+            files,
+            api_type=args.api_type,
+            stage=args.stage,
+            stage_variables=dict(args.stage_variable),
+            stage_prefix=args.stage_prefix,
+            host=args.host or DEFAULT_HOST,
+            port=args.port or DEFAULT_PORT,
+            basepath=args.basepath,
+        )
+    if args.max_body_bytes is not None or args.max_header_bytes is not None:
+        limits = Limits(
+            max_body_bytes=args.max_body_bytes or config.limits.max_body_bytes,
+            max_header_bytes=args.max_header_bytes or config.limits.max_header_bytes,
+        )
+        config = dataclasses.replace(config, limits=limits)
+    gateway = Gateway.from_config(config)
     _report(gateway.warnings, "warning")
     if gateway.warnings and args.fail_on_warnings:
         print(f"error: {len(gateway.warnings)} warnings and --fail-on-warnings", file=sys.stderr)
         return EXIT_INVALID
-    serve_app(
-        gateway.app(port=args.port),
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        max_header_bytes=args.max_header_bytes,
-    )
+    gateway.serve(workers=args.workers)
     return EXIT_OK
 
 

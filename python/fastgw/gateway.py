@@ -1,68 +1,78 @@
-"""``fastgw.Gateway``: the embedding API. Build a gateway from a definition file, a parsed document or a
-gateway config, get its RSGI app, or serve it with Granian.
+"""``fastgw.Gateway``: the embedding API, and what ``fastgw serve`` runs.
 
->>> gateway = Gateway.from_file("examples/petstore.yaml")   # doctest: +SKIP
->>> gateway.serve(port=8080)                                 # doctest: +SKIP
+A gateway is a :class:`~fastgw.config.gateway_file.GatewayConfig` (APIs, stages, listeners, base path mappings,
+limits) with every definition loaded and every mapped stage compiled. Build one from a definition file, a
+gateway config file, a parsed definition or a document written in code; take its RSGI app, or serve it::
+
+    gateway = Gateway.from_file("examples/petstore.yaml")
+    gateway.serve(port=8080)
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fastgw.app import GatewayApp, SiteMapping, SiteTable
+from fastgw.app import GatewayApp, Sites
+from fastgw.config.gateway_file import (
+    ApiConfig,
+    BasePathMapping,
+    GatewayConfig,
+    Limits,
+    Listener,
+    MappingTable,
+    StageConfig,
+    config_from_cli,
+    detect_file_kind,
+    load_definitions,
+    load_gateway_file,
+    resolve_mappings,
+    unserved_stages,
+)
 from fastgw.config.model import ApiDefinition, ApiType
-from fastgw.errors import Problem
-from fastgw.routing import DefaultLimits, LimitsLike, StageRuntime, compile_stage
+from fastgw.errors import Place, Problem
+from fastgw.routing import StageRuntime, compile_stage
 
 log = logging.getLogger("fastgw")
-
-
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    certificate: str
-    key: str
-    key_password: str | None = None
-
-
-@dataclass(slots=True)
-class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    tls: TlsFiles | None = None
-    limits: LimitsLike = field(default_factory=DefaultLimits)
+DEFAULT_STAGE = "$default"
 
 
 class Gateway:
-    """A set of API stages mapped onto one listener, ready to serve."""
+    """APIs and stages mapped onto listeners, compiled and ready to serve."""
 
-    def __init__(self, mappings: Sequence[SiteMapping], warnings: Sequence[Problem] = ()) -> None:
-        self.mappings = list(mappings)
-        self.warnings = list(warnings)
+    def __init__(self, config: GatewayConfig, definitions: Mapping[str, ApiDefinition]) -> None:
+        self.config = config
+        self.definitions = dict(definitions)
+        mappings = resolve_mappings(config, definitions)
+        warnings: list[Problem] = [w for d in definitions.values() for w in d.warnings]
+        warnings += unserved_stages(config, mappings)
+        runtimes: dict[tuple[str, str], StageRuntime] = {}
+        for mapping in mappings:
+            key = (mapping.api, mapping.stage)
+            if key in runtimes:
+                continue
+            stage = config.apis[mapping.api].stages[mapping.stage]
+            runtime, stage_warnings = compile_stage(
+                definitions[mapping.api], stage.name, stage.variables, limits=config.limits
+            )
+            runtimes[key] = runtime
+            warnings += stage_warnings
+        self.mappings = mappings
+        self.stages = runtimes
+        self.warnings = list(dict.fromkeys(warnings))
 
     # -- building ---------------------------------------------------------------------------------
 
     @classmethod
-    def from_definition(
-        cls,
-        definition: ApiDefinition,
-        *,
-        stage: str = "$default",
-        stage_variables: Mapping[str, str] | None = None,
-        stage_prefix: bool = False,
-        limits: LimitsLike | None = None,
-    ) -> Gateway:
-        """Serves one API at the root of the listener (and under ``/{stage}/`` with ``stage_prefix``)."""
-        runtime, warnings = compile_stage(definition, stage, stage_variables, limits=limits)
-        mappings: list[SiteMapping] = [(None, "", runtime)]
-        if stage_prefix:
-            mappings.append((None, stage, runtime))
-        return cls(mappings, [*definition.warnings, *warnings])
+    def from_config(cls, config: GatewayConfig) -> Gateway:
+        definitions, _ = load_definitions(config)
+        return cls(config, definitions)
 
     @classmethod
     def from_file(
@@ -70,18 +80,42 @@ class Gateway:
         path: str | os.PathLike[str],
         *,
         api_type: ApiType | None = None,
-        stage: str = "$default",
+        stage: str = DEFAULT_STAGE,
         stage_variables: Mapping[str, str] | None = None,
         stage_prefix: bool = False,
-        limits: LimitsLike | None = None,
     ) -> Gateway:
-        """Loads an OpenAPI 3 / Swagger 2 file (AWS extensions included) and serves it."""
-        from fastgw.config.openapi import load_definition
-
-        definition = load_definition(path, api_type=api_type)
-        return cls.from_definition(
-            definition, stage=stage, stage_variables=stage_variables, stage_prefix=stage_prefix, limits=limits
+        """A gateway config file, or one OpenAPI 3 / Swagger 2 definition served at the root."""
+        if detect_file_kind(path) == "gateway":
+            return cls.from_config(load_gateway_file(path))
+        config = config_from_cli(
+            [os.fspath(path)],
+            api_type=api_type,
+            stage=stage,
+            stage_variables=stage_variables,
+            stage_prefix=stage_prefix,
         )
+        return cls.from_config(config)
+
+    @classmethod
+    def from_definition(
+        cls,
+        definition: ApiDefinition,
+        *,
+        stage: str = DEFAULT_STAGE,
+        stage_variables: Mapping[str, str] | None = None,
+        stage_prefix: bool = False,
+        limits: Limits | None = None,
+        listener: Listener | None = None,
+    ) -> Gateway:
+        """One loaded definition, served at the root (and under ``/{stage}/`` with ``stage_prefix``)."""
+        place = Place(definition.source)
+        stages = {stage: StageConfig(stage, dict(stage_variables or {}), place)}
+        api = ApiConfig("api", definition.source, definition.api_type, "ignore", stages, place, stage_prefix)
+        mapping = BasePathMapping("api", stage, "", None, place)
+        config = GatewayConfig(
+            {"api": api}, (listener or Listener(),), (mapping,), limits or Limits(), definition.source
+        )
+        return cls(config, {"api": definition})
 
     @classmethod
     def from_document(
@@ -90,74 +124,83 @@ class Gateway:
         *,
         source: str = "<document>",
         api_type: ApiType | None = None,
-        stage: str = "$default",
+        stage: str = DEFAULT_STAGE,
         stage_variables: Mapping[str, str] | None = None,
         stage_prefix: bool = False,
+        limits: Limits | None = None,
     ) -> Gateway:
-        """Builds a gateway in code from an OpenAPI/Swagger document given as a Python mapping."""
-        import json
-
+        """A definition written in code: an OpenAPI 3 / Swagger 2 document as a Python mapping."""
         from fastgw.config.openapi import parse_definition
 
         definition = parse_definition(json.dumps(document), source, api_type=api_type)
         return cls.from_definition(
-            definition, stage=stage, stage_variables=stage_variables, stage_prefix=stage_prefix
+            definition, stage=stage, stage_variables=stage_variables, stage_prefix=stage_prefix, limits=limits
         )
-
-    @property
-    def stages(self) -> list[StageRuntime]:
-        return list(dict.fromkeys(runtime for _, _, runtime in self.mappings))
 
     # -- serving ----------------------------------------------------------------------------------
 
-    def app(self, *, proto: str = "http", port: int = 8080) -> GatewayApp:
-        """The RSGI application (for ``granian --interface rsgi`` or any RSGI server)."""
-        return GatewayApp(SiteTable(self.mappings), proto=proto, port=port)
+    def app(self, listener: Listener | None = None) -> GatewayApp:
+        """The RSGI application for one listener (for ``granian --interface rsgi`` or any RSGI server)."""
+        listener = listener or self.config.listeners[0]
+        sites = Sites(MappingTable(self.mappings), self.stages)
+        return GatewayApp(sites, proto="https" if listener.tls else "http", port=listener.port)
 
-    def serve(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 8080,
-        *,
-        workers: int = 1,
-        tls: TlsFiles | None = None,
-        max_header_bytes: int = 10_240,
-    ) -> None:
-        """Serves until SIGINT/SIGTERM (in-flight requests drain first) with Granian."""
-        serve_app(self.app(proto="https" if tls else "http", port=port), host=host, port=port, workers=workers, tls=tls, max_header_bytes=max_header_bytes)
+    def serve(self, host: str | None = None, port: int | None = None, *, workers: int = 1) -> None:
+        """Serves every listener (or just ``host:port``) until SIGINT/SIGTERM; in-flight requests drain first."""
+        listeners = self.config.listeners
+        if host is not None or port is not None:
+            first = listeners[0]
+            listeners = (Listener(host or first.host, port or first.port, first.tls),)
+        if len(listeners) == 1:
+            self._serve_listener(listeners[0], workers)
+            return
+        # One Granian server per listener, each in its own process; this one forwards signals and waits.
+        context = multiprocessing.get_context("fork")
+        children = [context.Process(target=self._serve_listener, args=(lst, workers)) for lst in listeners]
+        for child in children:
+            child.start()
+
+        def forward(signum: int, _frame: object) -> None:
+            for child in children:
+                if child.pid is not None and child.is_alive():
+                    os.kill(child.pid, signum)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        for child in children:
+            child.join()
+
+    def _serve_listener(self, listener: Listener, workers: int) -> None:
+        log.info("serving %s", listener.url)
+        serve_app(self.app(listener), listener, workers=workers, max_header_bytes=self.config.limits.max_header_bytes)
 
 
-def serve_app(
-    app: GatewayApp,
-    *,
-    host: str,
-    port: int,
-    workers: int = 1,
-    tls: TlsFiles | None = None,
-    max_header_bytes: int = 10_240,
-) -> None:
+def serve_app(app: GatewayApp, listener: Listener, *, workers: int = 1, max_header_bytes: int = 10_240) -> None:
     """Runs ``app`` under Granian's RSGI interface: ``workers`` processes, one runtime thread each, uvloop."""
-    from granian.constants import Interfaces, Loops, TaskImpl
+    from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.server import Server
 
     # Granian's read buffer bounds the request head; the gateway checks the exact header limit itself.
     http1 = HTTP1Settings(max_buffer_size=max(8192 + 4096, max_header_bytes + 8192))
-    tls_options: dict[str, Any] = {}
-    if tls is not None:
-        tls_options = {"ssl_cert": Path(tls.certificate), "ssl_key": Path(tls.key), "ssl_key_password": tls.key_password}
+    tls: dict[str, Any] = {}
+    if listener.tls is not None:
+        tls = {
+            "ssl_cert": Path(listener.tls.certificate),
+            "ssl_key": Path(listener.tls.key),
+            "ssl_key_password": listener.tls.key_password,
+        }
     server = Server(
         "fastgw:app",
-        address=host,
-        port=port,
+        address=listener.host,
+        port=listener.port,
         interface=Interfaces.RSGI,
         workers=workers,
         runtime_threads=1,
         loop=Loops.uvloop,
-        task_impl=TaskImpl(os.environ.get("FASTGW_TASK_IMPL", "asyncio")),
         websockets=False,
         log_access=False,
         http1_settings=http1,
-        **tls_options,
+        **tls,
     )
     server.serve(target_loader=lambda: app, wrap_loader=False)

@@ -1,0 +1,119 @@
+"""A real backend for end-to-end tests, run as its own process: ``python tests/backend_app.py PORT``.
+
+Endpoints (any method):
+- ``/status/{code}``: answers that status with a JSON echo;
+- ``/delay/{ms}``: waits, then echoes;
+- ``/bytes/{n}``: streams ``n`` bytes of a repeating pattern (chunked, no Content-Length);
+- ``/sized/{n}``: ``n`` bytes with a Content-Length;
+- ``/headers``: answers with the response headers given as query parameters (``?Server=x&Date=y``);
+- ``/close``: answers with ``Connection: close``;
+- ``/drop``: closes the connection without answering;
+- anything else: echoes the request as JSON: method, raw path, query, headers (as sent, in order),
+  body length and SHA-256 (read streamed, so large uploads are never held whole), and a connection id,
+  so that tests can see keep-alive reuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import sys
+
+from aiohttp import web
+
+_connection_ids = itertools.count(1)
+PATTERN = bytes(range(256)) * 256  # 64 KiB
+
+
+def connection_id(request: web.Request) -> int:
+    transport = request.transport
+    if transport is None:
+        return 0
+    key = id(transport)
+    known = request.app["connections"]
+    if key not in known:
+        known[key] = next(_connection_ids)
+    return known[key]
+
+
+async def echo(request: web.Request, status: int = 200) -> web.Response:
+    digest = hashlib.sha256()
+    length = 0
+    async for chunk in request.content.iter_any():
+        digest.update(chunk)
+        length += len(chunk)
+    request.app["hits"] += 1
+    return web.json_response(
+        {
+            "method": request.method,
+            "path": request.raw_path.split("?")[0],
+            "query": request.query_string,
+            "headers": [[k, v] for k, v in request.raw_headers_decoded],
+            "body_length": length,
+            "body_sha256": digest.hexdigest(),
+            "connection": connection_id(request),
+            "hits": request.app["hits"],
+        },
+        status=status,
+    )
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    parts = request.path.strip("/").split("/")
+    head = parts[0]
+    if head == "status" and len(parts) > 1:
+        return await echo(request, int(parts[1]))
+    if head == "delay" and len(parts) > 1:
+        await asyncio.sleep(int(parts[1]) / 1000)
+        return await echo(request)
+    if head == "bytes" and len(parts) > 1:
+        total = int(parts[1])
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        sent = 0
+        while sent < total:
+            piece = PATTERN[: min(len(PATTERN), total - sent)]
+            await response.write(piece)
+            sent += len(piece)
+        await response.write_eof()
+        return response
+    if head == "sized" and len(parts) > 1:
+        total = int(parts[1])
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = total
+        await response.prepare(request)
+        sent = 0
+        while sent < total:
+            piece = PATTERN[: min(len(PATTERN), total - sent)]
+            await response.write(piece)
+            sent += len(piece)
+        await response.write_eof()
+        return response
+    if head == "headers":
+        response = await echo(request)
+        for name, value in request.query.items():
+            response.headers[name] = value
+        return response
+    if head == "close":
+        response = await echo(request)
+        response.force_close()
+        return response
+    if head == "drop":
+        assert request.transport is not None
+        request.transport.close()
+        raise asyncio.CancelledError
+    return await echo(request)
+
+
+def make_app() -> web.Application:
+    app = web.Application(client_max_size=0)
+    app["connections"] = {}
+    app["hits"] = 0
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+if __name__ == "__main__":
+    web.run_app(make_app(), host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
