@@ -48,8 +48,8 @@ async def echo(request: web.Request, status: int = 200) -> web.Response:
         {
             "method": request.method,
             "path": request.raw_path.split("?")[0],
-            "query": request.query_string,
-            "headers": [[k, v] for k, v in request.raw_headers_decoded],
+            "query": request.raw_path.partition("?")[2],
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.raw_headers],
             "body_length": length,
             "body_sha256": digest.hexdigest(),
             "connection": connection_id(request),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from urllib.parse import quote
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,20 @@ from fastgw.integrations.upstream import UpstreamPools
 from fastgw.routing import StageRuntime
 
 log = logging.getLogger("fastgw")
+
+#: RFC 3986 ``pchar``s and ``/``: what may appear unencoded in a path.
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+
+
+def encoded_path(path: str) -> str:
+    """The request path percent-encoded again.
+
+    Granian's RSGI scope gives the path percent-decoded and has no raw path, so AWS's "path values stay
+    encoded" is approximated: values are re-encoded (``a%20b``, ``caf%C3%A9``, ``%3F`` survive). Differences
+    from AWS, unavoidable here: ``%2F`` inside a segment arrives as ``/`` (so it separates segments), and a
+    needlessly encoded safe character (``%2B``) reaches the backend unencoded (``+``), which means the same.
+    """
+    return quote(path, safe=_PATH_SAFE)
 
 class Sites:
     """Which API stage serves a request: base path mappings by host and path (reference §13)."""
@@ -79,7 +94,7 @@ class GatewayApp:
             return
         start = time.perf_counter()
         request_id, extended_id = self.ids.next()
-        path: str = scope.path
+        path = encoded_path(scope.path)
         runtime = self._only
         if runtime is None:
             selected = self.sites.select(scope.headers.get("host"), path)
