@@ -84,6 +84,8 @@ class Route:
     """The effective OpenAPI security requirements (root-level applied when the operation has none)."""
     operation: Mapping[str, Any] = field(default_factory=dict)
     """The raw operation object, for extensions handled by later stages."""
+    no_integration_reason: str | None = None
+    """Why ``integration`` is ``None`` (``AWS_PROXY integrations are not supported yet``), for route listings."""
 
     @property
     def route_key(self) -> str:

@@ -1,0 +1,215 @@
+"""From text to a parsed document: JSON or YAML (told apart by content), import-time variables, and local
+``$ref`` resolution with places."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+
+from fastgw.config.findings import Findings
+from fastgw.errors import DefinitionError, Place, Problem
+
+try:
+    _YamlLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
+except AttributeError:  # PyYAML built without libyaml
+    _YamlLoader = yaml.SafeLoader
+
+#: Members whose values are literal data rather than OpenAPI objects: a ``$ref`` key in there is not a
+#: reference (``x-amazon-apigateway-documentation`` is ignored altogether).
+_LITERAL_MEMBERS = frozenset({"example", "default", "enum", "const", "x-amazon-apigateway-documentation"})
+_MAX_REF_HOPS = 32
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
+def read_document(text: str | bytes, source: str) -> Any:
+    """Parse JSON or YAML. Text that starts with ``{`` or ``[`` is JSON (with a YAML fallback, since JSON-ish
+    YAML flow style exists); anything else is YAML. Syntax errors name the line and column."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DefinitionError(Problem(Place(source), f"not UTF-8 text: {err.reason} at byte {err.start}")) from None
+    text = text.removeprefix("\ufeff")
+    try:
+        if text.lstrip().startswith(("{", "[")):
+            return _read_json(text, source)
+        return _read_yaml(text, source)
+    except RecursionError:
+        raise DefinitionError(Problem(Place(source), "the document is nested too deeply")) from None
+
+
+def _read_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        json_error = err
+    try:
+        return yaml.load(text, Loader=_YamlLoader)  # a safe loader: CSafeLoader or SafeLoader
+    except (yaml.YAMLError, ValueError):
+        message = f"JSON syntax error at line {json_error.lineno}, column {json_error.colno}: {json_error.msg}"
+        raise DefinitionError(Problem(Place(source), message)) from None
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_YamlLoader)  # a safe loader: CSafeLoader or SafeLoader
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        reason = err.problem or err.context or "invalid YAML"
+        raise DefinitionError(Problem(Place(source), f"YAML syntax error{where}: {reason}")) from None
+    except yaml.reader.ReaderError as err:  # control characters
+        line, column = text.count("\n", 0, err.position) + 1, err.position - text.rfind("\n", 0, err.position)
+        character = f" #x{err.character:04x}" if isinstance(err.character, int) else ""
+        reason = f"unacceptable character{character}: {err.reason}"
+        raise DefinitionError(
+            Problem(Place(source), f"YAML syntax error at line {line}, column {column}: {reason}")
+        ) from None
+    except (yaml.YAMLError, ValueError) as err:  # e.g. an impossible date: `2020-13-45`
+        raise DefinitionError(Problem(Place(source), f"YAML error: {err}")) from None
+
+
+_AWS_VARIABLE = re.compile(r"\$\{AWS::(Region|AccountId|Partition)\}")
+
+
+def substitute_variables(document: Any, *, region: str, account_id: str, partition: str, source: str) -> Any:
+    """A copy of the document with ``${AWS::Region}``, ``${AWS::AccountId}`` and ``${AWS::Partition}``
+    replaced in every string value, as AWS does on import. ``${stageVariables.x}`` is left alone: it is
+    resolved per stage."""
+    values = {"Region": region, "AccountId": account_id, "Partition": partition}
+
+    def replace(match: re.Match[str]) -> str:
+        return values[match.group(1)]
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return _AWS_VARIABLE.sub(replace, value) if "${AWS::" in value else value
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    try:
+        return walk(document)
+    except RecursionError:  # deep nesting, or a YAML alias that contains itself
+        raise DefinitionError(Problem(Place(source), "the document is nested too deeply or refers to itself")) from None
+
+
+class Document:
+    """The parsed root mapping of one file, with the findings of reading it."""
+
+    def __init__(self, root: Mapping[str, Any], file: str, findings: Findings) -> None:
+        self.root = root
+        self.file = file
+        self.findings = findings
+
+    @property
+    def place(self) -> Place:
+        """The place of the root."""
+        return Place(self.file)
+
+    @property
+    def is_swagger(self) -> bool:
+        return "swagger" in self.root
+
+    def resolve(self, value: Any, place: Place) -> tuple[Any, Place] | None:
+        """Follow ``{"$ref": "#/..."}`` (and chains of them) from ``value`` at ``place``. Returns the target
+        and its place, or ``None`` after an error when a reference is external, broken or circular."""
+        seen: list[str] = []
+        while isinstance(value, dict) and "$ref" in value:
+            ref = value["$ref"]
+            problem = self._ref_problem(ref, seen)
+            if problem is not None:
+                self.findings.error(place.child("$ref"), problem)
+                return None
+            seen.append(ref)
+            value, place = _lookup(self.root, ref), Place(self.file, _pointer(ref))
+        return value, place
+
+    def _ref_problem(self, ref: Any, seen: list[str]) -> str | None:
+        if not isinstance(ref, str):
+            return "$ref must be a string"
+        if not ref.startswith("#"):
+            return f"$ref '{ref}' points outside this file: only local references ('#/...') are supported"
+        if ref in seen or len(seen) >= _MAX_REF_HOPS:
+            return f"$ref '{ref}' is circular"
+        if _lookup(self.root, ref) is _MISSING:
+            return f"$ref '{ref}' does not resolve"
+        return None
+
+    def check_refs(self) -> None:
+        """Report every local ``$ref`` in the document that does not resolve (external ones are reported
+        where fastgw needs to follow them; inside schemas they are left for the validator)."""
+        for ref, place in _local_refs(self.root, self.place):
+            if _lookup(self.root, ref) is _MISSING:
+                self.findings.error(place, f"$ref '{ref}' does not resolve")
+
+
+def model_name(ref: Any, swagger: bool) -> str | None:
+    """The model (schema) a body ``$ref`` names: ``#/definitions/Pet`` or ``#/components/schemas/Pet``."""
+    prefix = "/definitions/" if swagger else "/components/schemas/"
+    if isinstance(ref, str) and ref.startswith("#"):
+        pointer = _pointer(ref)
+        if pointer.startswith(prefix) and "/" not in pointer[len(prefix) :]:
+            return _unescape(pointer[len(prefix) :])
+    return None
+
+
+class _Missing:
+    pass
+
+
+_MISSING: Any = _Missing()
+
+
+def _pointer(ref: str) -> str:
+    """The JSON pointer of a local reference: the URI fragment, percent-decoded."""
+    return unquote(ref[1:])
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _lookup(root: Any, ref: str) -> Any:
+    """The value a local reference points at, or ``_MISSING``."""
+    pointer = _pointer(ref)
+    if pointer and not pointer.startswith("/"):
+        return _MISSING
+    node = root
+    for token in map(_unescape, pointer.split("/")[1:]):
+        node = _child(node, token)
+        if node is _MISSING:
+            break
+    return node
+
+
+def _child(node: Any, token: str) -> Any:
+    index = int(token) if _INDEX.fullmatch(token) else None
+    if isinstance(node, dict):
+        if token in node:
+            return node[token]
+        if index is not None and index in node:  # YAML read `200:` as an integer key
+            return node[index]
+    elif isinstance(node, list) and index is not None and index < len(node):
+        return node[index]
+    return _MISSING
+
+
+def _local_refs(value: Any, place: Place) -> Iterator[tuple[str, Place]]:
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#"):
+            yield ref, place.child("$ref")
+        for key, item in value.items():
+            if key not in _LITERAL_MEMBERS:
+                yield from _local_refs(item, place.child(str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _local_refs(item, place.child(index))
