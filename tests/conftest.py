@@ -72,8 +72,9 @@ def call(
     """One request on a fresh connection with the standard library client (real sockets)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.putrequest(method, path, skip_accept_encoding=True)
-        items = headers.items() if isinstance(headers, Mapping) else (headers or [])
+        items = list(headers.items() if isinstance(headers, Mapping) else (headers or []))
+        has_host = any(name.lower() == "host" for name, _ in items)
+        connection.putrequest(method, path, skip_host=has_host, skip_accept_encoding=True)
         for name, value in items:
             connection.putheader(name, value)
         if body is not None:

@@ -10,6 +10,21 @@ Embed it::
 
 from fastgw._core import __version__
 from fastgw.errors import DefinitionError, FastgwError, Place, Problem
+from fastgw.config.gateway_file import GatewayConfig, Limits, Listener, Tls
 from fastgw.gateway import Gateway
+from fastgw.integrations.python import HandlerRequest, HandlerResponse
 
-__all__ = ["DefinitionError", "FastgwError", "Gateway", "Place", "Problem", "__version__"]
+__all__ = [
+    "DefinitionError",
+    "FastgwError",
+    "Gateway",
+    "GatewayConfig",
+    "HandlerRequest",
+    "HandlerResponse",
+    "Limits",
+    "Listener",
+    "Place",
+    "Problem",
+    "Tls",
+    "__version__",
+]

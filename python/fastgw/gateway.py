@@ -37,6 +37,7 @@ from fastgw.config.gateway_file import (
 )
 from fastgw.config.model import ApiDefinition, ApiType
 from fastgw.errors import Place, Problem
+from fastgw.integrations.python import Handler
 from fastgw.routing import StageRuntime, compile_stage
 
 log = logging.getLogger("fastgw")
@@ -46,7 +47,13 @@ DEFAULT_STAGE = "$default"
 class Gateway:
     """APIs and stages mapped onto listeners, compiled and ready to serve."""
 
-    def __init__(self, config: GatewayConfig, definitions: Mapping[str, ApiDefinition]) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        definitions: Mapping[str, ApiDefinition],
+        handlers: Mapping[str, Mapping[str, Handler]] | None = None,
+    ) -> None:
+        """``handlers``: Python handlers by API name, then by route key (``GET /hello/{name}``)."""
         self.config = config
         self.definitions = dict(definitions)
         mappings = resolve_mappings(config, definitions)
@@ -59,7 +66,11 @@ class Gateway:
                 continue
             stage = config.apis[mapping.api].stages[mapping.stage]
             runtime, stage_warnings = compile_stage(
-                definitions[mapping.api], stage.name, stage.variables, limits=config.limits
+                definitions[mapping.api],
+                stage.name,
+                stage.variables,
+                limits=config.limits,
+                handlers=(handlers or {}).get(mapping.api),
             )
             runtimes[key] = runtime
             warnings += stage_warnings
@@ -106,8 +117,10 @@ class Gateway:
         stage_prefix: bool = False,
         limits: Limits | None = None,
         listener: Listener | None = None,
+        handlers: Mapping[str, Handler] | None = None,
     ) -> Gateway:
-        """One loaded definition, served at the root (and under ``/{stage}/`` with ``stage_prefix``)."""
+        """One loaded definition, served at the root (and under ``/{stage}/`` with ``stage_prefix``).
+        ``handlers``: Python functions answering routes, by route key (they may add routes)."""
         place = Place(definition.source)
         stages = {stage: StageConfig(stage, dict(stage_variables or {}), place)}
         api = ApiConfig("api", definition.source, definition.api_type, "ignore", stages, place, stage_prefix)
@@ -115,7 +128,7 @@ class Gateway:
         config = GatewayConfig(
             {"api": api}, (listener or Listener(),), (mapping,), limits or Limits(), definition.source
         )
-        return cls(config, {"api": definition})
+        return cls(config, {"api": definition}, {"api": handlers or {}})
 
     @classmethod
     def from_document(
@@ -128,13 +141,21 @@ class Gateway:
         stage_variables: Mapping[str, str] | None = None,
         stage_prefix: bool = False,
         limits: Limits | None = None,
+        listener: Listener | None = None,
+        handlers: Mapping[str, Handler] | None = None,
     ) -> Gateway:
         """A definition written in code: an OpenAPI 3 / Swagger 2 document as a Python mapping."""
         from fastgw.config.openapi import parse_definition
 
         definition = parse_definition(json.dumps(document), source, api_type=api_type)
         return cls.from_definition(
-            definition, stage=stage, stage_variables=stage_variables, stage_prefix=stage_prefix, limits=limits
+            definition,
+            stage=stage,
+            stage_variables=stage_variables,
+            stage_prefix=stage_prefix,
+            limits=limits,
+            listener=listener,
+            handlers=handlers,
         )
 
     # -- serving ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ plane asks the engine for a route id and indexes :attr:`StageRuntime.routes` wit
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from fastgw.errors import DefinitionError, Place, Problem
 from fastgw.integrations.base import IntegrationHandler
 from fastgw.integrations.http import Backend, HttpIntegration
 from fastgw.integrations.mock import MockIntegration
+from fastgw.integrations.python import Handler, PythonIntegration
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.responses import GatewayResponses
 from fastgw.transforms.parameters import UnsupportedExpressionError
@@ -169,6 +171,24 @@ def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
     return warnings
 
 
+def with_handlers(definition: ApiDefinition, handlers: Mapping[str, Handler]) -> tuple[ApiDefinition, dict[int, Handler]]:
+    """Python handlers by route key: they answer existing routes, or add routes. Returns the definition with
+    the added routes and the handlers by route index."""
+    routes = list(definition.routes)
+    by_key = {route.route_key: index for index, route in enumerate(routes)}
+    by_index: dict[int, Handler] = {}
+    for route_key, handler in handlers.items():
+        index = by_key.get(route_key)
+        if index is None:
+            method, _, path = route_key.partition(" ")
+            if route_key == "$default":
+                method, path = "ANY", "$default"
+            routes.append(Route(method, path, Place("<handlers>", "/" + route_key), None))
+            index = len(routes) - 1
+        by_index[index] = handler
+    return dataclasses.replace(definition, routes=tuple(routes)), by_index
+
+
 def compile_stage(
     definition: ApiDefinition,
     stage_name: str = "$default",
@@ -176,9 +196,13 @@ def compile_stage(
     *,
     limits: LimitsLike | None = None,
     ignore_trailing_slash: bool | None = None,
+    handlers: Mapping[str, Handler] | None = None,
 ) -> tuple[StageRuntime, list[Problem]]:
     """Compiles ``definition`` for one stage. Raises :class:`DefinitionError` for conflicting routes;
     returns the runtime and the stage's warnings (the definition's own warnings are not repeated)."""
+    handler_by_index: dict[int, Handler] = {}
+    if handlers:
+        definition, handler_by_index = with_handlers(definition, handlers)
     variables = dict(stage_variables or {})
     api_id = api_id_for(definition)
     warnings: list[Problem] = pending_feature_warnings(definition)
@@ -192,9 +216,11 @@ def compile_stage(
         message, index = error.args
         raise DefinitionError(Problem(definition.routes[index].place, message)) from None
     routes = []
-    for route in definition.routes:
-        handler = None
-        if route.integration is not None:
+    for index, route in enumerate(definition.routes):
+        handler: IntegrationHandler | None = None
+        if index in handler_by_index:
+            handler = PythonIntegration(handler_by_index[index])
+        elif route.integration is not None:
             handler = _compile_integration(definition, route, route.integration, variables, api_id, warnings)
         routes.append(CompiledRoute(route.route_key, route.path, route.place, handler))
     runtime = StageRuntime(definition, stage_name, variables, engine, routes, limits or DefaultLimits(), api_id)

@@ -1,0 +1,265 @@
+"""Gateway behaviour through a real server: request ids, robustness, stages, config files, TLS, shutdown."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import GatewayFactory, Process, Reply, call, free_port
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def proxy_api(backend_path: str = "/{proxy}", *, http_api: bool = False, timeout_ms: int | None = None) -> dict[str, Any]:
+    integration: dict[str, Any] = {
+        "type": "http_proxy",
+        "httpMethod": "ANY",
+        "uri": "http://127.0.0.1:${stageVariables.backendPort}" + backend_path,
+    }
+    if timeout_ms:
+        integration["timeoutInMillis"] = timeout_ms
+    operation: dict[str, Any] = {
+        "parameters": [{"name": "proxy", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "x-amazon-apigateway-integration": integration,
+    }
+    if not http_api:
+        integration["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
+    api: dict[str, Any] = {
+        "openapi": "3.0.1",
+        "info": {"title": "proxy", "version": "1"},
+        "paths": {"/{proxy+}": {"x-amazon-apigateway-any-method": operation}},
+    }
+    if http_api:
+        api["x-amazon-apigateway-importexport-version"] = "1.0"
+        integration["payloadFormatVersion"] = "1.0"
+    return api
+
+
+@pytest.fixture
+def proxy(gateway: GatewayFactory, backend: Process) -> Process:
+    return gateway.start(proxy_api(), stage_variables={"backendPort": str(backend.port)})
+
+
+def test_request_ids_are_unique_and_shaped_as_aws(proxy: Process) -> None:
+    replies = [proxy.call("GET", "/echo") for _ in range(5)]
+    ids = [r.header("x-amzn-RequestId") for r in replies]
+    assert all(i and UUID.match(i) for i in ids), ids
+    assert len(set(ids)) == 5
+    extended = [r.header("x-amz-apigw-id") for r in replies]
+    assert all(e and e.endswith("=") for e in extended)
+    assert len(set(extended)) == 5
+
+
+def test_malformed_requests_never_take_the_gateway_down(proxy: Process) -> None:
+    for garbage in [
+        b"\x00\x01\x02 not http at all\r\n\r\n",
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nBad Header Without Colon\r\n\r\n",
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",  # body cut short, then closed
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ]:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            sock.sendall(garbage)
+            sock.shutdown(socket.SHUT_WR)
+            try:
+                while sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+    assert proxy.call("GET", "/echo").status == 200
+    assert proxy.process.poll() is None
+
+
+def test_a_crashing_handler_answers_500_and_the_gateway_goes_on(tmp_path: Path) -> None:
+    script = tmp_path / "embedded.py"
+    port = free_port()
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import fastgw
+
+            api = {{"openapi": "3.0.1", "info": {{"title": "embedded", "version": "1"}}, "paths": {{}}}}
+
+            async def hello(request):
+                return {{"hello": request.params["name"], "q": request.query.get("q")}}
+
+            def boom(request):
+                raise RuntimeError("handler bug")
+
+            gateway = fastgw.Gateway.from_document(api, handlers={{"GET /hello/{{name}}": hello, "GET /boom": boom}})
+            gateway.serve(port={port})
+            """
+        )
+    )
+    log = tmp_path / "embedded.log"
+    server = Process([sys.executable, str(script)], port, log)
+    try:
+        assert server.call("GET", "/hello/world?q=1").json() == {"hello": "world", "q": ["1"]}
+        crashed = server.call("GET", "/boom")
+        assert crashed.status == 500
+        assert crashed.json() == {"message": "Internal server error"}
+        assert crashed.header("x-amzn-ErrorType") == "InternalServerErrorException"
+        assert server.call("GET", "/hello/again").json()["hello"] == "again"
+        request_id = crashed.header("x-amzn-RequestId")
+        time.sleep(0.2)
+        assert f"request {request_id} failed" in server.output()
+        assert "RuntimeError: handler bug" in server.output()
+    finally:
+        server.stop()
+
+
+def test_stage_prefix_and_stage_variables(gateway: GatewayFactory, backend: Process) -> None:
+    server = gateway.start(
+        proxy_api("/{proxy}?stage=${stageVariables.name}"),
+        "--stage",
+        "prod",
+        "--stage-prefix",
+        stage_variables={"backendPort": str(backend.port), "name": "production"},
+    )
+    at_root = server.call("GET", "/items/1").json()
+    under_stage = server.call("GET", "/prod/items/1").json()
+    assert at_root["path"] == under_stage["path"] == "/items/1"
+    assert under_stage["query"] == "stage=production"
+
+
+def test_unknown_stage_variable_answers_500_with_a_warning(gateway: GatewayFactory) -> None:
+    server = gateway.start(proxy_api())
+    reply = server.call("GET", "/x")
+    assert reply.status == 500
+    assert reply.json() == {"message": "Internal server error"}
+    assert "stage variable(s) backendPort not set" in server.output()
+
+
+GATEWAY_FILE = """
+apis:
+  pets:
+    definition: pets.yaml
+    stagePrefix: true
+    stages:
+      prod: {{variables: {{backendPort: "{port}", tier: prod}}}}
+      dev: {{variables: {{backendPort: "{port}", tier: dev}}}}
+  orders:
+    definition: orders.yaml
+    stages:
+      prod: {{variables: {{backendPort: "{port}"}}}}
+listeners:
+  - {{host: 127.0.0.1, port: {gateway_port}}}
+mappings:
+  - {{api: pets, stage: prod, basePath: "v1"}}
+  - {{api: orders, stage: prod, basePath: "orders/v2"}}
+  - {{api: orders, stage: prod, basePath: "special", domainName: api.example.com}}
+"""
+
+
+def test_gateway_config_file_with_base_path_mappings(tmp_path: Path, gateway: GatewayFactory, backend: Process) -> None:
+    (tmp_path / "pets.yaml").write_text(yaml.safe_dump(proxy_api("/pets/{proxy}?tier=${stageVariables.tier}")))
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(proxy_api("/orders/{proxy}", http_api=True)))
+    port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(GATEWAY_FILE.format(port=backend.port, gateway_port=port))
+    server = gateway.start(config, port=port)
+    pets = server.call("GET", "/v1/cat").json()
+    assert (pets["path"], pets["query"]) == ("/pets/cat", "tier=prod")
+    assert server.call("GET", "/dev/v1/cat").json()["query"] == "tier=dev"  # stage prefix in front of the mapping
+    orders = server.call("GET", "/orders/v2/7")
+    assert orders.json()["path"] == "/orders/7"
+    assert orders.header("apigw-requestid")  # an HTTP API answers
+    assert server.call("GET", "/special/7").status == 403  # host-specific mapping, other host
+    assert server.call("GET", "/special/7", headers={"Host": "api.example.com"}).json()["path"] == "/orders/7"
+    nowhere = server.call("GET", "/elsewhere")
+    assert nowhere.status == 403 and nowhere.json() == {"message": "Forbidden"}
+
+
+def test_several_workers_serve_one_port(gateway: GatewayFactory, backend: Process) -> None:
+    server = gateway.start(proxy_api(), "--workers", "2", stage_variables={"backendPort": str(backend.port)})
+    results: list[int] = []
+
+    def hit() -> None:
+        for _ in range(20):
+            results.append(server.call("GET", "/delay/5").status)
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [200] * 80
+    workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2
+
+
+def test_sigterm_drains_in_flight_requests(gateway: GatewayFactory, backend: Process) -> None:
+    server = gateway.start(proxy_api(), stage_variables={"backendPort": str(backend.port)})
+    replies: list[Reply] = []
+    slow = threading.Thread(target=lambda: replies.append(server.call("GET", "/delay/1500")))
+    slow.start()
+    time.sleep(0.4)
+    server.process.send_signal(signal.SIGTERM)
+    slow.join(10)
+    assert replies and replies[0].status == 200
+    assert server.process.wait(15) == 0
+    with pytest.raises(OSError):
+        call(server.port, "GET", "/echo", timeout=2)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_listener(tmp_path: Path, gateway: GatewayFactory, backend: Process) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    (tmp_path / "api.yaml").write_text(yaml.safe_dump(proxy_api()))
+    port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apis": {"api": {"definition": "api.yaml", "stages": {"prod": {"variables": {"backendPort": str(backend.port)}}}}},
+                "listeners": [{"host": "127.0.0.1", "port": port, "tls": {"certificate": "cert.pem", "key": "key.pem"}}],
+                "mappings": [{"api": "api", "stage": "prod", "basePath": ""}],
+            }
+        )
+    )
+    gateway.start(config, port=port)
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    import http.client
+
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    try:
+        connection.request("GET", "/echo")
+        response = connection.getresponse()
+        echo = response.read()
+    finally:
+        connection.close()
+    assert response.status == 200
+    headers = dict((k.lower(), v) for k, v in yaml.safe_load(echo)["headers"])
+    assert headers["x-forwarded-proto"] == "https"
+    assert headers["x-forwarded-port"] == str(port)
+
+
+def test_nothing_listens_beyond_the_requested_address(gateway: GatewayFactory, backend: Process) -> None:
+    server = gateway.start(proxy_api(), stage_variables={"backendPort": str(backend.port)})
+    listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
+    pids = {str(server.process.pid)} | set(
+        subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
+    )
+    ours = [line for line in listening.splitlines() if any(f"pid={pid}," in line for pid in pids)]
+    assert ours, listening
+    assert all(f"127.0.0.1:{server.port} " in line for line in ours), ours
