@@ -7,7 +7,11 @@ Endpoints (any method):
 - ``/sized/{n}``: ``n`` bytes with a Content-Length;
 - ``/headers``: answers with the response headers given as query parameters (``?Server=x&Date=y``);
 - ``/close``: answers with ``Connection: close``;
-- ``/drop``: closes the connection without answering;
+- ``/drop``: closes the connection without answering (counted, see ``/_stats``);
+- ``/nobody``: answers 200 with an empty body and no ``Content-Type``;
+- ``/close-after/{ms}``: echoes on a keep-alive connection, then closes it ``ms`` later without a word
+  (an idle keep-alive connection the backend drops, as servers do on their idle timeout);
+- ``/_stats``: ``{"hits": echoes so far, "drops": /drop requests so far}``;
 - anything else: echoes the request as JSON: method, raw path, query, headers (as sent, in order),
   body length and SHA-256 (read streamed, so large uploads are never held whole), and a connection id,
   so that tests can see keep-alive reuse.
@@ -32,9 +36,10 @@ def connection_id(request: web.Request) -> int:
         return 0
     key = id(transport)
     known = request.app["connections"]
-    if key not in known:
-        known[key] = next(_connection_ids)
-    return known[key]
+    # The transport is kept alongside its number so that its id() is never reused by a later connection.
+    if key not in known or known[key][0] is not transport:
+        known[key] = (transport, next(_connection_ids))
+    return int(known[key][1])
 
 
 async def echo(request: web.Request, status: int = 200) -> web.Response:
@@ -101,9 +106,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response.force_close()
         return response
     if head == "drop":
+        request.app["drops"] += 1
         assert request.transport is not None
         request.transport.close()
         raise asyncio.CancelledError
+    if head == "nobody":
+        return web.Response(status=200)
+    if head == "close-after" and len(parts) > 1:
+        response = await echo(request)
+        transport = request.transport
+        assert transport is not None
+        asyncio.get_running_loop().call_later(int(parts[1]) / 1000, transport.close)
+        return response
+    if head == "_stats":
+        return web.json_response({"hits": request.app["hits"], "drops": request.app["drops"]})
     return await echo(request)
 
 
@@ -111,6 +127,7 @@ def make_app() -> web.Application:
     app = web.Application(client_max_size=0)
     app["connections"] = {}
     app["hits"] = 0
+    app["drops"] = 0
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 

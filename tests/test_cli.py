@@ -1,4 +1,4 @@
-"""The CLI contract: ``fastgw validate``, ``fastgw routes`` and ``fastgw serve``'s failure modes, as a user runs them."""
+"""The CLI contract: ``fastgw validate``, ``routes`` and ``serve``'s failure modes, as a user runs them."""
 
 from __future__ import annotations
 
@@ -55,7 +55,10 @@ def test_routes_prints_aws_route_keys_with_targets() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ROUTE", "INTEGRATION"]
     table = {line[: line.index("HTTP_PROXY")].strip(): line[line.index("HTTP_PROXY") :] for line in lines[1:]}
-    assert table["GET /pets/dog/{id}"] == "HTTP_PROXY GET http://127.0.0.1:${stageVariables.backendPort}/route/pets-dog-id/{id}"
+    assert (
+        table["GET /pets/dog/{id}"]
+        == "HTTP_PROXY GET http://127.0.0.1:${stageVariables.backendPort}/route/pets-dog-id/{id}"
+    )
     assert list(table) == ["GET /pets/dog/1", "GET /pets/dog/{id}", "GET /pets/{proxy+}", "ANY /{proxy+}", "$default"]
 
 

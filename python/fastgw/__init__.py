@@ -9,8 +9,8 @@ Embed it::
 """
 
 from fastgw._core import __version__
-from fastgw.errors import DefinitionError, FastgwError, Place, Problem
 from fastgw.config.gateway_file import GatewayConfig, Limits, Listener, Tls
+from fastgw.errors import DefinitionError, FastgwError, Place, Problem
 from fastgw.gateway import Gateway
 from fastgw.integrations.python import HandlerRequest, HandlerResponse
 

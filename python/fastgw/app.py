@@ -1,4 +1,4 @@
-"""The data plane: an RSGI application served by Granian. The pipeline reads top to bottom in :meth:`GatewayApp.__rsgi__`.
+"""The data plane: an RSGI application served by Granian; the pipeline reads top to bottom in ``__rsgi__``.
 
 1. Limits: header size (and, in the integration, body size).
 2. Site: the host and base path select an API stage (custom-domain style mappings, ``/{stage}`` prefixes).
@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from urllib.parse import quote
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from fastgw._core import Forward
 from fastgw.config.gateway_file import MappingTable
@@ -41,6 +41,7 @@ def encoded_path(path: str) -> str:
     needlessly encoded safe character (``%2B``) reaches the backend unencoded (``+``), which means the same.
     """
     return quote(path, safe=_PATH_SAFE)
+
 
 class Sites:
     """Which API stage serves a request: base path mappings by host and path (reference §13)."""
@@ -111,6 +112,8 @@ class GatewayApp:
             log.exception("request %s failed", request_id)
             response = self._gateway_response(runtime, "DEFAULT_5XX")
         await self._send(request, response)
+
+    __call__ = __rsgi__
 
     async def _handle(self, request: Request, runtime: StageRuntime) -> Response:
         headers = request.header_list

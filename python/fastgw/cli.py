@@ -58,9 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: 8080, or the config file's)")
     definition_options(serve)
     serve.add_argument("--stage", default="$default", help="stage name (default: $default)")
-    serve.add_argument(
-        "--stage-variable", type=_stage_variable, action="append", default=[], metavar="KEY=VALUE"
-    )
+    serve.add_argument("--stage-variable", type=_stage_variable, action="append", default=[], metavar="KEY=VALUE")
     serve.add_argument("--stage-prefix", action="store_true", help="also serve the API under /{stage}/")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     serve.add_argument("--fail-on-warnings", action="store_true", help="refuse to serve a definition with warnings")

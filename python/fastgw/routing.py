@@ -146,13 +146,27 @@ def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
     root = Place(definition.source)
     warnings = []
     if definition.gateway_responses:
-        warnings.append(Problem(root.child("x-amazon-apigateway-gateway-responses"), "custom gateway responses are not applied yet: AWS's defaults are used"))
+        warnings.append(
+            Problem(
+                root.child("x-amazon-apigateway-gateway-responses"),
+                "custom gateway responses are not applied yet: AWS's defaults are used",
+            )
+        )
     if definition.cors:
         warnings.append(Problem(root.child("x-amazon-apigateway-cors"), "CORS configuration is not applied yet"))
     if definition.binary_media_types:
-        warnings.append(Problem(root.child("x-amazon-apigateway-binary-media-types"), "binary media types are not applied yet: bodies pass through unchanged"))
+        warnings.append(
+            Problem(
+                root.child("x-amazon-apigateway-binary-media-types"),
+                "binary media types are not applied yet: bodies pass through unchanged",
+            )
+        )
     if definition.minimum_compression_size is not None:
-        warnings.append(Problem(root.child("x-amazon-apigateway-minimum-compression-size"), "response compression is not applied yet"))
+        warnings.append(
+            Problem(
+                root.child("x-amazon-apigateway-minimum-compression-size"), "response compression is not applied yet"
+            )
+        )
     for route in definition.routes:
         if route.request_validator or (definition.default_request_validator and definition.api_type == "REST"):
             warnings.append(Problem(route.place, "request validation is not applied yet"))
@@ -165,13 +179,25 @@ def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
         for response in integration.responses:
             templates.extend(response.response_templates.values())
         if integration.type != "MOCK" and integration.request_templates:
-            warnings.append(Problem(integration.place.child("requestTemplates"), "request mapping templates are not applied yet: bodies pass through"))
+            warnings.append(
+                Problem(
+                    integration.place.child("requestTemplates"),
+                    "request mapping templates are not applied yet: bodies pass through",
+                )
+            )
         if any("$" in t or "#" in t for t in templates):
-            warnings.append(Problem(integration.place, "Velocity in mapping templates is not evaluated yet: templates are used as fixed text"))
+            warnings.append(
+                Problem(
+                    integration.place,
+                    "Velocity in mapping templates is not evaluated yet: templates are used as fixed text",
+                )
+            )
     return warnings
 
 
-def with_handlers(definition: ApiDefinition, handlers: Mapping[str, Handler]) -> tuple[ApiDefinition, dict[int, Handler]]:
+def with_handlers(
+    definition: ApiDefinition, handlers: Mapping[str, Handler]
+) -> tuple[ApiDefinition, dict[int, Handler]]:
     """Python handlers by route key: they answer existing routes, or add routes. Returns the definition with
     the added routes and the handlers by route index."""
     routes = list(definition.routes)

@@ -23,7 +23,9 @@ from tests.conftest import GatewayFactory, Process, Reply, call, free_port
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
-def proxy_api(backend_path: str = "/{proxy}", *, http_api: bool = False, timeout_ms: int | None = None) -> dict[str, Any]:
+def proxy_api(
+    backend_path: str = "/{proxy}", *, http_api: bool = False, timeout_ms: int | None = None
+) -> dict[str, Any]:
     integration: dict[str, Any] = {
         "type": "http_proxy",
         "httpMethod": "ANY",
@@ -219,8 +221,22 @@ def test_sigterm_drains_in_flight_requests(gateway: GatewayFactory, backend: Pro
 def test_https_listener(tmp_path: Path, gateway: GatewayFactory, backend: Process) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
@@ -230,8 +246,15 @@ def test_https_listener(tmp_path: Path, gateway: GatewayFactory, backend: Proces
     config.write_text(
         yaml.safe_dump(
             {
-                "apis": {"api": {"definition": "api.yaml", "stages": {"prod": {"variables": {"backendPort": str(backend.port)}}}}},
-                "listeners": [{"host": "127.0.0.1", "port": port, "tls": {"certificate": "cert.pem", "key": "key.pem"}}],
+                "apis": {
+                    "api": {
+                        "definition": "api.yaml",
+                        "stages": {"prod": {"variables": {"backendPort": str(backend.port)}}},
+                    }
+                },
+                "listeners": [
+                    {"host": "127.0.0.1", "port": port, "tls": {"certificate": "cert.pem", "key": "key.pem"}}
+                ],
                 "mappings": [{"api": "api", "stage": "prod", "basePath": ""}],
             }
         )

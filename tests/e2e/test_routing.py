@@ -18,7 +18,12 @@ def mock_route(route_key: str) -> dict[str, Any]:
         "x-amazon-apigateway-integration": {
             "type": "mock",
             "requestTemplates": {"application/json": '{"statusCode": 200}'},
-            "responses": {"default": {"statusCode": "200", "responseTemplates": {"application/json": f'{{"route": "{route_key}"}}'}}},
+            "responses": {
+                "default": {
+                    "statusCode": "200",
+                    "responseTemplates": {"application/json": f'{{"route": "{route_key}"}}'},
+                }
+            },
             "passthroughBehavior": "when_no_match",
         },
     }

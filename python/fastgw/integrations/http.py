@@ -25,7 +25,7 @@ from fastgw.errors import (
 )
 from fastgw.integrations.base import Request, Response
 from fastgw.integrations.selection import compile_integration_responses, select_response
-from fastgw.integrations.upstream import Connection, UpstreamPool, UpstreamPools, UpstreamResponse
+from fastgw.integrations.upstream import Connection, HeaderRules, UpstreamPool, UpstreamPools, UpstreamResponse
 from fastgw.transforms.parameters import ParameterMapping, apply_request_parameters, compile_request_parameters
 
 #: Request bodies up to this size are read whole and sent with the head; larger ones are streamed.
@@ -103,10 +103,7 @@ class HttpIntegration:
         self.integration = integration
         self.backend = backend
         self.proxy = integration.type == "HTTP_PROXY"
-        if api_type == "HTTP":
-            self.rules = "HTTP_API_PROXY"
-        else:
-            self.rules = "REST_PROXY" if self.proxy else "REST"
+        self.rules: HeaderRules = "HTTP_API_PROXY" if api_type == "HTTP" else "REST_PROXY" if self.proxy else "REST"
         self.upstream = UpstreamTarget(backend.host_header, rules=self.rules, api_id=api_id)
         self.timeout = integration.timeout_ms / 1000
         self.fixed_method = None if integration.http_method.upper() == "ANY" else integration.http_method.upper()
@@ -134,7 +131,9 @@ class HttpIntegration:
             assert self._pools is not None, "integration used before bind()"
             verify = not self.integration.tls_insecure_skip_verification
             backend = self.backend
-            pool = self._pool = self._pools.get(backend.scheme, backend.hostname, backend.port, self.rules, verify_tls=verify)
+            pool = self._pool = self._pools.get(
+                backend.scheme, backend.hostname, backend.port, self.rules, verify_tls=verify
+            )
         return pool
 
     # -- the request ------------------------------------------------------------------------------

@@ -108,4 +108,4 @@ class PythonIntegration:
         result = self.handler(handler_request)
         if inspect.isawaitable(result):
             result = await result
-        return _to_response(result)  # type: ignore[arg-type]
+        return _to_response(result)

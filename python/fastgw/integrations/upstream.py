@@ -18,7 +18,7 @@ import asyncio
 import collections
 import ssl
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Final, Literal
 
 from fastgw._core import ResponseParser, UpstreamProtocolError
 from fastgw.errors import IntegrationFailureError, IntegrationTimeoutError
@@ -28,6 +28,8 @@ DEFAULT_BUFFER_LIMIT: Final = 1024 * 1024
 #: A streamed body pauses reading from the backend above this many queued bytes.
 STREAM_HIGH_WATER: Final = 1024 * 1024
 STREAM_LOW_WATER: Final = 256 * 1024
+#: Which AWS header rules the Rust side applies to an exchange (see gateway_core::http1::HeaderRules).
+HeaderRules = Literal["REST_PROXY", "REST", "HTTP_API_PROXY"]
 #: Idle keep-alive connections kept per backend.
 DEFAULT_MAX_IDLE: Final = 256
 
@@ -339,7 +341,7 @@ class UpstreamPool:
         host: str,
         port: int,
         *,
-        rules: str,
+        rules: HeaderRules,
         ssl_context: ssl.SSLContext | None = None,
         max_idle: int = DEFAULT_MAX_IDLE,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
@@ -400,11 +402,11 @@ class UpstreamPools:
     def __init__(self, loop: asyncio.AbstractEventLoop, *, max_idle: int = DEFAULT_MAX_IDLE) -> None:
         self.loop = loop
         self.max_idle = max_idle
-        self._pools: dict[tuple[str, str, int, str, bool], UpstreamPool] = {}
+        self._pools: dict[tuple[str, str, int, HeaderRules, bool], UpstreamPool] = {}
         self._verified: ssl.SSLContext | None = None
         self._unverified: ssl.SSLContext | None = None
 
-    def get(self, scheme: str, host: str, port: int, rules: str, *, verify_tls: bool = True) -> UpstreamPool:
+    def get(self, scheme: str, host: str, port: int, rules: HeaderRules, *, verify_tls: bool = True) -> UpstreamPool:
         key = (scheme, host, port, rules, verify_tls)
         pool = self._pools.get(key)
         if pool is None:

@@ -44,6 +44,11 @@ def _context_value(request: Request, name: str) -> str | None:
     return values.get(name)
 
 
+def _last(values: list[str] | None) -> str | None:
+    """AWS keeps the last of repeated query values (reference §1.2)."""
+    return values[-1] if values else None
+
+
 def compile_source(expression: str, stage_variables: Mapping[str, str]) -> Getter:
     """Compiles one request-side source expression (``method.request.path.id``, ``'static'``, ...)."""
     if len(expression) >= 2 and expression[0] == "'" and expression[-1] == "'":
@@ -61,7 +66,7 @@ def compile_source(expression: str, stage_variables: Mapping[str, str]) -> Gette
     if kind == "path":
         return lambda request: request.params.get(name)
     if kind == "querystring":
-        return lambda request: (request.query.get(name) or [None])[-1]
+        return lambda request: _last(request.query.get(name))
     if kind == "multivaluequerystring":
         return lambda request: ",".join(request.query.get(name) or ()) or None
     if kind in ("header", "multivalueheader"):

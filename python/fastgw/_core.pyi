@@ -1,0 +1,92 @@
+"""fastgw._core: the Rust hot path (route trie, upstream HTTP/1.1 byte work), built by maturin from src/."""
+
+from typing import Literal, final
+
+__version__: str
+
+class RouteConfigError(ValueError):
+    """A route table the engine refuses to build. ``args == (message, route_index)``."""
+
+class UpstreamProtocolError(ValueError):
+    """An upstream response that is not valid HTTP/1.1, or was cut short."""
+
+@final
+class Forward:
+    """The decision "send this request to route ``route_id``" with the path parameters it captured."""
+
+    @property
+    def route_id(self) -> int: ...
+    @property
+    def params(self) -> dict[str, str]: ...
+
+@final
+class Reject:
+    """The decision "answer with the gateway response ``response_type``" (an AWS gateway response type)."""
+
+    @property
+    def response_type(self) -> str: ...
+
+@final
+class Engine:
+    """One API stage's route table, built once; :meth:`admit` is the one per-request call into Rust."""
+
+    def __new__(
+        cls,
+        api_type: Literal["REST", "HTTP"],
+        routes: list[tuple[str, str]],
+        *,
+        ignore_trailing_slash: bool | None = None,
+    ) -> Engine:
+        """``routes``: ``(method, path)`` pairs (``ANY``, ``$default`` allowed); a route's id is its index.
+        Raises :class:`RouteConfigError` for conflicting routes, with AWS's messages."""
+
+    def admit(self, method: str, path: str) -> Forward | Reject:
+        """Matches ``path`` (raw, without query string or stage prefix) with AWS priority."""
+
+@final
+class UpstreamTarget:
+    """One backend of one route: its ``Host`` header and the AWS header rules to apply."""
+
+    def __new__(
+        cls, host: str, *, rules: Literal["REST_PROXY", "REST", "HTTP_API_PROXY"], api_id: str
+    ) -> UpstreamTarget: ...
+    @property
+    def host(self) -> str: ...
+    def request_head(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        mapped_headers: list[tuple[str, str]] | None,
+        client_ip: str,
+        client_host: str,
+        proto: str,
+        port: str,
+        body_length: int | None,
+    ) -> bytes:
+        """The request head: client ``headers`` filtered by the rules, ``mapped_headers`` always written,
+        ``X-Forwarded-*`` added; ``body_length`` ``None`` (no body), ``-1`` (chunked) or the length."""
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body; ``b""`` gives the last chunk."""
+
+@final
+class ResponseParser:
+    """Incremental HTTP/1.1 response parser, one per upstream connection."""
+
+    def __new__(
+        cls, rules: Literal["REST_PROXY", "REST", "HTTP_API_PROXY"], *, max_head: int = 65536
+    ) -> ResponseParser: ...
+    def start(self, head_request: bool) -> None:
+        """Prepares for the next response (``head_request``: the response has no body)."""
+
+    def feed(
+        self, data: bytes
+    ) -> tuple[int | None, list[tuple[str, str]] | None, int | None, bool | None, bytes, bool] | None:
+        """``None`` while the head is incomplete, else ``(status, headers, content_length, keep_alive, body,
+        done)``; status, headers, content_length and keep_alive are set only the first time."""
+
+    def finish(self) -> None:
+        """The connection closed: raises :class:`UpstreamProtocolError` if the response was cut short."""
+
+    def is_done(self) -> bool: ...
