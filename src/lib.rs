@@ -12,7 +12,7 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::engine::{PyEngine, PyForward, PyReject};
+    use crate::engine::{PyEngine, PyForward, PyReject, PyRequestIds};
     #[pymodule_export]
     use crate::errors::{RouteConfigError, UpstreamProtocolError};
     #[pymodule_export]

@@ -19,6 +19,8 @@ pub enum Rejection {
     /// No route for this method and path: REST `403 Missing Authentication Token`,
     /// HTTP API `404 Not Found`.
     NoRoute,
+    /// The request headers are larger than the limit (`431`).
+    HeadersTooLarge,
 }
 
 impl Rejection {
@@ -27,6 +29,7 @@ impl Rejection {
     pub fn response_type(self) -> &'static str {
         match self {
             Self::NoRoute => "MISSING_AUTHENTICATION_TOKEN",
+            Self::HeadersTooLarge => "REQUEST_HEADER_FIELDS_TOO_LARGE",
         }
     }
 }

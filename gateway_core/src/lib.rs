@@ -17,6 +17,8 @@ pub mod decision;
 pub mod engine;
 pub mod error;
 pub mod http1;
+pub mod ids;
+pub mod paths;
 pub mod routing;
 pub mod spec;
 

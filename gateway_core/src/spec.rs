@@ -47,11 +47,13 @@ pub struct GatewaySpec {
     pub api_type: ApiType,
     pub routes: Vec<RouteSpec>,
     pub routing: RoutingOptions,
+    /// Requests whose header names and values add up to more bytes are refused (AWS: 10,240).
+    pub max_header_bytes: Option<usize>,
 }
 
 impl GatewaySpec {
     pub fn new(api_type: ApiType, routes: Vec<RouteSpec>) -> Self {
-        Self { api_type, routes, routing: RoutingOptions::for_api(api_type) }
+        Self { api_type, routes, routing: RoutingOptions::for_api(api_type), max_header_bytes: None }
     }
 }
 

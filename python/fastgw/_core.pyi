@@ -18,6 +18,9 @@ class Forward:
     def route_id(self) -> int: ...
     @property
     def params(self) -> dict[str, str]: ...
+    @property
+    def path(self) -> str:
+        """The path as matched, percent-encoded again (Granian hands it over decoded)."""
 
 @final
 class Reject:
@@ -36,12 +39,24 @@ class Engine:
         routes: list[tuple[str, str]],
         *,
         ignore_trailing_slash: bool | None = None,
+        max_header_bytes: int | None = None,
     ) -> Engine:
         """``routes``: ``(method, path)`` pairs (``ANY``, ``$default`` allowed); a route's id is its index.
         Raises :class:`RouteConfigError` for conflicting routes, with AWS's messages."""
 
-    def admit(self, method: str, path: str) -> Forward | Reject:
-        """Matches ``path`` (raw, without query string or stage prefix) with AWS priority."""
+    def admit(self, method: str, path: str, headers: list[tuple[str, str]] | None = None) -> Forward | Reject:
+        """The one per-request call: rejects headers over the limit, re-encodes ``path`` (as Granian gives it,
+        decoded, without query string or stage prefix) and matches it with AWS priority."""
+
+@final
+class RequestIds:
+    """Request ids for one worker process, in AWS's shapes."""
+
+    def __new__(cls, seed: bytes) -> RequestIds:
+        """``seed``: at least 16 random bytes, drawn in each worker process."""
+
+    def next(self) -> tuple[str, str]:
+        """``(request id, extended request id)``: a UUID and a short id ending in ``=``."""
 
 @final
 class UpstreamTarget:

@@ -12,35 +12,21 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
-from fastgw._core import Forward
+from fastgw._core import Forward, RequestIds
 from fastgw.config.gateway_file import MappingTable
 from fastgw.errors import GatewayError
-from fastgw.ids import RequestIds
 from fastgw.integrations.base import Request, Response
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.routing import StageRuntime
 
 log = logging.getLogger("fastgw")
-
-#: RFC 3986 ``pchar``s and ``/``: what may appear unencoded in a path.
-_PATH_SAFE = "/!$&'()*+,;=:@-._~"
-
-
-def encoded_path(path: str) -> str:
-    """The request path percent-encoded again.
-
-    Granian's RSGI scope gives the path percent-decoded and has no raw path, so AWS's "path values stay
-    encoded" is approximated: values are re-encoded (``a%20b``, ``caf%C3%A9``, ``%3F`` survive). Differences
-    from AWS, unavoidable here: ``%2F`` inside a segment arrives as ``/`` (so it separates segments), and a
-    needlessly encoded safe character (``%2B``) reaches the backend unencoded (``+``), which means the same.
-    """
-    return quote(path, safe=_PATH_SAFE)
 
 
 class Sites:
@@ -69,7 +55,7 @@ class GatewayApp:
         self.sites = sites
         self.proto = proto
         self.port = port
-        self.ids = RequestIds()
+        self.ids = RequestIds(secrets.token_bytes(16))
         self.pools: UpstreamPools | None = None
         self._only = sites.only
         default = sites.runtimes[0] if sites.runtimes else None
@@ -78,10 +64,15 @@ class GatewayApp:
     # -- lifecycle (RSGI hooks) -------------------------------------------------------------------
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.ids.reseed()
+        self.ids = RequestIds(secrets.token_bytes(16))  # drawn in each worker process
         self.pools = UpstreamPools(loop)
         for runtime in self.sites.runtimes:
             runtime.bind(self.pools, proto=self.proto, port=self.port)
+        # Everything built so far lives as long as the worker: keep the cyclic GC off it, and let the
+        # short-lived per-request objects (futures, tuples) go in larger batches.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pools is not None:
@@ -95,7 +86,7 @@ class GatewayApp:
             return
         start = time.perf_counter()
         request_id, extended_id = self.ids.next()
-        path = encoded_path(scope.path)
+        path: str = scope.path
         runtime = self._only
         if runtime is None:
             selected = self.sites.select(scope.headers.get("host"), path)
@@ -105,30 +96,38 @@ class GatewayApp:
             runtime, path = selected
         request = Request(scope, protocol, scope.method, path, runtime, request_id, extended_id, start)
         try:
-            response = await self._handle(request, runtime)
+            headers = scope.headers.items()
+            request._header_list = headers
+            # The one call into Rust: header limit, path re-encoding, route match.
+            decision = runtime.engine.admit(request.method, path, headers)
+            if type(decision) is Forward:
+                request.path = decision.path
+                request.params = decision.params
+                route = request.route = runtime.routes[decision.route_id]
+                integration = route.integration
+                if integration is not None:
+                    response = await integration.invoke(request)
+                else:
+                    response = self._gateway_response(runtime, "API_CONFIGURATION_ERROR")
+            else:
+                response = self._gateway_response(runtime, decision.response_type)
         except GatewayError as error:
             response = self._gateway_response(runtime, error.response_type)
         except Exception:
             log.exception("request %s failed", request_id)
             response = self._gateway_response(runtime, "DEFAULT_5XX")
-        await self._send(request, response)
+        response_headers = response.headers
+        if runtime.api_type == "REST":
+            response_headers.append(("x-amzn-RequestId", request_id))
+            response_headers.append(("x-amz-apigw-id", extended_id))
+        else:
+            response_headers.append(("apigw-requestid", extended_id))
+        if response.stream is None:
+            protocol.response_bytes(response.status, response_headers, response.body)
+        else:
+            await self._stream(request, response)
 
     __call__ = __rsgi__
-
-    async def _handle(self, request: Request, runtime: StageRuntime) -> Response:
-        headers = request.header_list
-        if sum(len(name) + len(value) for name, value in headers) > runtime.limits.max_header_bytes:
-            return self._gateway_response(runtime, "REQUEST_HEADER_FIELDS_TOO_LARGE")
-        decision = runtime.engine.admit(request.method, request.path)
-        if type(decision) is not Forward:
-            return self._gateway_response(runtime, decision.response_type)
-        route = runtime.routes[decision.route_id]
-        request.route = route
-        request.params = decision.params
-        integration = route.integration
-        if integration is None:
-            return self._gateway_response(runtime, "API_CONFIGURATION_ERROR")
-        return await integration.invoke(request)
 
     @staticmethod
     def _gateway_response(runtime: StageRuntime, response_type: str) -> Response:
@@ -136,19 +135,10 @@ class GatewayApp:
         return Response(rendered.status, rendered.headers.copy(), rendered.body)
 
     @staticmethod
-    def _id_headers(request: Request) -> list[tuple[str, str]]:
-        if request.stage.api_type == "REST":
-            return [("x-amzn-RequestId", request.request_id), ("x-amz-apigw-id", request.extended_request_id)]
-        return [("apigw-requestid", request.extended_request_id)]
-
-    async def _send(self, request: Request, response: Response) -> None:
-        headers = response.headers
-        headers += self._id_headers(request)
+    async def _stream(request: Request, response: Response) -> None:
         stream = response.stream
-        if stream is None:
-            request.protocol.response_bytes(response.status, headers, response.body)
-            return
-        transport = request.protocol.response_stream(response.status, headers)
+        assert stream is not None
+        transport = request.protocol.response_stream(response.status, response.headers)
         route = request.route
         idle_timeout = getattr(route.integration, "timeout", 30.0) if route else 30.0
         try:
@@ -159,6 +149,9 @@ class GatewayApp:
         except Exception as error:  # the client went away, or the backend broke off mid-body
             stream.abort()
             log.warning("request %s: streamed response cut short: %s", request.request_id, error)
+            # Raising makes Granian drop the connection instead of ending the chunked body cleanly, so the
+            # client sees a truncated response, not a complete one.
+            raise
 
     def _send_no_site(self, protocol: Any, request_id: str, extended_id: str) -> None:
         """No API is mapped at this host and base path: REST answers 403 Forbidden, HTTP APIs 404."""

@@ -62,5 +62,24 @@ class IntegrationFailureError(GatewayError):
     response_type = "INTEGRATION_FAILURE"
 
 
+class BadRequestError(GatewayError):
+    """A request the gateway cannot read (for example a malformed Content-Length)."""
+
+    response_type = "BAD_REQUEST_BODY"
+
+
+class IntegrationUnreachableError(GatewayError):
+    """The backend cannot be connected to. AWS logs "Execution failed due to configuration error: Invalid
+    endpoint address" and answers 500 (validated by LocalStack against AWS)."""
+
+    response_type = "API_CONFIGURATION_ERROR"
+
+
+class ClientDisconnectedError(GatewayError):
+    """The client went away before its request was complete; nobody is left to answer."""
+
+    response_type = "BAD_REQUEST_BODY"
+
+
 class RequestTooLargeError(GatewayError):
     response_type = "REQUEST_TOO_LARGE"

@@ -237,6 +237,7 @@ def compile_stage(
             definition.api_type,
             [(route.method, route.path) for route in definition.routes],
             ignore_trailing_slash=ignore_trailing_slash,
+            max_header_bytes=(limits or DefaultLimits()).max_header_bytes,
         )
     except RouteConfigError as error:
         message, index = error.args

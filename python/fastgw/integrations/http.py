@@ -18,6 +18,8 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastgw._core import UpstreamProtocolError, UpstreamTarget, encode_chunk
 from fastgw.config.model import DEFAULT_ROUTE, Integration
 from fastgw.errors import (
+    BadRequestError,
+    ClientDisconnectedError,
     GatewayError,
     IntegrationFailureError,
     IntegrationTimeoutError,
@@ -28,6 +30,7 @@ from fastgw.integrations.selection import compile_integration_responses, select_
 from fastgw.integrations.upstream import Connection, HeaderRules, UpstreamPool, UpstreamPools, UpstreamResponse
 from fastgw.transforms.parameters import ParameterMapping, apply_request_parameters, compile_request_parameters
 
+IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
 #: Request bodies up to this size are read whole and sent with the head; larger ones are streamed.
 BODY_BUFFER_LIMIT: Final = 256 * 1024
 _VARIABLE = re.compile(r"\{([^{}]+)\}")
@@ -112,6 +115,17 @@ class HttpIntegration:
         self.mappings: tuple[ParameterMapping, ...] = ()
         if not self.is_http_api:
             self.mappings = compile_request_parameters(integration.request_parameters, stage_variables)
+        copied = {
+            name
+            for target, source in integration.request_parameters.items()
+            for name in [target.rpartition(".")[2]]
+            if target == f"integration.request.path.{name}" and source == f"method.request.path.{name}"
+        }
+        self.params_are_path = self.is_http_api or (
+            len(copied) == len(integration.request_parameters) and set(backend.path.names) <= copied
+        )
+        """Every mapping copies a path parameter to the same name and every URI variable is mapped (the
+        export's usual shape), or an HTTP API: the URI renders straight from the route parameters."""
         self.responses = compile_integration_responses(integration.responses, stage_variables)
         self._pools = pools
         self._pool: UpstreamPool | None = None
@@ -138,31 +152,32 @@ class HttpIntegration:
 
     # -- the request ------------------------------------------------------------------------------
 
-    def _target(self, request: Request, mapped_path: Mapping[str, str], mapped_query: str) -> str:
+    def _target(self, request: Request) -> tuple[str, list[tuple[str, str]] | None]:
+        """The backend path and query, and the mapped headers."""
         backend = self.backend
-        if self.is_http_api:
+        mapped_headers = None
+        mapped_query = ""
+        if self.params_are_path:
+            # The export's usual shape (integration.request.path.X = method.request.path.X), or an HTTP API.
             path = backend.path.render(request.params)
             if self.append_full_path:
                 path = (path or "").rstrip("/") + request.path
         else:
-            path = backend.path.render(mapped_path)
+            mapped = apply_request_parameters(self.mappings, request)
+            mapped_headers = mapped.headers or None
+            if mapped.querystring:
+                mapped_query = urlencode(mapped.querystring, quote_via=quote)
+            path = backend.path.render(mapped.path)
         if path is None:
             # AWS leaves an unmapped {var} in the URI and fails with "Illegal character in path".
             raise ApiConfigurationError("integration uri has a path variable with no value")
         query = request.query_string if self.proxy else ""
         if backend.query or mapped_query:
             query = _join_query(backend.query, query, mapped_query)
-        return f"{path}?{query}" if query else path
+        return (f"{path}?{query}" if query else path), mapped_headers
 
     async def invoke(self, request: Request) -> Response:
-        if self.mappings:
-            mapped = apply_request_parameters(self.mappings, request)
-            mapped_headers = mapped.headers or None
-            mapped_query = urlencode(mapped.querystring, quote_via=quote) if mapped.querystring else ""
-            mapped_path: Mapping[str, str] = mapped.path
-        else:
-            mapped_headers, mapped_query, mapped_path = None, "", {}
-        target = self._target(request, mapped_path, mapped_query)
+        target, mapped_headers = self._target(request)
         method = self.fixed_method or request.method
         if self.proxy:
             headers = request.header_list
@@ -172,39 +187,26 @@ class HttpIntegration:
         else:
             content_type = request.header("content-type")
             headers = [("content-type", content_type)] if content_type else []
-        upstream = await self._exchange(request, method, target, headers, mapped_headers)
-        if self.proxy:
-            return Response(upstream.status, upstream.headers, upstream.body, upstream.stream)
-        return self._integration_response(request, upstream)
 
-    async def _exchange(
-        self,
-        request: Request,
-        method: str,
-        target: str,
-        headers: list[tuple[str, str]],
-        mapped_headers: list[tuple[str, str]] | None,
-    ) -> UpstreamResponse:
+        # The request body: none, small (read whole, sent with the head), or large/chunked (streamed).
         stage = request.stage
         scope_headers = request.scope.headers
         content_length = scope_headers.get("content-length")
-        chunked = content_length is None and "transfer-encoding" in scope_headers
         body: bytes | None = None
         body_length: int | None = None
         if content_length is not None:
             try:
                 body_length = int(content_length)
             except ValueError:
-                raise RequestTooLargeError("bad content-length") from None
+                raise BadRequestError() from None
             if body_length > stage.limits.max_body_bytes:
                 raise RequestTooLargeError()
             if body_length <= BODY_BUFFER_LIMIT:
                 body = await request.protocol() if body_length else b""
                 if len(body) > body_length:
                     body = body[:body_length]
-        elif chunked:
+        elif "transfer-encoding" in scope_headers:
             body_length = -1
-        streaming = body_length is not None and body is None
         head = self.upstream.request_head(
             method,
             target,
@@ -216,9 +218,26 @@ class HttpIntegration:
             stage.listener_port,
             body_length,
         )
-        if streaming:
-            return await self._send_streaming(request, head, body_length == -1)
-        return await self._send(head, body, method == "HEAD")
+        if body_length is not None and body is None:
+            upstream = await self._send_streaming(request, head, body_length)
+        else:
+            head_request = method == "HEAD"
+            connection = self.pool.acquire_idle()
+            if connection is None:
+                upstream = await self._send_fresh(head, body, head_request)
+            else:
+                try:
+                    upstream = await connection.send(head, body, head_request, self.timeout)
+                except (ConnectionError, UpstreamProtocolError) as error:
+                    if connection.got_data or method not in IDEMPOTENT_METHODS:
+                        raise IntegrationFailureError(f"upstream connection failed: {error}") from None
+                    # A reused keep-alive connection the backend had already closed, before any byte of an
+                    # answer: an idempotent request is sent again on a new connection (as nginx does; AWS
+                    # documents no retries, and other methods are never retried).
+                    upstream = await self._send_fresh(head, body, head_request)
+        if self.proxy:
+            return Response(upstream.status, upstream.headers, upstream.body, upstream.stream)
+        return self._integration_response(request, upstream)
 
     async def _connect(self) -> Connection:
         try:
@@ -226,49 +245,46 @@ class HttpIntegration:
         except TimeoutError:
             raise IntegrationTimeoutError() from None
 
-    async def _send(self, head: bytes, body: bytes | None, head_request: bool) -> UpstreamResponse:
-        connection = self.pool.acquire_idle()
-        if connection is not None:
-            try:
-                return await self._await(connection, connection.send(head, body, head_request, self.timeout))
-            except (ConnectionError, UpstreamProtocolError):
-                if connection.got_data:
-                    raise IntegrationFailureError("upstream connection failed mid-response") from None
-                # A reused keep-alive connection the backend had already closed: retry once on a new one.
+    async def _send_fresh(self, head: bytes, body: bytes | None, head_request: bool) -> UpstreamResponse:
         connection = await self._connect()
         try:
-            return await self._await(connection, connection.send(head, body, head_request, self.timeout))
+            return await connection.send(head, body, head_request, self.timeout)
         except (ConnectionError, UpstreamProtocolError) as error:
             raise IntegrationFailureError(str(error)) from None
 
-    @staticmethod
-    async def _await(connection: Connection, waiter: asyncio.Future[UpstreamResponse]) -> UpstreamResponse:
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            connection.abandon()
-            raise
-
-    async def _send_streaming(self, request: Request, head: bytes, chunked: bool) -> UpstreamResponse:
-        """Streams a large or chunked request body to the backend, enforcing the body limit."""
+    async def _send_streaming(self, request: Request, head: bytes, expected_length: int) -> UpstreamResponse:
+        """Streams a large (``expected_length`` bytes) or chunked (``-1``) request body to the backend,
+        enforcing the body limit."""
+        chunked = expected_length < 0
         limit = request.stage.limits.max_body_bytes
         connection = await self._connect()
-        waiter = connection.start_streaming(head, self.timeout)
+        waiter = connection.start_streaming(head)
         sent = 0
         try:
             async for chunk in request.protocol:
+                if not chunk:
+                    continue  # an empty chunk would end a chunked body early
                 sent += len(chunk)
                 if sent > limit:
                     connection.abandon()
                     raise RequestTooLargeError()
                 if waiter.done():
-                    break  # the backend answered early; the rest of the body is not needed
-                await connection.write_body(encode_chunk(chunk) if chunked else chunk)
-            if chunked and not waiter.done():
-                await connection.write_body(encode_chunk(b""))
-            return await self._await(connection, waiter)
+                    break  # the backend answered early (or the exchange failed): the rest is not needed
+                await connection.write_body(encode_chunk(chunk) if chunked else chunk, self.timeout)
+            else:
+                if not chunked and sent < expected_length:
+                    # The client went away mid-body: never let the backend take a partial body as whole.
+                    connection.abandon()
+                    raise ClientDisconnectedError()
+                if chunked:
+                    await connection.write_body(encode_chunk(b""), self.timeout)
+            connection.start_timeout(self.timeout)
+            return await waiter
         except (ConnectionError, UpstreamProtocolError) as error:
             connection.abandon()
+            failure = waiter.exception() if waiter.done() and not waiter.cancelled() else None
+            if failure is not None:
+                raise failure from None  # e.g. the integration timeout
             raise IntegrationFailureError(str(error)) from None
         except BaseException:
             connection.abandon()
@@ -283,6 +299,13 @@ class HttpIntegration:
                 upstream.stream.abort()
             raise ApiConfigurationError("no integration response matches and there is no default")
         headers = selected.response_headers(request, upstream.status, upstream.headers)
+        template = selected.template_for(request.header("accept"))
+        content_type = template[0] if template is not None else "application/json"
         if not any(name.lower() == "content-type" for name, _ in headers):
-            headers.append(("content-type", "application/json"))
-        return Response(selected.status, headers, upstream.body, upstream.stream)
+            headers.append(("content-type", content_type))
+        if template is None:
+            return Response(selected.status, headers, upstream.body, upstream.stream)
+        # A response template replaces the backend body (static text until mapping templates land).
+        if upstream.stream is not None:
+            upstream.stream.abort()
+        return Response(selected.status, headers, template[1].encode())

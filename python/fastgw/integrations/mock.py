@@ -16,10 +16,15 @@ import orjson
 from fastgw.config.model import Integration
 from fastgw.integrations.base import Request, Response
 from fastgw.integrations.http import ApiConfigurationError
-from fastgw.integrations.selection import CompiledIntegrationResponse, compile_integration_responses, select_response
+from fastgw.integrations.selection import (
+    DEFAULT_CONTENT_TYPE,
+    CompiledIntegrationResponse,
+    compile_integration_responses,
+    select_response,
+    select_template,
+)
 
 _UNQUOTED_KEY = re.compile(r"([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)\s*:")
-DEFAULT_CONTENT_TYPE = "application/json"
 
 
 def mock_status_code(template: str | None) -> int:
@@ -41,17 +46,6 @@ def mock_status_code(template: str | None) -> int:
     return status
 
 
-def select_template(templates: Mapping[str, str], content_type: str | None) -> tuple[str, str] | None:
-    """The template for a content type (``application/json`` when none is given), else the only one."""
-    wanted = (content_type or DEFAULT_CONTENT_TYPE).split(";")[0].strip().lower()
-    for name, template in templates.items():
-        if name.lower() == wanted:
-            return name, template
-    if len(templates) == 1 and content_type is None:
-        return next(iter(templates.items()))
-    return None
-
-
 class MockIntegration:
     """A compiled mock: the selected integration response is fixed at load."""
 
@@ -70,19 +64,8 @@ class MockIntegration:
         if selected is None:
             raise ApiConfigurationError(f"no integration response for mock status {self.status_code}")
         headers = selected.response_headers(request, self.status_code, [])
-        accept = request.header("accept")
-        template = select_template(selected.templates, _first_media_type(accept))
-        if template is None:
-            template = select_template(selected.templates, None)
+        template = selected.template_for(request.header("accept"))
         content_type, body = template if template is not None else (DEFAULT_CONTENT_TYPE, "")
         if not any(name.lower() == "content-type" for name, _ in headers):
             headers.append(("content-type", content_type))
         return Response(selected.status, headers, body.encode())
-
-
-def _first_media_type(accept: str | None) -> str | None:
-    """AWS selects response templates by the first media type of ``Accept`` only (reference §4.4)."""
-    if not accept:
-        return None
-    first = accept.split(",")[0].split(";")[0].strip()
-    return None if first in ("*/*", "") else first

@@ -13,6 +13,27 @@ from fastgw.config.model import IntegrationResponse
 from fastgw.integrations.base import Request
 from fastgw.transforms.parameters import ResponseGetter, compile_response_source
 
+DEFAULT_CONTENT_TYPE = "application/json"
+
+
+def select_template(templates: Mapping[str, str], content_type: str | None) -> tuple[str, str] | None:
+    """The template for a content type (``application/json`` when none is given), else the only one."""
+    wanted = (content_type or DEFAULT_CONTENT_TYPE).split(";")[0].strip().lower()
+    for name, template in templates.items():
+        if name.lower() == wanted:
+            return name, template
+    if len(templates) == 1 and content_type is None:
+        return next(iter(templates.items()))
+    return None
+
+
+def first_media_type(accept: str | None) -> str | None:
+    """AWS selects response templates by the first media type of ``Accept`` only (reference §4.4)."""
+    if not accept:
+        return None
+    first = accept.split(",")[0].split(";")[0].strip()
+    return None if first in ("*/*", "") else first
+
 
 @dataclass(frozen=True, slots=True)
 class CompiledIntegrationResponse:
@@ -21,6 +42,10 @@ class CompiledIntegrationResponse:
     status: int
     headers: tuple[tuple[str, ResponseGetter], ...]
     templates: Mapping[str, str]
+
+    def template_for(self, accept: str | None) -> tuple[str, str] | None:
+        """``(content type, template)`` for the request's ``Accept``, falling back as AWS does."""
+        return select_template(self.templates, first_media_type(accept)) or select_template(self.templates, None)
 
     def response_headers(
         self, request: Request, backend_status: int, backend_headers: list[tuple[str, str]]

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Final, Literal
 
 from fastgw._core import ResponseParser, UpstreamProtocolError
-from fastgw.errors import IntegrationFailureError, IntegrationTimeoutError
+from fastgw.errors import IntegrationFailureError, IntegrationTimeoutError, IntegrationUnreachableError
 
 #: Responses up to this size are read whole and answered in one write; larger ones are streamed.
 DEFAULT_BUFFER_LIMIT: Final = 1024 * 1024
@@ -30,6 +30,9 @@ STREAM_HIGH_WATER: Final = 1024 * 1024
 STREAM_LOW_WATER: Final = 256 * 1024
 #: Which AWS header rules the Rust side applies to an exchange (see gateway_core::http1::HeaderRules).
 HeaderRules = Literal["REST_PROXY", "REST", "HTTP_API_PROXY"]
+#: An idle connection older than this is not reused: backends close idle keep-alive connections
+#: (often after 5 s), and a request sent on one the backend is closing fails.
+DEFAULT_IDLE_REUSE_SECONDS: Final = 4.0
 #: Idle keep-alive connections kept per backend.
 DEFAULT_MAX_IDLE: Final = 256
 
@@ -127,6 +130,7 @@ class Connection(asyncio.Protocol):
         "_waiter",
         "closed",
         "got_data",
+        "idle_since",
         "transport",
     )
 
@@ -136,12 +140,13 @@ class Connection(asyncio.Protocol):
         self._buffer_limit = pool.buffer_limit
         self.transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[UpstreamResponse] | None = None
-        self._head: tuple[int, list[tuple[str, str]], bool] | None = None
+        self._head: tuple[int, list[tuple[str, str]], bool, int | None] | None = None
         self._body: list[bytes] = []
         self._stream: BodyStream | None = None
         self._drain: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
+        self.idle_since = 0.0
         self.got_data = False
         """Some of the current response has arrived (a failure after that is not retried)."""
 
@@ -168,7 +173,7 @@ class Connection(asyncio.Protocol):
             return
         if status is not None:
             assert headers is not None and keep_alive is not None
-            self._head = (status, headers, keep_alive)
+            self._head = (status, headers, keep_alive, content_length)
             if content_length is not None and content_length > self._buffer_limit and not done:
                 self._start_stream(body)
                 return
@@ -220,22 +225,33 @@ class Connection(asyncio.Protocol):
         transport.write(head + body if body else head)
         return waiter
 
-    def start_streaming(self, head: bytes, timeout: float) -> asyncio.Future[UpstreamResponse]:
-        """Writes the head of a request whose body follows through :meth:`write_body`."""
-        waiter = self._start(False, timeout)
+    def start_streaming(self, head: bytes) -> asyncio.Future[UpstreamResponse]:
+        """Writes the head of a request whose body follows through :meth:`write_body`. The integration
+        timeout starts with :meth:`start_timeout`, once the whole body is sent (AWS times the integration
+        from the moment it has received the request)."""
+        waiter = self._start(False, None)
         assert self.transport is not None
         self.transport.write(head)
         return waiter
 
-    async def write_body(self, data: bytes) -> None:
-        """Writes part of a streamed request body, waiting while the backend reads slowly."""
+    def start_timeout(self, timeout: float) -> None:
+        if self._waiter is not None and self._timer is None:
+            self._timer = self._pool.loop.call_later(timeout, self._on_timeout)
+
+    async def write_body(self, data: bytes, timeout: float) -> None:
+        """Writes part of a streamed request body, waiting (at most ``timeout`` seconds) while the backend
+        reads slowly."""
         if self.closed or self.transport is None:
             raise ConnectionError("upstream connection closed while sending the body")
         self.transport.write(data)
         if self._drain is not None:
-            await self._drain
+            try:
+                await asyncio.wait_for(asyncio.shield(self._drain), timeout)
+            except TimeoutError:
+                self.close()
+                raise IntegrationTimeoutError() from None
 
-    def _start(self, head_request: bool, timeout: float) -> asyncio.Future[UpstreamResponse]:
+    def _start(self, head_request: bool, timeout: float | None) -> asyncio.Future[UpstreamResponse]:
         self._parser.start(head_request)
         self._head = None
         self._body = []
@@ -245,7 +261,7 @@ class Connection(asyncio.Protocol):
         waiter: asyncio.Future[UpstreamResponse] = loop.create_future()
         self._waiter = waiter
         # A timer handle per exchange is far cheaper than asyncio.timeout() (no task bookkeeping).
-        self._timer = loop.call_later(timeout, self._on_timeout)
+        self._timer = None if timeout is None else loop.call_later(timeout, self._on_timeout)
         return waiter
 
     def _on_timeout(self) -> None:
@@ -257,12 +273,16 @@ class Connection(asyncio.Protocol):
         stream = BodyStream(self)
         self._stream = stream
         self._body = []
-        status, headers, _ = self._head
+        status, headers, _, content_length = self._head
+        if content_length is not None:
+            # Granian frames the streamed body by this length, so a backend that stops short makes the client
+            # connection fail instead of ending the response cleanly.
+            headers = [*headers, ("content-length", str(content_length))]
         self._resolve(UpstreamResponse(status, headers, first, stream))
 
     def _complete(self) -> None:
         assert self._head is not None
-        status, headers, _ = self._head
+        status, headers, _, _ = self._head
         body = self._body
         self._resolve(UpstreamResponse(status, headers, body[0] if len(body) == 1 else b"".join(body), None))
         self._body = []
@@ -357,12 +377,18 @@ class UpstreamPool:
         self._idle: collections.deque[Connection] = collections.deque()
 
     def acquire_idle(self) -> Connection | None:
-        """An idle connection, most recently used first, or ``None``."""
+        """An idle connection, most recently used first, or ``None``. Connections idle for longer than
+        ``DEFAULT_IDLE_REUSE_SECONDS`` are closed instead (the backend may be closing them)."""
         idle = self._idle
+        oldest_usable = self.loop.time() - DEFAULT_IDLE_REUSE_SECONDS
         while idle:
             connection = idle.pop()
-            if not connection.closed and connection.transport is not None and not connection.transport.is_closing():
-                return connection
+            if connection.closed or connection.transport is None or connection.transport.is_closing():
+                continue
+            if connection.idle_since < oldest_usable:
+                connection.close()
+                continue
+            return connection
         return None
 
     async def connect(self) -> Connection:
@@ -376,13 +402,14 @@ class UpstreamPool:
                 server_hostname=self.server_hostname,
             )
         except OSError as error:
-            raise IntegrationFailureError(f"cannot connect to {self.host}:{self.port}: {error}") from error
+            raise IntegrationUnreachableError(f"cannot connect to {self.host}:{self.port}: {error}") from error
         return protocol
 
     def _release(self, connection: Connection) -> None:
         if len(self._idle) >= self.max_idle:
             connection.close()
         else:
+            connection.idle_since = self.loop.time()
             self._idle.append(connection)
 
     def _forget(self, connection: Connection) -> None:

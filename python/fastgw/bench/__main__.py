@@ -1,0 +1,3 @@
+from fastgw.bench.cli import main
+
+raise SystemExit(main())

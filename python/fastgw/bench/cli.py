@@ -1,0 +1,176 @@
+"""`python -m fastgw.bench`: run the load benchmark of PROTOCOL.md against fastgw and its peers."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from fastgw.bench import machine, report, runner
+from fastgw.bench.gateways import CANARY, GATEWAYS, Gateway
+from fastgw.bench.procs import StartError
+from fastgw.bench.requirements import Environment, Requirement, install
+from fastgw.bench.scenarios import SCENARIOS
+
+DEFAULT_NODE_DIR = Path.home() / ".cache" / "fastgw-bench" / "node"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fastgw.bench",
+        description="Load-benchmark fastgw beside nginx, HAProxy, Caddy, Node gateways and Granian baselines "
+        "(wrk and the backend on one CPU, the gateway alone on the other).",
+    )
+    parser.add_argument(
+        "--gateways",
+        default=",".join(GATEWAYS),
+        help=f"comma-separated gateways to run, in this order (default: all: {','.join(GATEWAYS)})",
+    )
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="proxy")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each running every gateway once (default 3)")
+    parser.add_argument("--duration", type=int, default=8, help="seconds measured per gateway at c=64 (default 8)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before measuring (default 2)")
+    parser.add_argument("--c1-duration", type=int, default=3, help="seconds measured at c=1 (default 3)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 3 s measured, 1 s warm-up")
+    parser.add_argument("--canary", default=CANARY, help=f"gateway run every round as the canary (default {CANARY})")
+    parser.add_argument("--out", type=Path, help="results directory (default benches/results/<UTC timestamp>/)")
+    parser.add_argument(
+        "--install-missing",
+        action="store_true",
+        help="apt-get / npm / pip install peers that are missing (npm into --node-dir) instead of skipping them",
+    )
+    parser.add_argument(
+        "--node-dir", type=Path, default=DEFAULT_NODE_DIR, help=f"npm prefix (default {DEFAULT_NODE_DIR})"
+    )
+    parser.add_argument("--load-cpu", default="0", help="CPU for wrk and the backend (default 0)")
+    parser.add_argument("--gateway-cpu", default="1", help="CPU for the gateway under test (default 1)")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each gateway, wait up to SECONDS for both CPUs to be 90%% idle (a shared machine; default 0)",
+    )
+    parser.add_argument("--keep-temp", action="store_true", help="keep generated configs and logs")
+    parser.add_argument("--list", action="store_true", help="list the gateways and whether each can run, then exit")
+    return parser
+
+
+def _missing(gateway: Gateway, env: Environment) -> list[tuple[Requirement, str]]:
+    return [(req, reason) for req in gateway.requires if (reason := req.missing(env)) is not None]
+
+
+def _select(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Gateway]:
+    names = [n.strip() for n in str(args.gateways).split(",") if n.strip()]
+    unknown = [n for n in [*names, args.canary] if n not in GATEWAYS]
+    if unknown:
+        parser.error(f"unknown gateway(s): {', '.join(unknown)}; known: {', '.join(GATEWAYS)}")
+    if args.canary not in names:
+        names.insert(0, args.canary)  # the canary runs every round whatever is selected
+    return [GATEWAYS[n] for n in dict.fromkeys(names) if args.scenario in GATEWAYS[n].scenarios]
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM into an exception so that every `finally` stops its processes.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup, args.c1_duration = 1, 3, 1, 1
+    if min(args.rounds, args.duration, args.warmup, args.c1_duration, args.connections) < 1:
+        parser.error("--rounds, --duration, --warmup, --c1-duration and --connections must be at least 1")
+    env = Environment(
+        python=Path(sys.executable), peers_dir=Path(__file__).resolve().parent / "peers", node_dir=args.node_dir
+    )
+
+    if args.list:
+        for gateway in GATEWAYS.values():
+            reasons = [reason for _, reason in _missing(gateway, env)]
+            state = "ready" if not reasons else "missing: " + "; ".join(reasons)
+            print(f"{gateway.name:<18} {gateway.description}  [{state}]")
+        return 0
+
+    selected = _select(args, parser)
+    tools_missing = [(req, reason) for req in machine.TOOLS if (reason := req.missing(env)) is not None]
+    if args.install_missing:
+        wanted = [req for req, _ in tools_missing] + [req for g in selected for req, _ in _missing(g, env)]
+        for note in install(list(dict.fromkeys(wanted)), env) if wanted else []:
+            print(note, flush=True)
+        tools_missing = [(req, reason) for req in machine.TOOLS if (reason := req.missing(env)) is not None]
+    if tools_missing:
+        print("cannot run: " + "; ".join(reason for _, reason in tools_missing), file=sys.stderr)
+        return 2
+
+    skipped: dict[str, str] = {}
+    gateways: list[Gateway] = []
+    for gateway in selected:
+        reasons = [reason for _, reason in _missing(gateway, env)]
+        if reasons:
+            skipped[gateway.name] = "; ".join(reasons) + ("" if args.install_missing else " (try --install-missing)")
+            print(f"note: skipping {gateway.name}: {skipped[gateway.name]}", flush=True)
+        else:
+            gateways.append(gateway)
+    if args.canary not in {g.name for g in gateways}:
+        print(f"cannot run: the canary {args.canary} is not available", file=sys.stderr)
+        return 2
+
+    settings = runner.Settings(
+        scenario=SCENARIOS[args.scenario],
+        rounds=args.rounds,
+        duration=args.duration,
+        warmup=args.warmup,
+        c1_duration=args.c1_duration,
+        connections=args.connections,
+        load_cpu=str(args.load_cpu),
+        gateway_cpu=str(args.gateway_cpu),
+        canary=args.canary,
+        keep_temp=args.keep_temp,
+        wait_idle=args.wait_idle,
+    )
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    out: Path = args.out or Path("benches") / "results" / stamp
+    facts = machine.facts()
+    versions = machine.versions(gateways, env)
+
+    # Keep this process (it mostly waits) off the gateway's CPU.
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(c) for c in settings.load_cpu.split(",") if c.isdigit()} or {0})
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        rounds, backend = runner.run(settings, gateways, env, progress=lambda line: print(line, flush=True))
+    except StartError as exc:
+        print(f"cannot run: the backend did not start: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every process started was stopped; no results written", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    facts["loadavg_at_end"] = machine.loadavg()
+
+    canary_median = report.apply_canary(rounds, settings.canary)
+    rows = report.summarize(rounds, gateways)
+    text = report.write(
+        out,
+        rows=rows,
+        rounds=rounds,
+        settings=settings,
+        backend=backend,
+        machine=facts,
+        versions=versions,
+        skipped=skipped,
+        canary_median=canary_median,
+    )
+    print()
+    print(text)
+    print(f"results: {out}/results.md, {out}/results.json")
+    return 0 if any(row.rounds for row in rows) else 1

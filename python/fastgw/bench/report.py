@@ -1,0 +1,264 @@
+"""From rounds to results: the canary rule, per-gateway medians and ratios, results.md and results.json."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fastgw.bench.gateways import REFERENCES, Gateway
+from fastgw.bench.runner import Backend, Round, Settings
+
+CANARY_TOLERANCE = 0.10  # PROTOCOL.md: drop a round whose canary is more than 10% off the canary's median
+
+
+def apply_canary(rounds: list[Round], canary: str) -> float | None:
+    """Mark rounds kept or dropped by the canary rule; returns the canary's median req/s (None if it never ran)."""
+    clean = {r.index: v for r in rounds if (v := _rps(r, canary)) is not None}
+    if not clean:
+        for r in rounds:
+            r.kept, r.drop_reason = False, f"canary {canary} did not run"
+        return None
+    median = statistics.median(clean.values())
+    for r in rounds:
+        value = clean.get(r.index)
+        if value is None:
+            r.kept, r.drop_reason = False, f"canary {canary} failed in this round"
+        elif abs(value - median) > CANARY_TOLERANCE * median:
+            r.kept = False
+            r.drop_reason = (
+                f"canary {value:,.0f} req/s is {100 * (value / median - 1):+.1f}% off its median {median:,.0f}"
+            )
+    return median
+
+
+def _rps(r: Round, name: str) -> float | None:
+    run = r.runs.get(name)
+    if run is None or not run.ok or run.load is None:
+        return None
+    return run.load.requests_per_sec
+
+
+def _added_c1(r: Round, name: str) -> float | None:
+    """p50(through the gateway) − p50(direct to the backend) at c=1, in µs, from one round."""
+    run = r.runs.get(name)
+    if run is None or not run.ok or run.c1 is None or run.c1.p50 is None:
+        return None
+    if r.direct_c1 is None or r.direct_c1.p50 is None:
+        return None
+    return run.c1.p50.us - r.direct_c1.p50.us
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+@dataclass
+class Row:
+    gateway: str
+    description: str
+    rounds: int  # kept rounds in which it was measured
+    rps_median: float | None = None
+    rps_min: float | None = None
+    rps_max: float | None = None
+    p50_us: float | None = None  # median over kept rounds
+    p99_us: float | None = None
+    non_2xx_3xx: int = 0  # summed over kept rounds
+    socket_errors: int = 0
+    ratios: dict[str, float | None] = field(default_factory=dict)  # median of per-round ratios, same round only
+    added_c1_us: float | None = None
+    nginx_added_c1_us: float | None = None  # nginx-proxy's added latency, over the same rounds
+    cpu: dict[str, float | None] = field(default_factory=dict)  # medians of cpustat.usage shares
+    rps_per_cpu: float | None = None  # median of req/s ÷ the gateway's own CPU share: requests per CPU-second
+    failures: list[str] = field(default_factory=list)
+
+
+def summarize(rounds: list[Round], gateways: list[Gateway]) -> list[Row]:
+    kept = [r for r in rounds if r.kept]
+    rows: list[Row] = []
+    for gateway in gateways:
+        name = gateway.name
+        measured = [r for r in kept if _rps(r, name) is not None]
+        row = Row(name, gateway.description, len(measured))
+        row.failures = [
+            f"round {r.index}: {(r.runs[name].error or 'no result').splitlines()[0].rstrip(':')}"
+            for r in rounds
+            if name in r.runs and not r.runs[name].ok
+        ]
+        rps = [v for r in measured if (v := _rps(r, name)) is not None]
+        if rps:
+            row.rps_median, row.rps_min, row.rps_max = statistics.median(rps), min(rps), max(rps)
+        loads = [run.load for r in measured if (run := r.runs[name]).load is not None]
+        row.p50_us = _median([load.p50.us for load in loads if load.p50])
+        row.p99_us = _median([load.p99.us for load in loads if load.p99])
+        row.non_2xx_3xx = sum(load.non_2xx_3xx for load in loads)
+        row.socket_errors = sum(load.socket_error_count for load in loads)
+        for ref in REFERENCES:
+            ratios = [
+                mine / theirs
+                for r in measured
+                if (mine := _rps(r, name)) is not None and (theirs := _rps(r, ref)) is not None and theirs > 0
+            ]
+            row.ratios[ref] = _median(ratios)
+        pairs = [(a, _added_c1(r, "nginx-proxy")) for r in measured if (a := _added_c1(r, name)) is not None]
+        row.added_c1_us = _median([a for a, _ in pairs])
+        row.nginx_added_c1_us = _median([n for _, n in pairs if n is not None])
+        usages = [u for r in measured if (u := r.runs[name].cpu) is not None]
+        row.cpu = {key: _median([u[key] for u in usages]) for key in (usages[0] if usages else {})}
+        row.rps_per_cpu = _median(
+            [
+                value / usage["gateway_own"]
+                for r in measured
+                if (value := _rps(r, name)) is not None
+                and (usage := r.runs[name].cpu) is not None
+                and usage["gateway_own"] > 0
+            ]
+        )
+        rows.append(row)
+    return rows
+
+
+# ---- formatting ---------------------------------------------------------------------------------------------------
+
+
+def _us(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    sign = "+" if signed and value >= 0 else ""
+    if abs(value) >= 1000:
+        return f"{sign}{value / 1000:.2f} ms"
+    return f"{sign}{value:.0f} µs"
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def markdown(
+    rows: list[Row],
+    rounds: list[Round],
+    settings: Settings,
+    machine: dict[str, object],
+    versions: dict[str, str],
+    skipped: dict[str, str],
+    canary_median: float | None,
+) -> str:
+    kept = [r.index for r in rounds if r.kept]
+    s = settings
+    lines = [
+        f"# fastgw load bench: {s.scenario.name} ({s.scenario.description})",
+        "",
+        f"{machine.get('date')} · {machine.get('cpu_model')} · {machine.get('cpus')} CPUs · {machine.get('kernel')}",
+        "",
+        f"`wrk -t1 -c{s.connections} -d{s.duration}s --latency` on `{s.scenario.path}` after a {s.warmup} s warm-up; "
+        f"c=1 latency over {s.c1_duration} s. Gateway alone on CPU {s.gateway_cpu} (one worker); wrk and the nginx "
+        f"backend on CPU {s.load_cpu}. Rounds: {len(rounds)}, kept {len(kept)}"
+        + (f" ({', '.join(map(str, kept))})" if len(kept) != len(rounds) else "")
+        + ".",
+        "",
+        "| gateway | req/s (median) | min–max | p50 | p99 | non-2xx / socket err | ÷ nginx-proxy | ÷ granian-hello "
+        "| ÷ fast-gateway | added p50 at c=1 | nginx-proxy's, same rounds | CPU own / others | req per CPU-s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        span = f"{_num(row.rps_min)}–{_num(row.rps_max)}" if row.rps_min is not None else "–"
+        name = row.gateway if row.rounds else f"{row.gateway} (failed)"
+        lines.append(
+            f"| {name} | {_num(row.rps_median)} | {span} | {_us(row.p50_us)} | {_us(row.p99_us)} "
+            f"| {row.non_2xx_3xx} / {row.socket_errors} "
+            + " ".join(f"| {_ratio(row.ratios.get(ref))}" for ref in REFERENCES)
+            + f" | {_us(row.added_c1_us, signed=True)} | {_us(row.nginx_added_c1_us, signed=True)} "
+            f"| {_share(row.cpu.get('gateway_own'))} / {_share(row.cpu.get('others_on_gateway_cpu'))} "
+            f"| {_num(row.rps_per_cpu)} |"
+        )
+    lines += [
+        "",
+        "Ratios are medians of per-round ratios (both gateways measured in the same round). "
+        f"CPU own / others: shares of CPU {s.gateway_cpu} during the measurement used by the gateway's processes "
+        "and by other processes on the machine (what the gateway was denied); req per CPU-s: req/s divided by the "
+        "gateway's own share, its cost per request whatever else ran (interrupt time not included).",
+    ]
+    saturated = [row.gateway for row in rows if (idle := row.cpu.get("load_cpu_idle")) is not None and idle < 0.05]
+    if saturated:
+        lines.append(
+            f"**Load CPU {s.load_cpu} had under 5% idle** while measuring {', '.join(saturated)}: wrk or the backend "
+            "may have set the pace there, not the gateway."
+        )
+    direct = [r.direct_c1.p50.us for r in rounds if r.kept and r.direct_c1 and r.direct_c1.p50]
+    if direct:
+        lines.append(f"Direct to the backend at c=1: p50 {_us(statistics.median(direct))} (median of kept rounds).")
+    canary_line = f"Canary {s.canary}: " + ", ".join(
+        f"round {r.index} {_num(v)}" for r in rounds if (v := _rps(r, s.canary)) is not None
+    )
+    if canary_median is not None:
+        canary_line += f" req/s; median {_num(canary_median)}, tolerance ±{CANARY_TOLERANCE:.0%}."
+    lines.append(canary_line)
+    for r in rounds:
+        if not r.kept:
+            lines.append(f"Round {r.index} dropped: {r.drop_reason}.")
+    bad = [row.gateway for row in rows if row.non_2xx_3xx or row.socket_errors]
+    if bad:
+        lines.append(f"**Errors during measurement** (non-2xx must be 0): {', '.join(bad)}.")
+    for row in rows:
+        for failure in row.failures:
+            lines.append(f"{row.gateway} failed in {failure}")
+    for name, reason in skipped.items():
+        lines.append(f"{name} skipped: {reason}")
+    lines.append(
+        f"Load average at start: {machine.get('loadavg_at_start')}; at end: {machine.get('loadavg_at_end')} "
+        "(other work on the machine moves absolute numbers; the ratios are the result)."
+    )
+    lines += ["", "Versions: " + "; ".join(f"{k}: {v}" for k, v in versions.items()), ""]
+    return "\n".join(lines)
+
+
+def write(
+    out: Path,
+    *,
+    rows: list[Row],
+    rounds: list[Round],
+    settings: Settings,
+    backend: Backend,
+    machine: dict[str, object],
+    versions: dict[str, str],
+    skipped: dict[str, str],
+    canary_median: float | None,
+) -> str:
+    """Write results.md and results.json into `out`; returns the Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown(rows, rounds, settings, machine, versions, skipped, canary_median)
+    (out / "results.md").write_text(text)
+    document = {
+        "schema": 1,
+        "scenario": asdict(settings.scenario) | {"body": settings.scenario.body.decode()},
+        "settings": asdict(settings) | {"scenario": settings.scenario.name},
+        "machine": machine,
+        "versions": versions,
+        "backend": asdict(backend),
+        "canary": {"gateway": settings.canary, "median_rps": canary_median, "tolerance": CANARY_TOLERANCE},
+        "rounds_kept": [r.index for r in rounds if r.kept],
+        "rounds_dropped": [{"round": r.index, "reason": r.drop_reason} for r in rounds if not r.kept],
+        "skipped": skipped,
+        "summary": [asdict(row) for row in rows],
+        "rounds": [
+            {
+                "round": r.index,
+                "kept": r.kept,
+                "drop_reason": r.drop_reason,
+                "direct_c1": r.direct_c1.to_json() if r.direct_c1 else None,
+                "runs": {name: run.to_json() for name, run in r.runs.items()},
+            }
+            for r in rounds
+        ],
+    }
+    (out / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return text

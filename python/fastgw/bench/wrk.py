@@ -1,0 +1,99 @@
+"""Run wrk and read its report: requests/s, latency percentiles (with their units), errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+
+from fastgw.bench.procs import pinned
+
+_UNIT_US = {"us": 1.0, "ms": 1_000.0, "s": 1_000_000.0, "m": 60_000_000.0, "h": 3_600_000_000.0}
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+_TOTAL = re.compile(r"^\s+(\d+) requests in ([\d.]+\w+),", re.MULTILINE)
+_PERCENTILE = re.compile(r"^\s+(\d+(?:\.\d+)?)%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+@dataclass(frozen=True)
+class Latency:
+    """One percentile as wrk printed it (`text`, e.g. "1.20ms") and in microseconds."""
+
+    text: str
+    us: float
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    argv: list[str]
+    exit_code: int
+    output: str
+    requests_per_sec: float | None
+    requests: int | None
+    percentiles: dict[str, Latency] = field(default_factory=dict)
+    non_2xx_3xx: int = 0
+    socket_errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def p50(self) -> Latency | None:
+        return self.percentiles.get("50")
+
+    @property
+    def p99(self) -> Latency | None:
+        return self.percentiles.get("99")
+
+    @property
+    def socket_error_count(self) -> int:
+        return sum(self.socket_errors.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.requests_per_sec is not None
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def parse(argv: list[str], exit_code: int, output: str) -> WrkResult:
+    rps = _RPS.search(output)
+    total = _TOTAL.search(output)
+    percentiles = {
+        _percentile_key(m.group(1)): Latency(m.group(2) + m.group(3), float(m.group(2)) * _UNIT_US[m.group(3)])
+        for m in _PERCENTILE.finditer(output)
+    }
+    non_2xx = _NON_2XX.search(output)
+    sockets = _SOCKET.search(output)
+    socket_errors = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups()), strict=True)) if sockets else {}
+    )
+    return WrkResult(
+        argv=argv,
+        exit_code=exit_code,
+        output=output,
+        requests_per_sec=float(rps.group(1)) if rps else None,
+        requests=int(total.group(1)) if total else None,
+        percentiles=percentiles,
+        non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=socket_errors,
+    )
+
+
+def _percentile_key(text: str) -> str:
+    """ "50" for wrk's "50%", "99.9" for "99.900%"."""
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def run(url: str, *, connections: int, seconds: int, latency: bool, cpu: str) -> WrkResult:
+    """`wrk -t1 -c<connections> -d<seconds>s [--latency] url`, pinned to `cpu`."""
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
+    if latency:
+        argv.append("--latency")
+    argv.append(url)
+    argv = pinned(cpu, argv)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout if isinstance(exc.stdout, str) else ""
+        return parse(argv, -1, out + "\n[timed out]")
+    return parse(argv, done.returncode, done.stdout + (("\n" + done.stderr) if done.stderr else ""))
