@@ -9,9 +9,11 @@ Endpoints (any method):
 - ``/close``: answers with ``Connection: close``;
 - ``/drop``: closes the connection without answering (counted, see ``/_stats``);
 - ``/nobody``: answers 200 with an empty body and no ``Content-Type``;
+- ``/truncate/{n}``: promises ``n`` bytes with a Content-Length, sends half of them, then closes the connection;
+- ``/cookies``: echoes with two ``Set-Cookie`` headers (``a=1; Path=/`` and ``b=2; HttpOnly``);
 - ``/close-after/{ms}``: echoes on a keep-alive connection, then closes it ``ms`` later without a word
   (an idle keep-alive connection the backend drops, as servers do on their idle timeout);
-- ``/_stats``: ``{"hits": echoes so far, "drops": /drop requests so far}``;
+- ``/_stats``: ``{"hits": echoes answered, "drops": /drop requests, "reading": echoes still reading a body}``;
 - anything else: echoes the request as JSON: method, raw path, query, headers (as sent, in order),
   body length and SHA-256 (read streamed, so large uploads are never held whole), and a connection id,
   so that tests can see keep-alive reuse.
@@ -23,6 +25,7 @@ import asyncio
 import hashlib
 import itertools
 import sys
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -45,9 +48,13 @@ def connection_id(request: web.Request) -> int:
 async def echo(request: web.Request, status: int = 200) -> web.Response:
     digest = hashlib.sha256()
     length = 0
-    async for chunk in request.content.iter_any():
-        digest.update(chunk)
-        length += len(chunk)
+    request.app["reading"] += 1
+    try:
+        async for chunk in request.content.iter_any():
+            digest.update(chunk)
+            length += len(chunk)
+    finally:
+        request.app["reading"] -= 1
     request.app["hits"] += 1
     return web.json_response(
         {
@@ -62,6 +69,53 @@ async def echo(request: web.Request, status: int = 200) -> web.Response:
         },
         status=status,
     )
+
+
+async def nobody(request: web.Request, args: list[str]) -> web.StreamResponse:
+    return web.Response(status=200)
+
+
+async def truncate(request: web.Request, args: list[str]) -> web.StreamResponse:
+    total = int(args[0]) if args else 1000
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    response.content_length = total
+    await response.prepare(request)
+    sent = 0
+    while sent < total // 2:
+        piece = PATTERN[: min(len(PATTERN), total // 2 - sent)]
+        await response.write(piece)
+        sent += len(piece)
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+async def cookies(request: web.Request, args: list[str]) -> web.StreamResponse:
+    response = await echo(request)
+    response.headers.add("Set-Cookie", "a=1; Path=/")
+    response.headers.add("Set-Cookie", "b=2; HttpOnly")
+    return response
+
+
+async def close_after(request: web.Request, args: list[str]) -> web.StreamResponse:
+    response = await echo(request)
+    transport = request.transport
+    assert transport is not None
+    asyncio.get_running_loop().call_later(int(args[0]) / 1000 if args else 0.05, transport.close)
+    return response
+
+
+async def stats(request: web.Request, args: list[str]) -> web.StreamResponse:
+    return web.json_response({name: request.app[name] for name in ("hits", "drops", "reading")})
+
+
+EXTRA_ENDPOINTS: dict[str, Callable[[web.Request, list[str]], Awaitable[web.StreamResponse]]] = {
+    "nobody": nobody,
+    "truncate": truncate,
+    "cookies": cookies,
+    "close-after": close_after,
+    "_stats": stats,
+}
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -110,16 +164,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         request.transport.close()
         raise asyncio.CancelledError
-    if head == "nobody":
-        return web.Response(status=200)
-    if head == "close-after" and len(parts) > 1:
-        response = await echo(request)
-        transport = request.transport
-        assert transport is not None
-        asyncio.get_running_loop().call_later(int(parts[1]) / 1000, transport.close)
-        return response
-    if head == "_stats":
-        return web.json_response({"hits": request.app["hits"], "drops": request.app["drops"]})
+    extra = EXTRA_ENDPOINTS.get(head)
+    if extra is not None:
+        return await extra(request, parts[1:])
     return await echo(request)
 
 
@@ -128,6 +175,7 @@ def make_app() -> web.Application:
     app["connections"] = {}
     app["hits"] = 0
     app["drops"] = 0
+    app["reading"] = 0
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 

@@ -1,0 +1,327 @@
+"""Large bodies stream through the gateway in both directions without being held in memory.
+
+A 1 GiB upload (Content-Length, and chunked) and a 1 GiB download (Content-Length, and chunked) go through a
+REST ``HTTP_PROXY`` route, checked end to end by length and SHA-256 computed on the fly on both sides, while
+the gateway worker's peak RSS (``VmHWM``) stays under 300 MB. Broken transfers: a client that goes away
+mid-download or mid-upload, a backend that cuts its response short, and a slow client upload (which must not
+count against the integration timeout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import GatewayFactory, Process
+
+GIB = 1024**3
+CHUNK = 1024 * 1024
+MAX_RSS_BYTES = 300 * 1024 * 1024
+BACKEND_PATTERN = bytes(range(256)) * 256  # tests/backend_app.py PATTERN, 64 KiB
+
+
+def greedy_proxy(**extra: Any) -> dict[str, Any]:
+    return {
+        "x-amazon-apigateway-any-method": {
+            "parameters": [{"name": "proxy", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "200 response", "content": {}}},
+            "x-amazon-apigateway-integration": {
+                "type": "http_proxy",
+                "httpMethod": "ANY",
+                "uri": "http://127.0.0.1:${stageVariables.backendPort}/{proxy}",
+                "requestParameters": {"integration.request.path.proxy": "method.request.path.proxy"},
+                "passthroughBehavior": "when_no_match",
+                **extra,
+            },
+        }
+    }
+
+
+API: dict[str, Any] = {
+    "openapi": "3.0.1",
+    "info": {"title": "streaming", "version": "1"},
+    "paths": {
+        "/{proxy+}": greedy_proxy(),
+        "/short/{proxy+}": greedy_proxy(timeoutInMillis=4000),
+        "/brief/{proxy+}": greedy_proxy(timeoutInMillis=500),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, backend: Process) -> Iterator[Process]:
+    factory = GatewayFactory(tmp_path_factory.mktemp("streaming"))
+    try:
+        yield factory.start(API, "--max-body-bytes", str(2 * GIB), stage_variables={"backendPort": str(backend.port)})
+    finally:
+        factory.stop_all()
+
+
+# -- memory ----------------------------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def peak_rss(pid: int) -> int:
+    """``VmHWM`` (peak resident set size) of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def worker_peak_rss(gateway: Process) -> int:
+    """The largest peak RSS among the worker processes (children of the ``fastgw serve`` process)."""
+    workers = children(gateway.process.pid)
+    assert workers, "no gateway worker process found"
+    return max(peak_rss(pid) for pid in workers)
+
+
+def assert_memory_bounded(gateway: Process) -> None:
+    peak = worker_peak_rss(gateway)
+    assert peak < MAX_RSS_BYTES, f"gateway worker peak RSS {peak / 2**20:.0f} MiB"
+    print(f"gateway worker peak RSS {peak / 2**20:.0f} MiB")
+
+
+# -- bodies ------------------------------------------------------------------------------------------
+
+
+class Upload:
+    """``total`` bytes in 1 MiB chunks, each stamped with its index (so a lost, repeated or reordered chunk
+    changes the hash), hashed as they are produced."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.digest = hashlib.sha256()
+        self.block = bytearray(bytes(range(256)) * (CHUNK // 256))
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        index = 0
+        while sent < self.total:
+            self.block[:8] = index.to_bytes(8, "big")
+            piece = bytes(self.block[: min(CHUNK, self.total - sent)])
+            self.digest.update(piece)
+            sent += len(piece)
+            index += 1
+            yield piece
+
+
+@cache
+def backend_pattern_sha256(total: int) -> str:
+    digest = hashlib.sha256()
+    whole, rest = divmod(total, len(BACKEND_PATTERN))
+    for _ in range(whole):
+        digest.update(BACKEND_PATTERN)
+    digest.update(BACKEND_PATTERN[:rest])
+    return digest.hexdigest()
+
+
+def upload(gateway: Process, total: int, *, chunked: bool) -> tuple[int, dict[str, Any]]:
+    body = Upload(total)
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=60)
+    try:
+        if chunked:
+            connection.request("POST", "/upload", body=iter(body), encode_chunked=True)
+        else:
+            connection.request("POST", "/upload", body=iter(body), headers={"Content-Length": str(total)})
+        response = connection.getresponse()
+        status, echo = response.status, response.read()
+    finally:
+        connection.close()
+    assert status == 200, echo[:500]
+    document: dict[str, Any] = json.loads(echo)
+    assert (document["body_length"], document["body_sha256"]) == (total, body.digest.hexdigest())
+    return status, document
+
+
+def download(gateway: Process, path: str) -> tuple[int, str, http.client.HTTPResponse]:
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=60)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        digest = hashlib.sha256()
+        length = 0
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        while True:
+            n = response.readinto(buffer)
+            if not n:
+                break
+            digest.update(view[:n])
+            length += n
+        return length, digest.hexdigest(), response
+    finally:
+        connection.close()
+
+
+# -- tests -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_one_gib_upload(gateway: Process, chunked: bool) -> None:
+    started = time.monotonic()
+    _, echo = upload(gateway, GIB, chunked=chunked)
+    framing = "transfer-encoding" if chunked else "content-length"
+    assert any(name.lower() == framing for name, _ in echo["headers"])
+    assert_memory_bounded(gateway)
+    print(f"1 GiB upload ({framing}) in {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.parametrize("endpoint", ["sized", "bytes"], ids=["content-length", "chunked"])
+def test_one_gib_download(gateway: Process, endpoint: str) -> None:
+    started = time.monotonic()
+    length, sha256, response = download(gateway, f"/{endpoint}/{GIB}")
+    assert response.status == 200
+    assert (length, sha256) == (GIB, backend_pattern_sha256(GIB))
+    if endpoint == "sized":
+        assert response.getheader("x-amzn-Remapped-Content-Length") == str(GIB)
+    assert response.getheader("Content-Type") == "application/octet-stream"
+    assert_memory_bounded(gateway)
+    print(f"1 GiB download ({endpoint}) in {time.monotonic() - started:.1f} s")
+
+
+def test_client_disconnecting_mid_download(gateway: Process) -> None:
+    for endpoint in ("sized", "bytes"):
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+            sock.sendall(f"GET /{endpoint}/{GIB} HTTP/1.1\r\nHost: gw\r\n\r\n".encode())
+            received = 0
+            while received < 8 * CHUNK:
+                data = sock.recv(CHUNK)
+                assert data, "the gateway closed the connection early"
+                received += len(data)
+        # The gateway keeps serving, on this worker, with intact responses.
+        length, sha256, response = download(gateway, "/sized/3000000")
+        assert (response.status, length, sha256) == (200, 3_000_000, backend_pattern_sha256(3_000_000))
+    reply = gateway.call("POST", "/echo", body=b"still here")
+    assert (reply.status, reply.json()["body_length"]) == (200, 10)
+    assert_memory_bounded(gateway)
+
+
+def backend_stats(backend: Process) -> dict[str, int]:
+    stats: dict[str, int] = backend.call("GET", "/_stats").json()
+    return stats
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def start_upload_and_disconnect(gateway: Process, backend: Process, *, chunked: bool) -> dict[str, int]:
+    """Sends 4 MiB of a 1 GiB upload to ``/short/upload``, waits until the backend is reading it, then
+    disconnects. Returns the backend's stats from before."""
+    before = backend_stats(backend)
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+        framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {GIB}"
+        sock.sendall(f"POST /short/upload HTTP/1.1\r\nHost: gw\r\n{framing}\r\n\r\n".encode())
+        piece = BACKEND_PATTERN * 16
+        for _ in range(4):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+        assert wait_for(lambda: backend_stats(backend)["reading"] > before["reading"], 5), "upload never started"
+    return before
+
+
+@pytest.mark.xfail(
+    reason="a chunked upload cut short by the client is completed by the gateway: Granian's RSGI body iterator"
+    " ends cleanly on a client disconnect, HttpIntegration._send_streaming takes that for the end of the body"
+    " and writes the last chunk, so the backend answers a truncated body as a whole request",
+    strict=True,
+)
+def test_truncated_chunked_upload_is_not_delivered(gateway: Process, backend: Process) -> None:
+    before = start_upload_and_disconnect(gateway, backend, chunked=True)
+    assert wait_for(lambda: backend_stats(backend)["reading"] == before["reading"], 3)
+    assert backend_stats(backend)["hits"] == before["hits"], "the backend answered a truncated upload"
+
+
+def test_client_disconnecting_mid_upload_releases_the_backend(gateway: Process, backend: Process) -> None:
+    before = start_upload_and_disconnect(gateway, backend, chunked=False)
+    # Given up at once: the backend sees its connection close (the route's timeout is 4 s).
+    assert wait_for(lambda: backend_stats(backend)["reading"] == before["reading"], 1.5)
+    assert backend_stats(backend)["hits"] == before["hits"]
+
+
+def test_gateway_serves_after_an_aborted_upload(gateway: Process, backend: Process) -> None:
+    start_upload_and_disconnect(gateway, backend, chunked=False)
+    reply = gateway.call("POST", "/echo", body=b"still here")
+    assert (reply.status, reply.json()["body_length"]) == (200, 10)
+    # The aborted exchange ends by the route's 4 s timeout at the latest.
+    assert wait_for(lambda: backend_stats(backend)["reading"] == 0, 6)
+
+
+def test_backend_cutting_a_small_response_short(gateway: Process) -> None:
+    reply = gateway.call("GET", "/truncate/1000")
+    assert 500 <= reply.status < 600
+    assert (reply.header("Content-Type"), reply.json()) == ("application/json", {"message": "Internal server error"})
+    assert gateway.call("GET", "/echo").status == 200
+
+
+def test_backend_cutting_a_streamed_response_short(gateway: Process) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    try:
+        connection.request("GET", "/truncate/8000000")
+        response = connection.getresponse()
+        assert response.status == 200  # the head was sent before the backend broke off
+        with pytest.raises((http.client.IncompleteRead, ConnectionError)):
+            response.read()
+    finally:
+        connection.close()
+    assert gateway.call("GET", "/echo").status == 200
+
+
+def slow_upload(gateway: Process, path: str, pieces: int, piece_size: int, pause: float) -> tuple[int, bytes, str]:
+    digest = hashlib.sha256()
+
+    def body() -> Iterator[bytes]:
+        for i in range(pieces):
+            piece = bytes([i % 256]) * piece_size
+            digest.update(piece)
+            yield piece
+            time.sleep(pause)
+
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    try:
+        connection.request("POST", path, body=body(), headers={"Content-Length": str(pieces * piece_size)})
+        response = connection.getresponse()
+        return response.status, response.read(), digest.hexdigest()
+    finally:
+        connection.close()
+
+
+def test_slow_small_upload_is_not_an_integration_timeout(gateway: Process) -> None:
+    """A buffered body (256 KiB or less) is read before the integration request starts its clock."""
+    status, body, sha256 = slow_upload(gateway, "/brief/upload", 5, 20_000, 0.25)
+    assert status == 200, body
+    assert json.loads(body)["body_sha256"] == sha256
+
+
+def test_slow_large_upload_is_not_an_integration_timeout(gateway: Process) -> None:
+    status, body, sha256 = slow_upload(gateway, "/brief/upload", 5, 100_000, 0.25)
+    assert status == 200, body
+    assert json.loads(body)["body_sha256"] == sha256
