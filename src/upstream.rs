@@ -9,7 +9,7 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::errors::UpstreamProtocolError;
 
-fn parse_rules(rules: &str) -> PyResult<HeaderRules> {
+pub fn parse_rules(rules: &str) -> PyResult<HeaderRules> {
     match rules {
         "REST_PROXY" => Ok(HeaderRules::RestProxy),
         "REST" => Ok(HeaderRules::RestNonProxy),

@@ -21,6 +21,8 @@ pub enum Rejection {
     NoRoute,
     /// The request headers are larger than the limit (`431`).
     HeadersTooLarge,
+    /// The declared body is larger than the limit (`413`).
+    BodyTooLarge,
 }
 
 impl Rejection {
@@ -30,6 +32,7 @@ impl Rejection {
         match self {
             Self::NoRoute => "MISSING_AUTHENTICATION_TOKEN",
             Self::HeadersTooLarge => "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            Self::BodyTooLarge => "REQUEST_TOO_LARGE",
         }
     }
 }

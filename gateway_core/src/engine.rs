@@ -2,14 +2,26 @@
 
 use crate::decision::{Decision, Rejection};
 use crate::error::ConfigError;
+use crate::proxy::ProxyTarget;
 use crate::routing::Router;
-use crate::spec::{ApiType, GatewaySpec};
+use crate::spec::{ApiType, GatewaySpec, RouteId};
 
 #[derive(Debug)]
 pub struct Engine {
     api_type: ApiType,
     router: Router,
     max_header_bytes: usize,
+    max_body_bytes: u64,
+    proxies: Vec<Option<ProxyTarget>>,
+}
+
+/// What the engine needs to know about a request besides its method and path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestFacts {
+    /// The size of the header names and values.
+    pub header_bytes: usize,
+    /// The declared `Content-Length`, if any.
+    pub content_length: Option<u64>,
 }
 
 impl Engine {
@@ -18,6 +30,8 @@ impl Engine {
             api_type: spec.api_type,
             router: Router::build(&spec.routes, spec.routing)?,
             max_header_bytes: spec.max_header_bytes.unwrap_or(usize::MAX),
+            max_body_bytes: spec.max_body_bytes.unwrap_or(u64::MAX),
+            proxies: spec.proxies.clone(),
         })
     }
 
@@ -26,15 +40,24 @@ impl Engine {
     }
 
     /// Decides what to do with one request. `path` is the raw (still percent-encoded) request
-    /// path without the query string and without any stage or base-path prefix; `header_bytes` the
-    /// size of its header names and values.
-    pub fn admit<'r, 'p>(&'r self, method: &str, path: &'p str, header_bytes: usize) -> Decision<'r, 'p> {
-        if header_bytes > self.max_header_bytes {
+    /// path without the query string and without any stage or base-path prefix.
+    pub fn admit<'r, 'p>(&'r self, method: &str, path: &'p str, facts: RequestFacts) -> Decision<'r, 'p> {
+        if facts.header_bytes > self.max_header_bytes {
             return Decision::Reject(Rejection::HeadersTooLarge);
+        }
+        if facts.content_length.is_some_and(|n| n > self.max_body_bytes) {
+            return Decision::Reject(Rejection::BodyTooLarge);
         }
         match self.router.lookup(method, path) {
             Some(found) => Decision::Forward(found),
             None => Decision::Reject(Rejection::NoRoute),
         }
+    }
+}
+
+impl Engine {
+    /// The proxy target of a route, when the engine writes its upstream request head itself.
+    pub fn proxy(&self, route: RouteId) -> Option<&ProxyTarget> {
+        self.proxies.get(route as usize).and_then(Option::as_ref)
     }
 }

@@ -450,7 +450,8 @@ impl ResponseParser {
                 headers.push(out);
             }
         }
-        if self.rules == HeaderRules::RestProxy && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+        if self.rules == HeaderRules::RestProxy && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
             // API Gateway always sets a Content-Type (reference §4.2).
             headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
         }
@@ -668,7 +669,8 @@ mod tests {
 
     #[test]
     fn connection_close_and_http10() {
-        let (head, ..) = parse_all(HeaderRules::RestProxy, &[b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"]);
+        let (head, ..) =
+            parse_all(HeaderRules::RestProxy, &[b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"]);
         assert!(!head.keep_alive);
         let (head, ..) = parse_all(HeaderRules::RestProxy, &[b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"]);
         assert!(!head.keep_alive);
@@ -703,7 +705,9 @@ mod tests {
         w.header("content-encoding", "gzip");
         let head = String::from_utf8(w.finish(&client, RequestBody::Chunked)).unwrap();
         assert!(!head.contains("gzip"));
-        assert!(head.contains("user-agent: AmazonAPIGateway_abc\r\naccept: application/json\r\nx-amzn-apigateway-api-id: abc\r\n"));
+        assert!(head.contains(
+            "user-agent: AmazonAPIGateway_abc\r\naccept: application/json\r\nx-amzn-apigateway-api-id: abc\r\n"
+        ));
         assert!(head.ends_with("transfer-encoding: chunked\r\n\r\n"));
     }
 

@@ -19,11 +19,13 @@ pub mod error;
 pub mod http1;
 pub mod ids;
 pub mod paths;
+pub mod proxy;
 pub mod routing;
 pub mod spec;
 
 pub use decision::{Decision, Rejection};
 pub use engine::Engine;
 pub use error::ConfigError;
+pub use proxy::ProxyTarget;
 pub use routing::{RouteMatch, Router};
 pub use spec::{ApiType, GatewaySpec, RouteId, RouteSpec, RoutingOptions};

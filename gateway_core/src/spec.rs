@@ -49,11 +49,24 @@ pub struct GatewaySpec {
     pub routing: RoutingOptions,
     /// Requests whose header names and values add up to more bytes are refused (AWS: 10,240).
     pub max_header_bytes: Option<usize>,
+    /// Requests declaring a larger `Content-Length` are refused (AWS: 10 MB).
+    pub max_body_bytes: Option<u64>,
+    /// Per route (same index as `routes`): the plain HTTP proxy target whose upstream request head the
+    /// engine writes itself, or `None` (the route's integration runs in Python). May be shorter than
+    /// `routes`.
+    pub proxies: Vec<Option<crate::proxy::ProxyTarget>>,
 }
 
 impl GatewaySpec {
     pub fn new(api_type: ApiType, routes: Vec<RouteSpec>) -> Self {
-        Self { api_type, routes, routing: RoutingOptions::for_api(api_type), max_header_bytes: None }
+        Self {
+            api_type,
+            routes,
+            routing: RoutingOptions::for_api(api_type),
+            max_header_bytes: None,
+            max_body_bytes: None,
+            proxies: Vec::new(),
+        }
     }
 }
 

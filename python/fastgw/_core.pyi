@@ -21,6 +21,12 @@ class Forward:
     @property
     def path(self) -> str:
         """The path as matched, percent-encoded again (Granian hands it over decoded)."""
+    @property
+    def head(self) -> bytes | None:
+        """For a plain HTTP proxy route: the upstream request head, written with AWS's header rules."""
+    @property
+    def body_length(self) -> int | None:
+        """The request body's framing: ``None`` (no body), ``-1`` (chunked) or its Content-Length."""
 
 @final
 class Reject:
@@ -40,13 +46,26 @@ class Engine:
         *,
         ignore_trailing_slash: bool | None = None,
         max_header_bytes: int | None = None,
+        max_body_bytes: int | None = None,
+        proxies: list[tuple[str, str, str, str, str | None, str, bool] | None] | None = None,
     ) -> Engine:
         """``routes``: ``(method, path)`` pairs (``ANY``, ``$default`` allowed); a route's id is its index.
         Raises :class:`RouteConfigError` for conflicting routes, with AWS's messages."""
 
-    def admit(self, method: str, path: str, headers: list[tuple[str, str]] | None = None) -> Forward | Reject:
-        """The one per-request call: rejects headers over the limit, re-encodes ``path`` (as Granian gives it,
-        decoded, without query string or stage prefix) and matches it with AWS priority."""
+    def admit(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]] | None = None,
+        query: str = "",
+        client: str = "",
+        proto: str = "http",
+        port: str = "80",
+    ) -> Forward | Reject:
+        """The one per-request call: rejects headers and declared bodies over the limits, re-encodes ``path``
+        (as Granian gives it: decoded, without query string or stage prefix), matches it with AWS priority and,
+        for plain HTTP proxy routes, writes the upstream request head (``client``: the peer as ``ip:port``;
+        ``proto``/``port``: the listener's, for ``X-Forwarded-*``)."""
 
 @final
 class RequestIds:

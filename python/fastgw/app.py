@@ -55,6 +55,7 @@ class GatewayApp:
         self.sites = sites
         self.proto = proto
         self.port = port
+        self.port_text = str(port)
         self.ids = RequestIds(secrets.token_bytes(16))
         self.pools: UpstreamPools | None = None
         self._only = sites.only
@@ -98,11 +99,15 @@ class GatewayApp:
         try:
             headers = scope.headers.items()
             request._header_list = headers
-            # The one call into Rust: header limit, path re-encoding, route match.
-            decision = runtime.engine.admit(request.method, path, headers)
+            # The one call into Rust: limits, path re-encoding, route match, upstream head for plain proxies.
+            decision = runtime.engine.admit(
+                request.method, path, headers, scope.query_string, scope.client, self.proto, self.port_text
+            )
             if type(decision) is Forward:
                 request.path = decision.path
                 request.params = decision.params
+                request.upstream_head = decision.head
+                request.body_length = decision.body_length
                 route = request.route = runtime.routes[decision.route_id]
                 integration = route.integration
                 if integration is not None:

@@ -20,7 +20,7 @@ from fastgw._core import Engine, RouteConfigError
 from fastgw.config.model import ApiDefinition, Integration, Route
 from fastgw.errors import DefinitionError, Place, Problem
 from fastgw.integrations.base import IntegrationHandler
-from fastgw.integrations.http import Backend, HttpIntegration
+from fastgw.integrations.http import Backend, HttpIntegration, ProxyTargetSpec
 from fastgw.integrations.mock import MockIntegration
 from fastgw.integrations.python import Handler, PythonIntegration
 from fastgw.integrations.upstream import UpstreamPools
@@ -215,6 +215,10 @@ def with_handlers(
     return dataclasses.replace(definition, routes=tuple(routes)), by_index
 
 
+def _proxy_target(integration: IntegrationHandler | None) -> ProxyTargetSpec | None:
+    return integration.proxy_target() if isinstance(integration, HttpIntegration) else None
+
+
 def compile_stage(
     definition: ApiDefinition,
     stage_name: str = "$default",
@@ -232,16 +236,7 @@ def compile_stage(
     variables = dict(stage_variables or {})
     api_id = api_id_for(definition)
     warnings: list[Problem] = pending_feature_warnings(definition)
-    try:
-        engine = Engine(
-            definition.api_type,
-            [(route.method, route.path) for route in definition.routes],
-            ignore_trailing_slash=ignore_trailing_slash,
-            max_header_bytes=(limits or DefaultLimits()).max_header_bytes,
-        )
-    except RouteConfigError as error:
-        message, index = error.args
-        raise DefinitionError(Problem(definition.routes[index].place, message)) from None
+    limits = limits or DefaultLimits()
     routes = []
     for index, route in enumerate(definition.routes):
         handler: IntegrationHandler | None = None
@@ -250,5 +245,20 @@ def compile_stage(
         elif route.integration is not None:
             handler = _compile_integration(definition, route, route.integration, variables, api_id, warnings)
         routes.append(CompiledRoute(route.route_key, route.path, route.place, handler))
-    runtime = StageRuntime(definition, stage_name, variables, engine, routes, limits or DefaultLimits(), api_id)
+    try:
+        engine = Engine(
+            definition.api_type,
+            [(route.method, route.path) for route in definition.routes],
+            ignore_trailing_slash=ignore_trailing_slash,
+            max_header_bytes=limits.max_header_bytes,
+            max_body_bytes=limits.max_body_bytes,
+            # Plain HTTP proxies: the engine writes their upstream request head in the admit call.
+            proxies=[
+                r.integration.proxy_target() if isinstance(r.integration, HttpIntegration) else None for r in routes
+            ],
+        )
+    except RouteConfigError as error:
+        message, index = error.args
+        raise DefinitionError(Problem(definition.routes[index].place, message)) from None
+    runtime = StageRuntime(definition, stage_name, variables, engine, routes, limits, api_id)
     return runtime, warnings

@@ -16,6 +16,7 @@ class Request:
     __slots__ = (
         "_header_list",
         "_query",
+        "body_length",
         "client_ip",
         "extended_request_id",
         "method",
@@ -28,6 +29,7 @@ class Request:
         "scope",
         "stage",
         "start_time",
+        "upstream_head",
     )
 
     def __init__(
@@ -53,6 +55,10 @@ class Request:
         self.start_time = start_time
         self.params: Mapping[str, str] = {}
         self.route: CompiledRoute | None = None
+        self.upstream_head: bytes | None = None
+        """The upstream request head, when the engine wrote it (plain HTTP proxy routes)."""
+        self.body_length: int | None = None
+        """The request body's framing: ``None`` (no body), ``-1`` (chunked) or its Content-Length."""
         client: str = scope.client
         self.client_ip = client.rpartition(":")[0].strip("[]") or client
         self._header_list: list[tuple[str, str]] | None = None

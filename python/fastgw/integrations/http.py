@@ -18,7 +18,6 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastgw._core import UpstreamProtocolError, UpstreamTarget, encode_chunk
 from fastgw.config.model import DEFAULT_ROUTE, Integration
 from fastgw.errors import (
-    BadRequestError,
     ClientDisconnectedError,
     GatewayError,
     IntegrationFailureError,
@@ -30,6 +29,8 @@ from fastgw.integrations.selection import compile_integration_responses, select_
 from fastgw.integrations.upstream import Connection, HeaderRules, UpstreamPool, UpstreamPools, UpstreamResponse
 from fastgw.transforms.parameters import ParameterMapping, apply_request_parameters, compile_request_parameters
 
+#: ``(host, header rules, api id, path template, fixed method, backend query, append request path)``.
+ProxyTargetSpec = tuple[str, str, str, str, str | None, str, bool]
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
 #: Request bodies up to this size are read whole and sent with the head; larger ones are streamed.
 BODY_BUFFER_LIMIT: Final = 256 * 1024
@@ -108,6 +109,7 @@ class HttpIntegration:
         self.proxy = integration.type == "HTTP_PROXY"
         self.rules: HeaderRules = "HTTP_API_PROXY" if api_type == "HTTP" else "REST_PROXY" if self.proxy else "REST"
         self.upstream = UpstreamTarget(backend.host_header, rules=self.rules, api_id=api_id)
+        self.api_id = api_id
         self.timeout = integration.timeout_ms / 1000
         self.fixed_method = None if integration.http_method.upper() == "ANY" else integration.http_method.upper()
         self.is_http_api = api_type == "HTTP"
@@ -132,6 +134,22 @@ class HttpIntegration:
 
     def describe(self) -> str:
         return f"{self.integration.type} {self.integration.http_method} {self.integration.uri}"
+
+    def proxy_target(self) -> ProxyTargetSpec | None:
+        """For a plain proxy (backend path straight from the route parameters, no other mapping): what the
+        Rust engine needs to write the upstream request head itself during ``admit``."""
+        if not (self.proxy and self.params_are_path):
+            return None
+        backend = self.backend
+        return (
+            backend.host_header,
+            self.rules,
+            self.api_id,
+            backend.path.text,
+            self.fixed_method,
+            backend.query,
+            self.append_full_path,
+        )
 
     def bind(self, pools: UpstreamPools) -> None:
         """Attaches the worker's connection pools (done in each worker process, after fork)."""
@@ -176,9 +194,9 @@ class HttpIntegration:
             query = _join_query(backend.query, query, mapped_query)
         return (f"{path}?{query}" if query else path), mapped_headers
 
-    async def invoke(self, request: Request) -> Response:
+    def _head(self, request: Request, method: str, body_length: int | None) -> bytes:
+        """The upstream request head, for the routes the engine did not write it for."""
         target, mapped_headers = self._target(request)
-        method = self.fixed_method or request.method
         if self.proxy:
             headers = request.header_list
             if mapped_headers:
@@ -187,27 +205,8 @@ class HttpIntegration:
         else:
             content_type = request.header("content-type")
             headers = [("content-type", content_type)] if content_type else []
-
-        # The request body: none, small (read whole, sent with the head), or large/chunked (streamed).
         stage = request.stage
-        scope_headers = request.scope.headers
-        content_length = scope_headers.get("content-length")
-        body: bytes | None = None
-        body_length: int | None = None
-        if content_length is not None:
-            try:
-                body_length = int(content_length)
-            except ValueError:
-                raise BadRequestError() from None
-            if body_length > stage.limits.max_body_bytes:
-                raise RequestTooLargeError()
-            if body_length <= BODY_BUFFER_LIMIT:
-                body = await request.protocol() if body_length else b""
-                if len(body) > body_length:
-                    body = body[:body_length]
-        elif "transfer-encoding" in scope_headers:
-            body_length = -1
-        head = self.upstream.request_head(
+        return self.upstream.request_head(
             method,
             target,
             headers,
@@ -218,6 +217,17 @@ class HttpIntegration:
             stage.listener_port,
             body_length,
         )
+
+    async def invoke(self, request: Request) -> Response:
+        method = self.fixed_method or request.method
+        body_length = request.body_length
+        head = request.upstream_head or self._head(request, method, body_length)
+        # The request body: none, small (read whole, sent with the head), or large/chunked (streamed).
+        body: bytes | None = None
+        if body_length is not None and 0 <= body_length <= BODY_BUFFER_LIMIT:
+            body = await request.protocol() if body_length else b""
+            if len(body) > body_length:
+                body = body[:body_length]
         if body_length is not None and body is None:
             upstream = await self._send_streaming(request, head, body_length)
         else:
