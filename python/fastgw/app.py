@@ -95,14 +95,13 @@ class GatewayApp:
                 self._send_no_site(protocol, request_id, extended_id)
                 return
             runtime, path = selected
-        request = Request(scope, protocol, scope.method, path, runtime, request_id, extended_id, start)
+        method: str = scope.method
+        query: str = scope.query_string
+        headers = scope.headers.items()
+        request = Request(scope, protocol, method, path, query, headers, runtime, request_id, extended_id, start)
         try:
-            headers = scope.headers.items()
-            request._header_list = headers
             # The one call into Rust: limits, path re-encoding, route match, upstream head for plain proxies.
-            decision = runtime.engine.admit(
-                request.method, path, headers, scope.query_string, scope.client, self.proto, self.port_text
-            )
+            decision = runtime.engine.admit(method, path, headers, query, scope.client, self.proto, self.port_text)
             if type(decision) is Forward:
                 request.path = decision.path
                 request.params = decision.params

@@ -17,7 +17,6 @@ class Request:
         "_header_list",
         "_query",
         "body_length",
-        "client_ip",
         "extended_request_id",
         "method",
         "params",
@@ -38,6 +37,8 @@ class Request:
         protocol: Any,
         method: str,
         path: str,
+        query_string: str,
+        headers: list[tuple[str, str]],
         stage: StageRuntime,
         request_id: str,
         extended_request_id: str,
@@ -48,7 +49,8 @@ class Request:
         self.method = method
         self.path = path
         """The raw (percent-encoded) path below the stage/base path, as routed."""
-        self.query_string: str = scope.query_string
+        self.query_string = query_string
+        self._header_list = headers
         self.stage = stage
         self.request_id = request_id
         self.extended_request_id = extended_request_id
@@ -59,18 +61,17 @@ class Request:
         """The upstream request head, when the engine wrote it (plain HTTP proxy routes)."""
         self.body_length: int | None = None
         """The request body's framing: ``None`` (no body), ``-1`` (chunked) or its Content-Length."""
-        client: str = scope.client
-        self.client_ip = client.rpartition(":")[0].strip("[]") or client
-        self._header_list: list[tuple[str, str]] | None = None
         self._query: dict[str, list[str]] | None = None
+
+    @property
+    def client_ip(self) -> str:
+        client: str = self.scope.client
+        return client.rpartition(":")[0].strip("[]") or client
 
     @property
     def header_list(self) -> list[tuple[str, str]]:
         """All request headers as ``(lowercase name, value)`` pairs, repeated names kept."""
-        headers = self._header_list
-        if headers is None:
-            headers = self._header_list = self.scope.headers.items()
-        return headers
+        return self._header_list
 
     def header(self, name: str) -> str | None:
         """One header's value (``name`` lowercase); repeated headers are joined with ``,`` as AWS does."""

@@ -165,6 +165,20 @@ class Connection(asyncio.Protocol):
         if progress is None:
             return
         status, headers, content_length, keep_alive, body, done = progress
+        if done and status is not None:
+            # The whole response in one read: the common case, answered without the general bookkeeping.
+            assert headers is not None
+            timer, self._timer = self._timer, None
+            if timer is not None:
+                timer.cancel()
+            waiter, self._waiter = self._waiter, None
+            if keep_alive and not self.closed:
+                self._pool._release(self)
+            else:
+                self.close()
+            if waiter is not None and not waiter.done():
+                waiter.set_result(UpstreamResponse(status, headers, body, None))
+            return
         stream = self._stream
         if stream is not None:
             stream._push(body, done)
