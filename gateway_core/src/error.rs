@@ -9,7 +9,8 @@ use crate::spec::RouteId;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// Two routes for the same method on the same resource, e.g. `/pets` and `/pets/` on a REST API.
+    /// Two routes for the same method on the same resource, e.g. `/pets` and `/pets/` on a REST API,
+    /// or two `$default` routes. `other` is the earlier route; `name` the route key (`GET /pets/`).
     DuplicateRoute { route: RouteId, other: RouteId, name: String },
     /// Two variable path parts under one parent: `/pets/{id}` beside `/pets/{name}` or `/pets/{proxy+}`.
     VariableSibling { route: RouteId, sibling: String },
@@ -37,8 +38,8 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::DuplicateRoute { name, .. } => {
-                write!(f, "Another resource with the same parent already has this name: {name}")
+            Self::DuplicateRoute { other, name, .. } => {
+                write!(f, "Method already exists for this resource: {name} (route {other} has it)")
             }
             Self::VariableSibling { sibling, .. } => write!(
                 f,
