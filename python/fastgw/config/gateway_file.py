@@ -88,6 +88,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from fastgw.config.fields import describe
 from fastgw.config.model import ApiType
 from fastgw.errors import DefinitionError, Place, Problem
 
@@ -269,7 +270,7 @@ def detect_file_kind(path: str | os.PathLike[str]) -> FileKind:
         Problem(
             Place(path),
             f"expected an API definition (a mapping with 'openapi' or 'swagger') or a gateway config"
-            f" (a mapping with 'apis'), got {_describe(document)}"
+            f" (a mapping with 'apis'), got {describe(document)}"
             + (f" with keys {', '.join(map(repr, list(document)[:5]))}" if isinstance(document, dict) else ""),
         )
     )
@@ -277,24 +278,6 @@ def detect_file_kind(path: str | os.PathLike[str]) -> FileKind:
 
 # ---------------------------------------------------------------------------------------------------------
 # Checking the parsed document
-
-
-def _describe(value: Any) -> str:
-    """How a value reads in an error message: ``a list``, ``null``, ..."""
-    if value is None:
-        return "null"
-    kinds: tuple[tuple[type, str], ...] = (
-        (bool, "a boolean"),
-        (int, "an integer"),
-        (float, "a number"),
-        (str, "a string"),
-        (list, "a list"),
-        (dict, "a mapping"),
-    )
-    for kind, text in kinds:
-        if isinstance(value, kind):
-            return text
-    return f"a {type(value).__name__}"
 
 
 _TOP_KEYS = ("$schema", "apis", "listeners", "mappings", "limits")
@@ -340,11 +323,11 @@ class _Checker:
     ) -> dict[str, Any] | None:
         """A mapping with string keys, only the given ones; ``required`` ones must be there."""
         if not isinstance(value, dict):
-            self.error(place, f"{what} must be a mapping, got {_describe(value)}")
+            self.error(place, f"{what} must be a mapping, got {describe(value)}")
             return None
         for key in value:
             if not isinstance(key, str):
-                self.error(place, f"{what} keys must be strings, got {_describe(key)} {key!r}")
+                self.error(place, f"{what} keys must be strings, got {describe(key)} {key!r}")
             elif key in reserved:
                 self.error(place.child(key), f"'{key}' is not supported yet by this version of fastgw")
             elif key not in keys:
@@ -359,12 +342,12 @@ class _Checker:
     def string(self, value: Any, place: Place, what: str) -> str | None:
         if isinstance(value, str):
             return value
-        self.error(place, f"{what} must be a string, got {_describe(value)}")
+        self.error(place, f"{what} must be a string, got {describe(value)}")
         return None
 
     def integer(self, value: Any, place: Place, what: str, low: int, high: int | None = None) -> int | None:
         if not isinstance(value, int) or isinstance(value, bool):
-            self.error(place, f"{what} must be an integer, got {_describe(value)}")
+            self.error(place, f"{what} must be an integer, got {describe(value)}")
             return None
         if value < low or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
@@ -375,7 +358,7 @@ class _Checker:
     def boolean(self, value: Any, place: Place, what: str) -> bool | None:
         if isinstance(value, bool):
             return value
-        self.error(place, f"{what} must be true or false, got {_describe(value)}")
+        self.error(place, f"{what} must be true or false, got {describe(value)}")
         return None
 
     def choice(self, value: Any, place: Place, what: str, choices: Mapping[str, Any]) -> Any:
@@ -453,7 +436,7 @@ def _name(checker: _Checker, key: Any, place: Place, check: Callable[[str], str 
     """A mapping key used as a name (YAML reads ``1:`` as an integer; that is taken as ``"1"``)."""
     name = str(key) if isinstance(key, int) and not isinstance(key, bool) else key
     if not isinstance(name, str):
-        checker.error(place, f"names must be strings, got {_describe(key)}")
+        checker.error(place, f"names must be strings, got {describe(key)}")
         return None
     if reason := check(name):
         checker.error(place, reason)
@@ -464,7 +447,7 @@ def _name(checker: _Checker, key: Any, place: Place, check: Callable[[str], str 
 def _read_variables(checker: _Checker, value: Any, place: Place) -> dict[str, str]:
     variables: dict[str, str] = {}
     if not isinstance(value, dict):
-        checker.error(place, f"variables must be a mapping of name to value, got {_describe(value)}")
+        checker.error(place, f"variables must be a mapping of name to value, got {describe(value)}")
         return variables
     if len(value) > MAX_STAGE_VARIABLES:
         checker.error(place, f"a stage has at most {MAX_STAGE_VARIABLES} variables, got {len(value)}")
@@ -476,7 +459,7 @@ def _read_variables(checker: _Checker, value: Any, place: Place) -> dict[str, st
         if isinstance(raw, int) and not isinstance(raw, bool):
             raw = str(raw)  # `port: 9001`: YAML reads an integer; AWS values are text
         if not isinstance(raw, str):
-            checker.error(where, f"stage variable '{name}' must be a string, got {_describe(raw)}")
+            checker.error(where, f"stage variable '{name}' must be a string, got {describe(raw)}")
         elif reason := variable_value_error(name, raw):
             checker.error(where, reason)
         else:
@@ -486,7 +469,7 @@ def _read_variables(checker: _Checker, value: Any, place: Place) -> dict[str, st
 
 def _read_stages(checker: _Checker, value: Any, place: Place) -> dict[str, StageConfig]:
     if not isinstance(value, dict):
-        checker.error(place, f"stages must be a mapping of stage name to stage, got {_describe(value)}")
+        checker.error(place, f"stages must be a mapping of stage name to stage, got {describe(value)}")
         return {}
     if not value:
         checker.error(
@@ -652,7 +635,7 @@ def load_gateway_file(path: str | os.PathLike[str]) -> GatewayConfig:
     apis: dict[str, ApiConfig | None] = {}
     raw_apis = top.get("apis", {})
     if not isinstance(raw_apis, dict):
-        checker.error(root.child("apis"), f"apis must be a mapping of API name to API, got {_describe(raw_apis)}")
+        checker.error(root.child("apis"), f"apis must be a mapping of API name to API, got {describe(raw_apis)}")
     elif "apis" in top:
         if not raw_apis:
             checker.error(root.child("apis"), "apis must name at least one API")
@@ -667,7 +650,7 @@ def load_gateway_file(path: str | os.PathLike[str]) -> GatewayConfig:
     mappings: list[BasePathMapping] = []
     raw_mappings = top.get("mappings", [])
     if not isinstance(raw_mappings, list):
-        checker.error(root.child("mappings"), f"mappings must be a list, got {_describe(raw_mappings)}")
+        checker.error(root.child("mappings"), f"mappings must be a list, got {describe(raw_mappings)}")
     else:
         for index, value in enumerate(raw_mappings):
             mapping = _read_mapping(checker, value, root.child("mappings", index), apis)
@@ -684,7 +667,7 @@ def load_gateway_file(path: str | os.PathLike[str]) -> GatewayConfig:
 
 def _read_listeners(checker: _Checker, value: Any, place: Place, base_dir: str) -> tuple[Listener, ...]:
     if not isinstance(value, list):
-        checker.error(place, f"listeners must be a list, got {_describe(value)}")
+        checker.error(place, f"listeners must be a list, got {describe(value)}")
         return ()
     if not value:
         checker.error(place, "listeners must have at least one listener (leave it out for 127.0.0.1:8080)")
