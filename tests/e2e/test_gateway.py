@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -286,3 +287,39 @@ def test_nothing_listens_beyond_the_requested_address(gateway: GatewayFactory, b
     ours = [line for line in listening.splitlines() if any(f"pid={pid}," in line for pid in pids)]
     assert ours, listening
     assert all(f"127.0.0.1:{server.port} " in line for line in ours), ours
+
+
+def mock_api(title: str, base_path: str) -> dict[str, Any]:
+    template = json.dumps({"api": title})
+    return {
+        "swagger": "2.0",
+        "info": {"title": title, "version": "1"},
+        "basePath": base_path,
+        "paths": {
+            "/ping": {
+                "get": {
+                    "x-amazon-apigateway-integration": {
+                        "type": "mock",
+                        "requestTemplates": {"application/json": '{"statusCode": 200}'},
+                        "responses": {
+                            "default": {"statusCode": "200", "responseTemplates": {"application/json": template}}
+                        },
+                    }
+                }
+            }
+        },
+    }
+
+
+def test_several_files_are_mounted_at_their_base_paths(tmp_path: Path, gateway: GatewayFactory) -> None:
+    first = gateway.write(mock_api("a", "/alpha"), "a.yaml")
+    second = gateway.write(mock_api("b", "/beta/v1"), "b.yaml")
+    port = free_port()
+    command = [sys.executable, "-m", "fastgw", "serve", str(first), str(second), "--port", str(port)]
+    server = Process(command, port, tmp_path / "several.log")
+    try:
+        assert server.call("GET", "/alpha/ping").json() == {"api": "a"}
+        assert server.call("GET", "/beta/v1/ping").json() == {"api": "b"}
+        assert server.call("GET", "/ping").status == 403
+    finally:
+        server.stop()
