@@ -1,4 +1,4 @@
-//! `fastgw._core`: the thin PyO3 binding over `gateway_core`. A request crosses into Rust once
+//! `fastgw._core`: the thin `PyO3` binding over `gateway_core`. A request crosses into Rust once
 //! (`Engine.admit`) plus the upstream response parser's `feed` calls.
 
 mod engine;

@@ -1,4 +1,4 @@
-//! # gateway_core
+//! # `gateway_core`
 //!
 //! The per-request hot path of fastgw, in plain Rust (no Python here).
 //!

@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
 /// `true` for the bytes that may appear unencoded in a path: unreserved, sub-delims, `:`, `@` and `/`.
 const fn is_path_safe(b: u8) -> bool {
     matches!(b,
@@ -30,7 +32,6 @@ pub fn encode_path(path: &str) -> Cow<'_, str> {
     let Some(first) = bytes.iter().position(|b| !is_path_safe(*b)) else {
         return Cow::Borrowed(path);
     };
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(path.len() + 16);
     out.push_str(&path[..first]);
     for &b in &bytes[first..] {
