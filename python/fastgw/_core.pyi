@@ -2,6 +2,19 @@
 
 from typing import Literal, final
 
+__all__ = [
+    "Engine",
+    "Forward",
+    "Reject",
+    "RequestIds",
+    "ResponseParser",
+    "RouteConfigError",
+    "UpstreamProtocolError",
+    "UpstreamTarget",
+    "__version__",
+    "encode_chunk",
+]
+
 __version__: str
 
 class RouteConfigError(ValueError):
