@@ -57,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="before each gateway, wait up to SECONDS for both CPUs to be 90%% idle (a shared machine; default 0)",
     )
+    parser.add_argument(
+        "--max-others",
+        type=float,
+        metavar="SHARE",
+        help="re-measure a gateway when other processes took more than SHARE (0-1) of its CPU or of the load CPU "
+        "(default: never)",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=2, help="re-measurements per gateway and round for --max-others (default 2)"
+    )
     parser.add_argument("--keep-temp", action="store_true", help="keep generated configs and logs")
     parser.add_argument("--list", action="store_true", help="list the gateways and whether each can run, then exit")
     return parser
@@ -135,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         canary=args.canary,
         keep_temp=args.keep_temp,
         wait_idle=args.wait_idle,
+        max_others=args.max_others,
+        retries=args.retries,
     )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     out: Path = args.out or Path("benches") / "results" / stamp

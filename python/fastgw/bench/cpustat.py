@@ -7,6 +7,7 @@ at 80% speed, and a load CPU with no idle time means wrk or the backend, not the
 from __future__ import annotations
 
 import os
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,31 +54,53 @@ def _group_ticks(pgid: int) -> int:
     return ticks
 
 
+def _bench_ticks() -> int:
+    """CPU time of this process and of its reaped children (wrk, run to completion between two samples)."""
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round((own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime) * ticks_per_second)
+
+
 @dataclass(frozen=True)
 class Sample:
     gateway_cpu: CpuTicks | None
     load_cpu: CpuTicks | None
-    group: int
+    gateway: int  # the gateway's process group
+    load: int  # the backend's process group, this process and wrk: everything the bench runs on the load CPU
 
 
-def sample(gateway_cpu: str, load_cpu: str, pgid: int) -> Sample:
-    return Sample(_cpu_ticks(gateway_cpu), _cpu_ticks(load_cpu), _group_ticks(pgid))
+def sample(gateway_cpu: str, load_cpu: str, gateway_pgid: int, backend_pgid: int) -> Sample:
+    return Sample(
+        _cpu_ticks(gateway_cpu),
+        _cpu_ticks(load_cpu),
+        _group_ticks(gateway_pgid),
+        _group_ticks(backend_pgid) + _bench_ticks(),
+    )
 
 
 def usage(before: Sample, after: Sample) -> dict[str, float] | None:
-    """Shares of the interval, 0–1: the gateway's own time on its CPU, other processes' time on that CPU,
-    interrupts on it, and the load CPU's idle time. None when /proc/stat could not be read."""
+    """Shares of the interval, 0–1: on the gateway CPU, the gateway's own time, other processes' time and
+    interrupts; on the load CPU, other processes' time (neither wrk, the backend nor the bench) and idle time.
+    None when /proc/stat could not be read."""
     g0, g1, l0, l1 = before.gateway_cpu, after.gateway_cpu, before.load_cpu, after.load_cpu
     if g0 is None or g1 is None or l0 is None or l1 is None or g1.total <= g0.total or l1.total <= l0.total:
         return None
-    span = g1.total - g0.total
-    own = after.group - before.group
+    span, load_span = g1.total - g0.total, l1.total - l0.total
+    own, load = after.gateway - before.gateway, after.load - before.load
     return {
         "gateway_own": own / span,
         "others_on_gateway_cpu": max(0, g1.busy - g0.busy - own) / span,
         "interrupts_on_gateway_cpu": (g1.interrupts - g0.interrupts) / span,
-        "load_cpu_idle": (l1.idle - l0.idle) / (l1.total - l0.total),
+        "others_on_load_cpu": max(0, l1.busy - l0.busy - load) / load_span,
+        "load_cpu_idle": (l1.idle - l0.idle) / load_span,
     }
+
+
+def others(usage: dict[str, float] | None) -> float:
+    """The larger share other processes took of either CPU (0 when unknown)."""
+    if usage is None:
+        return 0.0
+    return max(usage["others_on_gateway_cpu"], usage["others_on_load_cpu"])
 
 
 def wait_idle(cpus: list[str], timeout: float, idle_share: float = 0.9, window: float = 1.0) -> float:

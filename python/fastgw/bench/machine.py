@@ -57,6 +57,8 @@ def facts() -> dict[str, object]:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "kernel": f"{uname.system} {uname.release} {uname.version} {uname.machine}",
         "cpu_model": _field(cpuinfo, "model name") or uname.processor or "unknown",
+        "cpu_family_model_stepping": "/".join(_field(cpuinfo, k) or "?" for k in ("cpu family", "model", "stepping")),
+        "cpu_mhz": _field(cpuinfo, "cpu MHz"),
         "cpus": os.cpu_count(),
         "virtualized": "hypervisor" in flags,
         "memory": _field(meminfo, "MemTotal"),

@@ -7,6 +7,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fastgw.bench import cpustat
 from fastgw.bench.gateways import REFERENCES, Gateway
 from fastgw.bench.runner import Backend, Round, Settings
 
@@ -205,6 +206,18 @@ def markdown(
     for r in rounds:
         if not r.kept:
             lines.append(f"Round {r.index} dropped: {r.drop_reason}.")
+    measured = [run for r in rounds if r.kept for run in r.runs.values() if run.ok]
+    contended = [run for run in measured if run.contended]
+    if contended:
+        lines.append(
+            f"Other processes took over 5% of CPU {s.gateway_cpu} or CPU {s.load_cpu} in {len(contended)} of "
+            f"{len(measured)} kept measurements: "
+            + ", ".join(f"{run.gateway} (round {run.round}: {cpustat.others(run.cpu):.0%})" for run in contended)
+            + "."
+        )
+    discarded = sum(len(run.rejected) for r in rounds for run in r.runs.values())
+    if discarded:
+        lines.append(f"{discarded} attempt(s) discarded and re-measured under --max-others (kept in results.json).")
     bad = [row.gateway for row in rows if row.non_2xx_3xx or row.socket_errors]
     if bad:
         lines.append(f"**Errors during measurement** (non-2xx must be 0): {', '.join(bad)}.")

@@ -33,6 +33,8 @@ class Settings:
     canary: str
     keep_temp: bool = False
     wait_idle: float = 0.0  # before each gateway, wait up to this many seconds for both CPUs to be idle
+    max_others: float | None = None  # re-measure when other processes took more than this share of the gateway CPU
+    retries: int = 2  # at most this many re-measurements per gateway and round
 
 
 @dataclass
@@ -52,6 +54,12 @@ class Run:
     cpu: dict[str, float] | None = None  # cpustat.usage during the measurement at c=`connections`
     error: str | None = None
     log_tail: str | None = None
+    rejected: list[dict[str, object]] = field(default_factory=list)  # earlier attempts, taken on a busy CPU
+
+    @property
+    def contended(self) -> bool:
+        """Other processes took a noticeable share of either CPU (see Settings.max_others)."""
+        return cpustat.others(self.cpu) > 0.05
 
     @property
     def ok(self) -> bool:
@@ -72,6 +80,7 @@ class Run:
             "cpu": self.cpu,
             "error": self.error,
             "log_tail": self.log_tail,
+            "rejected_attempts": self.rejected,
         }
 
 
@@ -87,6 +96,7 @@ class Round:
 @dataclass
 class Backend:
     port: int
+    pid: int  # its process group, for the CPU accounting
     command: list[str]
     config: str
 
@@ -128,14 +138,37 @@ def _start_backend(root: Path, settings: Settings, env: Environment) -> tuple[Pr
     except BaseException:
         process.stop()
         raise
-    return process, Backend(port=port, command=argv, config=config)
+    return process, Backend(port=port, pid=process.pid, command=argv, config=config)
 
 
-def _measure(gateway: Gateway, index: int, root: Path, backend_port: int, settings: Settings, env: Environment) -> Run:
+def _measure(gateway: Gateway, index: int, root: Path, upstream: Backend, settings: Settings, env: Environment) -> Run:
+    """Measure once; with Settings.max_others, measure again (up to Settings.retries times) while other processes
+    took more than that share of the gateway's CPU, keeping the earlier attempts' figures in `rejected`."""
+    rejected: list[dict[str, object]] = []
+    for attempt in range(settings.retries + 1):
+        run = _measure_once(gateway, index, attempt, root, upstream, settings, env)
+        run.rejected = rejected
+        busy = cpustat.others(run.cpu)
+        if settings.max_others is None or not run.ok or busy <= settings.max_others or attempt == settings.retries:
+            return run
+        rejected.append(
+            {
+                "requests_per_sec": run.load.requests_per_sec if run.load else None,
+                "cpu": run.cpu,
+                "reason": f"other processes took {busy:.0%} of a CPU",
+            }
+        )
+    raise AssertionError("unreachable")
+
+
+def _measure_once(
+    gateway: Gateway, index: int, attempt: int, root: Path, upstream: Backend, settings: Settings, env: Environment
+) -> Run:
+    backend_port, backend_pid = upstream.port, upstream.pid
     run = Run(gateway.name, index)
     if settings.wait_idle > 0:
         run.idle_wait_seconds = cpustat.wait_idle([settings.load_cpu, settings.gateway_cpu], settings.wait_idle)
-    workdir = _workdir(root, f"round{index}-{gateway.name}")
+    workdir = _workdir(root, f"round{index}-{gateway.name}" + (f"-retry{attempt}" if attempt else ""))
     port = free_port()
     target = Target(port=port, backend_port=backend_port, scenario=settings.scenario, workdir=workdir, env=env)
     process: Process | None = None
@@ -153,9 +186,10 @@ def _measure(gateway: Gateway, index: int, root: Path, backend_port: int, settin
         url = f"http://{HOST}:{port}{settings.scenario.path}"
         cpu = settings.load_cpu
         run.warmup = wrk.run(url, connections=settings.connections, seconds=settings.warmup, latency=False, cpu=cpu)
-        before = cpustat.sample(settings.gateway_cpu, settings.load_cpu, process.pid)
+        pids = (settings.gateway_cpu, settings.load_cpu, process.pid, backend_pid)
+        before = cpustat.sample(*pids)
         run.load = wrk.run(url, connections=settings.connections, seconds=settings.duration, latency=True, cpu=cpu)
-        run.cpu = cpustat.usage(before, cpustat.sample(settings.gateway_cpu, settings.load_cpu, process.pid))
+        run.cpu = cpustat.usage(before, cpustat.sample(*pids))
         run.c1 = wrk.run(url, connections=1, seconds=settings.c1_duration, latency=True, cpu=cpu)
         if not run.load.ok:
             run.error = f"wrk failed (exit {run.load.exit_code}): {run.load.output.strip()[-300:]}"
@@ -183,7 +217,9 @@ def _describe(run: Run) -> str:
         text += f"  c=1 p50 {run.c1.p50.text:>8}"
     if run.cpu is not None:
         text += f"  CPU: own {run.cpu['gateway_own']:.0%} others {run.cpu['others_on_gateway_cpu']:.0%}"
-        text += f" load-CPU idle {run.cpu['load_cpu_idle']:.0%}"
+        text += f" | load CPU: others {run.cpu['others_on_load_cpu']:.0%} idle {run.cpu['load_cpu_idle']:.0%}"
+    if run.rejected:
+        text += f"  ({len(run.rejected)} busy attempt(s) discarded)"
     if run.idle_wait_seconds > 1.0:
         text += f"  (waited {run.idle_wait_seconds:.0f} s for idle CPUs)"
     if load.non_2xx_3xx or load.socket_error_count:
@@ -211,7 +247,7 @@ def run(
             direct_p50 = current.direct_c1.p50.text if current.direct_c1.p50 else "?"
             progress(f"round {index}/{settings.rounds}: direct to backend at c=1, p50 {direct_p50}")
             for gateway in gateways:
-                measured = _measure(gateway, index, root, backend_info.port, settings, env)
+                measured = _measure(gateway, index, root, backend_info, settings, env)
                 current.runs[gateway.name] = measured
                 progress(f"round {index}/{settings.rounds}  {gateway.name:<18} {_describe(measured)}")
             rounds.append(current)
