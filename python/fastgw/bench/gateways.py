@@ -231,6 +231,12 @@ GATEWAYS: dict[str, Gateway] = {
             _granian("pyreqwest_proxy:app"),
         ),
         Gateway(
+            "granian-rawproxy",
+            "Granian + a minimal client over uvloop transports (no routing, header rules or errors)",
+            (GRANIAN, UVLOOP),
+            _granian("raw_proxy:app"),
+        ),
+        Gateway(
             "fastgw",
             "fastgw serve, 1,000-route OpenAPI, http_proxy",
             (Program("fastgw", ()), PythonPackage("fastgw")),
