@@ -99,27 +99,22 @@ class GatewayApp:
         query: str = scope.query_string
         headers = scope.headers.items()
         request = Request(scope, protocol, method, path, query, headers, runtime, request_id, extended_id, start)
+        cors = runtime.cors
         try:
-            # The one call into Rust: limits, path re-encoding, route match, upstream head for plain proxies.
-            decision = runtime.engine.admit(method, path, headers, query, scope.client, self.proto, self.port_text)
-            if type(decision) is Forward:
-                request.path = decision.path
-                request.params = decision.params
-                request.upstream_head = decision.head
-                request.body_length = decision.body_length
-                route = request.route = runtime.routes[decision.route_id]
-                integration = route.integration
-                if integration is not None:
-                    response = await integration.invoke(request)
-                else:
-                    response = self._gateway_response(runtime, "API_CONFIGURATION_ERROR")
+            preflight = cors.preflight(request) if cors is not None else None
+            if preflight is not None:
+                response = preflight  # HTTP API CORS: the gateway answers preflight itself, before routing
             else:
-                response = self._gateway_response(runtime, decision.response_type)
+                response = await self._answer(request, runtime, method, path, headers, query, scope.client)
         except GatewayError as error:
-            response = self._gateway_response(runtime, error.response_type)
+            response = self._gateway_response(runtime, error.response_type, request, error.message)
         except Exception:
             log.exception("request %s failed", request_id)
-            response = self._gateway_response(runtime, "DEFAULT_5XX")
+            response = self._gateway_response(runtime, "DEFAULT_5XX", request)
+        if cors is not None:
+            cors.apply(request, response)
+        if runtime.compression is not None:
+            response = runtime.compression.apply(request, response)
         response_headers = response.headers
         if runtime.api_type == "REST":
             response_headers.append(("x-amzn-RequestId", request_id))
@@ -133,9 +128,37 @@ class GatewayApp:
 
     __call__ = __rsgi__
 
+    async def _answer(
+        self,
+        request: Request,
+        runtime: StageRuntime,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]],
+        query: str,
+        client: str,
+    ) -> Response:
+        # The one call into Rust: limits, path re-encoding, route match, upstream head for plain proxies.
+        decision = runtime.engine.admit(method, path, headers, query, client, self.proto, self.port_text)
+        if type(decision) is not Forward:
+            return self._gateway_response(runtime, decision.response_type, request)
+        request.path = decision.path
+        request.params = decision.params
+        request.upstream_head = decision.head
+        request.body_length = decision.body_length
+        route = request.route = runtime.routes[decision.route_id]
+        if route.validator is not None:
+            await route.validator.validate(request)  # raises a GatewayError (BAD_REQUEST_*) when invalid
+        integration = route.integration
+        if integration is None:
+            return self._gateway_response(runtime, "API_CONFIGURATION_ERROR", request)
+        return await integration.invoke(request)
+
     @staticmethod
-    def _gateway_response(runtime: StageRuntime, response_type: str) -> Response:
-        rendered = runtime.responses.render(response_type)
+    def _gateway_response(
+        runtime: StageRuntime, response_type: str, request: Request | None = None, message: str | None = None
+    ) -> Response:
+        rendered = runtime.responses.render(response_type, message, request=request)
         return Response(rendered.status, rendered.headers.copy(), rendered.body)
 
     @staticmethod

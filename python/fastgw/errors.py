@@ -47,9 +47,16 @@ class DefinitionError(FastgwError, ValueError):
 
 
 class GatewayError(FastgwError):
-    """A per-request failure that becomes an AWS gateway response (rendered once, in app.py)."""
+    """A per-request failure that becomes an AWS gateway response (rendered once, in app.py).
+
+    ``detail`` is for logs only; ``message``, when given, is what the client sees instead of the response
+    type's default message (AWS builds some per request: ``Missing required request parameters: [a]``)."""
 
     response_type = "DEFAULT_5XX"
+
+    def __init__(self, detail: str | None = None, *, message: str | None = None) -> None:
+        super().__init__(detail or message or self.response_type)
+        self.message = message
 
 
 class IntegrationTimeoutError(GatewayError):

@@ -12,11 +12,14 @@ Where AWS documents no message for a type, fastgw's choice is marked UNVERIFIED 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import orjson
 
 from fastgw.config.model import ApiType
+
+if TYPE_CHECKING:
+    from fastgw.integrations.base import Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +110,12 @@ class GatewayResponses:
             return _HTTP_INTERNAL if REST_DEFAULTS.get(response_type, _HTTP_INTERNAL).status >= 500 else _HTTP_FORBIDDEN
         return REST_DEFAULTS.get(response_type) or REST_DEFAULTS["DEFAULT_5XX"]
 
-    def render(self, response_type: str, message: str | None = None) -> RenderedResponse:
+    def render(
+        self, response_type: str, message: str | None = None, *, request: Request | None = None
+    ) -> RenderedResponse:
         """The response for ``response_type``; ``message`` overrides the default message where AWS
-        builds it per request (``Missing required request parameters: [a, b]``)."""
+        builds it per request (``Missing required request parameters: [a, b]``). ``request``, when there is
+        one, is what customised responses draw ``method.request.*`` and ``$context`` values from."""
         key = (response_type, message)
         rendered = self._rendered.get(key)
         if rendered is None:

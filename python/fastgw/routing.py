@@ -19,7 +19,7 @@ from typing import Protocol
 from fastgw._core import Engine, RouteConfigError
 from fastgw.config.model import ApiDefinition, Integration, Route
 from fastgw.errors import DefinitionError, Place, Problem
-from fastgw.integrations.base import IntegrationHandler
+from fastgw.integrations.base import IntegrationHandler, Request, Response
 from fastgw.integrations.http import Backend, HttpIntegration, ProxyTargetSpec
 from fastgw.integrations.mock import MockIntegration
 from fastgw.integrations.python import Handler, PythonIntegration
@@ -46,6 +46,33 @@ class DefaultLimits:
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
 
 
+class RequestValidator(Protocol):
+    """Checks a request before its integration runs (REST request validators)."""
+
+    async def validate(self, request: Request) -> None:
+        """Returns when the request is valid; raises a :class:`~fastgw.errors.GatewayError`
+        (``BAD_REQUEST_PARAMETERS`` / ``BAD_REQUEST_BODY``, with AWS's message) when it is not."""
+        ...
+
+
+class Cors(Protocol):
+    """HTTP API CORS: answers preflight requests and adds headers to responses."""
+
+    def preflight(self, request: Request) -> Response | None:
+        """The gateway's own answer to a preflight request, or ``None`` for any other request."""
+        ...
+
+    def apply(self, request: Request, response: Response) -> None:
+        """Adds (or replaces) the CORS headers of a response to a request with a matching ``Origin``."""
+        ...
+
+
+class Compression(Protocol):
+    """Response compression (``x-amazon-apigateway-minimum-compression-size``)."""
+
+    def apply(self, request: Request, response: Response) -> Response: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRoute:
     route_key: str
@@ -53,6 +80,7 @@ class CompiledRoute:
     place: Place
     integration: IntegrationHandler | None
     """``None``: the route answers AWS's 500 (no integration fastgw can run; a load warning says why)."""
+    validator: RequestValidator | None = None
 
 
 class StageRuntime:
@@ -77,6 +105,8 @@ class StageRuntime:
         self.limits = limits
         self.api_id = api_id
         self.responses = GatewayResponses(definition.api_type)
+        self.cors: Cors | None = None
+        self.compression: Compression | None = None
         self.listener_proto = "http"
         self.listener_port = "80"
 
