@@ -11,12 +11,13 @@ Where AWS documents no message for a type, fastgw's choice is marked UNVERIFIED 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import orjson
 
-from fastgw.config.model import ApiType
+from fastgw.config.model import ApiDefinition, ApiType
 
 if TYPE_CHECKING:
     from fastgw.integrations.base import Request
@@ -101,6 +102,11 @@ class GatewayResponses:
     def __init__(self, api_type: ApiType) -> None:
         self.api_type = api_type
         self._rendered: dict[tuple[str, str | None], RenderedResponse] = {}
+
+    @classmethod
+    def for_definition(cls, definition: ApiDefinition, stage_variables: Mapping[str, str]) -> GatewayResponses:
+        """The gateway responses of one API stage (customisations arrive with request and response shaping)."""
+        return cls(definition.api_type)
 
     def default_for(self, response_type: str) -> DefaultResponse:
         if self.api_type == "HTTP":

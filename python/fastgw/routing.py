@@ -19,13 +19,17 @@ from typing import Protocol
 from fastgw._core import Engine, RouteConfigError
 from fastgw.config.model import ApiDefinition, Integration, Route
 from fastgw.errors import DefinitionError, Place, Problem
-from fastgw.integrations.base import IntegrationHandler, Request, Response
+from fastgw.integrations.base import IntegrationHandler
 from fastgw.integrations.http import Backend, HttpIntegration, ProxyTargetSpec
 from fastgw.integrations.mock import MockIntegration
 from fastgw.integrations.python import Handler, PythonIntegration
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.responses import GatewayResponses
+from fastgw.routing_types import Compression, Cors, RequestValidator
+from fastgw.transforms.compression import build_compression
+from fastgw.transforms.cors import build_cors
 from fastgw.transforms.parameters import UnsupportedExpressionError
+from fastgw.validation import build_validator
 
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -44,33 +48,6 @@ class LimitsLike(Protocol):
 class DefaultLimits:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
-
-
-class RequestValidator(Protocol):
-    """Checks a request before its integration runs (REST request validators)."""
-
-    async def validate(self, request: Request) -> None:
-        """Returns when the request is valid; raises a :class:`~fastgw.errors.GatewayError`
-        (``BAD_REQUEST_PARAMETERS`` / ``BAD_REQUEST_BODY``, with AWS's message) when it is not."""
-        ...
-
-
-class Cors(Protocol):
-    """HTTP API CORS: answers preflight requests and adds headers to responses."""
-
-    def preflight(self, request: Request) -> Response | None:
-        """The gateway's own answer to a preflight request, or ``None`` for any other request."""
-        ...
-
-    def apply(self, request: Request, response: Response) -> None:
-        """Adds (or replaces) the CORS headers of a response to a request with a matching ``Origin``."""
-        ...
-
-
-class Compression(Protocol):
-    """Response compression (``x-amazon-apigateway-minimum-compression-size``)."""
-
-    def apply(self, request: Request, response: Response) -> Response: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +81,9 @@ class StageRuntime:
         self.routes = routes
         self.limits = limits
         self.api_id = api_id
-        self.responses = GatewayResponses(definition.api_type)
-        self.cors: Cors | None = None
-        self.compression: Compression | None = None
+        self.responses = GatewayResponses.for_definition(definition, stage_variables)
+        self.cors: Cors | None = build_cors(definition)
+        self.compression: Compression | None = build_compression(definition)
         self.listener_proto = "http"
         self.listener_port = "80"
 
@@ -274,7 +251,8 @@ def compile_stage(
             handler = PythonIntegration(handler_by_index[index])
         elif route.integration is not None:
             handler = _compile_integration(definition, route, route.integration, variables, api_id, warnings)
-        routes.append(CompiledRoute(route.route_key, route.path, route.place, handler))
+        validator = build_validator(definition, route)
+        routes.append(CompiledRoute(route.route_key, route.path, route.place, handler, validator))
     try:
         engine = Engine(
             definition.api_type,
