@@ -5,11 +5,12 @@ rest of the gateway together (benches/load/README.md has the comparison). This o
 writes a request head built in Rust and feeds the bytes it reads to a Rust parser; Python only moves
 buffers and resolves one future per exchange.
 
-One exchange: :meth:`UpstreamPool.acquire` gives an idle connection (or opens one), :meth:`Connection.send`
-writes the head and a buffered body (or :meth:`Connection.send_streaming` streams it), and the returned
-future resolves to an :class:`UpstreamResponse` once the head is in and either the whole body (when it is
-small) or the first part of a streamed one. Bodies above ``buffer_limit`` are streamed with backpressure:
-reading from the backend pauses while the client is slower.
+One exchange: :meth:`UpstreamPool.acquire_idle` gives an idle connection (or :meth:`UpstreamPool.connect`
+opens one), :meth:`Connection.send` writes the head and a buffered body (or :meth:`Connection.start_streaming`
+and :meth:`Connection.write_body` stream it), and the returned future resolves to an :class:`UpstreamResponse`
+once the head is in and either the whole body (when it is small) or the first part of a streamed one. Bodies
+above ``buffer_limit`` are streamed with backpressure: reading from the backend pauses while the client is
+slower. The integration timeout is one timer handle per exchange.
 """
 
 from __future__ import annotations
