@@ -3,17 +3,26 @@
 A rejection or failure names an AWS gateway response type (``MISSING_AUTHENTICATION_TOKEN``,
 ``INTEGRATION_TIMEOUT``, ...). REST APIs render it as AWS's default gateway response for that type
 (reference §2.2: status, ``{"message": ...}``, ``x-amzn-ErrorType``); HTTP APIs have fixed,
-non-customisable bodies (reference §2.3). Per-API customisation (``x-amazon-apigateway-gateway-responses``)
-plugs in through :class:`GatewayResponses`.
+non-customisable bodies (reference §2.3).
+
+REST APIs can customise them (``x-amazon-apigateway-gateway-responses``, reference §2.2): per type a
+``statusCode``, ``responseParameters`` (``gatewayresponse.header.X`` from ``'static'``, ``method.request.*``,
+``stageVariables.*``, ``context.*``) and ``responseTemplates`` by content type, which AWS processes with simple
+variable substitution, not VTL. A type without its own customisation takes the API's ``DEFAULT_4XX`` /
+``DEFAULT_5XX`` one (by the type's default status class), copied onto it; without either, the built-in default.
+Everything that does not depend on the request is worked out once in :meth:`GatewayResponses.for_definition`; per
+request only the request's values are substituted.
 
 Where AWS documents no message for a type, fastgw's choice is marked UNVERIFIED below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -21,6 +30,8 @@ from fastgw.config.model import ApiDefinition, ApiType
 
 if TYPE_CHECKING:
     from fastgw.integrations.base import Request
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,16 @@ HTTP_DEFAULTS: Final[dict[str, DefaultResponse]] = {
 }
 
 
+#: Types AWS never customises: REQUEST_TOO_LARGE (AWS documents it as not supported, and neither its own nor a
+#: DEFAULT_4XX customisation changes it), and fastgw's own non-AWS types, which AWS answers before any API is
+#: chosen (unknown stage, oversized headers).
+NOT_CUSTOMISABLE: Final = frozenset({"REQUEST_TOO_LARGE", "FORBIDDEN", "REQUEST_HEADER_FIELDS_TOO_LARGE"})
+
+#: The template AWS uses when a customisation has none (reference §2.1).
+DEFAULT_TEMPLATE: Final = '{"message":$context.error.messageString}'
+_JSON: Final = "application/json"
+
+
 class RenderedResponse:
     """A gateway response ready to send: status, headers (without the per-request id headers), body."""
 
@@ -96,17 +117,316 @@ class RenderedResponse:
         self.body = body
 
 
+# -- customisation: sources, templates ---------------------------------------------------------------------------
+
+
+class _Error:
+    """What ``$context.error.*`` says about the response being rendered."""
+
+    __slots__ = ("message", "response_type")
+
+    def __init__(self, response_type: str, message: str | None) -> None:
+        self.response_type = response_type
+        self.message = message
+
+    @property
+    def message_string(self) -> str:
+        return orjson.dumps(self.message).decode()
+
+
+#: A value drawn from the request (absent: ``None``, the request may be missing too) or the error.
+Source = Callable[["Request | None", _Error], "str | None"]
+
+
+def _requested(getter: Callable[[Request], str | None]) -> Source:
+    return lambda request, _error: None if request is None else getter(request)
+
+
+# Named functions, not lambdas: mypy checks their bodies after the Request/StageRuntime import cycle resolves.
+def _request_id(request: Request) -> str | None:
+    return request.request_id
+
+
+def _extended_request_id(request: Request) -> str | None:
+    return request.extended_request_id
+
+
+def _http_method(request: Request) -> str | None:
+    return request.method
+
+
+def _resource_path(request: Request) -> str | None:
+    route = request.route
+    return route.resource_path if route is not None else None
+
+
+def _stage(request: Request) -> str | None:
+    return request.stage.stage_name
+
+
+def _api_id(request: Request) -> str | None:
+    return request.stage.api_id
+
+
+def _source_ip(request: Request) -> str | None:
+    return request.client_ip
+
+
+def _user_agent(request: Request) -> str | None:
+    return request.header("user-agent")
+
+
+def _path(request: Request) -> str | None:
+    return request.path
+
+
+def _protocol(_request: Request) -> str | None:
+    return "HTTP/1.1"
+
+
+def _domain_name(request: Request) -> str | None:
+    return request.host
+
+
+def _error_message(_request: Request | None, error: _Error) -> str | None:
+    return error.message if error.message is not None else ""
+
+
+def _error_message_string(_request: Request | None, error: _Error) -> str | None:
+    return error.message_string
+
+
+def _error_response_type(_request: Request | None, error: _Error) -> str | None:
+    return error.response_type
+
+
+#: ``$context.x`` / ``context.x`` variables a gateway response can use (the request-side ones of reference §5.2,
+#: plus ``error.*``). Unknown names render as nothing.
+_CONTEXT: Final[dict[str, Source]] = {
+    "requestId": _requested(_request_id),
+    "extendedRequestId": _requested(_extended_request_id),
+    "httpMethod": _requested(_http_method),
+    "resourcePath": _requested(_resource_path),
+    "stage": _requested(_stage),
+    "apiId": _requested(_api_id),
+    "identity.sourceIp": _requested(_source_ip),
+    "identity.userAgent": _requested(_user_agent),
+    "path": _requested(_path),
+    "protocol": _requested(_protocol),
+    "domainName": _requested(_domain_name),
+    "error.message": _error_message,
+    "error.messageString": _error_message_string,
+    "error.responseType": _error_response_type,
+}
+
+
+def _last(values: list[str] | None) -> str | None:
+    return values[-1] if values else None  # AWS keeps the last of repeated query values (reference §1.2)
+
+
+def _request_source(kind: str, name: str) -> Source | None:
+    """``method.request.<kind>.<name>``, or ``None`` for a kind AWS does not offer here."""
+    if kind in ("header", "multivalueheader"):
+        lowered = name.lower()
+        return _requested(lambda r: r.header(lowered))  # repeated headers joined with "," as AWS does
+    if kind == "querystring":
+        return _requested(lambda r: _last(r.query.get(name)))
+    if kind == "multivaluequerystring":
+        return _requested(lambda r: ",".join(r.query.get(name) or ()) or None)
+    if kind == "path":
+        return _requested(lambda r: r.params.get(name))
+    return None
+
+
+def _any_param(name: str) -> Source:
+    """``$input.params('x')``: path, then query string, then header, as AWS searches."""
+    lowered = name.lower()
+
+    def lookup(request: Request) -> str | None:
+        found = request.params.get(name)
+        if found is None:
+            found = _last(request.query.get(name))
+        return found if found is not None else request.header(lowered)
+
+    return _requested(lookup)
+
+
+def compile_parameter(expression: str, stage_variables: Mapping[str, str]) -> str | Source | None:
+    """A ``responseParameters`` value: its text when known at load (``'static'``, ``stageVariables.x``), a
+    :data:`Source` when it depends on the request, ``None`` when unsupported (or a stage variable is not set)."""
+    if len(expression) >= 2 and expression[0] == "'" and expression[-1] == "'":
+        return expression[1:-1]
+    if expression.startswith("stageVariables."):
+        return stage_variables.get(expression.removeprefix("stageVariables."))
+    if expression.startswith("context."):
+        return _CONTEXT.get(expression.removeprefix("context."))
+    if expression.startswith("method.request."):
+        kind, _, name = expression.removeprefix("method.request.").partition(".")
+        return _request_source(kind, name) if name else None
+    return None
+
+
+_NAME = r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*"
+
+
+def _quoted(group: str) -> str:
+    return rf"""(?:'(?P<{group}1>[^']*)'|"(?P<{group}2>[^"]*)")"""
+
+
+#: The variables a gateway response template substitutes: ``$context.x`` and ``$stageVariables.x`` (also as
+#: ``${...}`` and quiet ``$!``), ``$input.params().{header|querystring|path}.get('x')`` (or ``.x``) and
+#: ``$input.params('x')``. Anything else is literal text: AWS does not run these templates through VTL.
+_VARIABLE = re.compile(
+    rf"\$!?(?:\{{(?P<braced_root>context|stageVariables)\.(?P<braced>{_NAME})\}}"
+    rf"|(?P<root>context|stageVariables)\.(?P<name>{_NAME})"
+    rf"|input\.params\(\)\.(?P<kind>header|querystring|path)(?:\.get\({_quoted('get')}\)|\.(?P<plain>[A-Za-z0-9_-]+))"
+    rf"|input\.params\({_quoted('any')}\))"
+)
+
+
+def _variable_source(match: re.Match[str], stage_variables: Mapping[str, str]) -> str | Source:
+    root = match["braced_root"] or match["root"]
+    if root is not None:
+        name = match["braced"] or match["name"]
+        if root == "stageVariables":
+            return stage_variables.get(name, "")
+        return _CONTEXT.get(name, "")
+    kind = match["kind"]
+    if kind is not None:
+        name = match["get1"] if match["get1"] is not None else match["get2"]
+        source = _request_source(kind, name if name is not None else match["plain"])
+        assert source is not None  # the pattern only admits header, querystring and path
+        return source
+    return _any_param(match["any1"] if match["any1"] is not None else match["any2"])
+
+
+class Template:
+    """A gateway response template, split once into literal text and the variables to substitute."""
+
+    __slots__ = ("parts", "static")
+
+    def __init__(self, text: str, stage_variables: Mapping[str, str]) -> None:
+        parts: list[str | Source] = []
+        position = 0
+        for match in _VARIABLE.finditer(text):
+            parts += [text[position : match.start()], _variable_source(match, stage_variables)]
+            position = match.end()
+        parts.append(text[position:])
+        merged: list[str | Source] = []
+        for part in parts:  # adjacent literal text (incl. stage variables) joined: fewer pieces per request
+            if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            elif part != "":
+                merged.append(part)
+        self.parts = tuple(merged)
+        self.static = all(isinstance(part, str) for part in merged)
+
+    def render(self, request: Request | None, error: _Error) -> bytes:
+        pieces = []
+        for part in self.parts:
+            if isinstance(part, str):
+                pieces.append(part)
+            else:
+                pieces.append(part(request, error) or "")
+        return "".join(pieces).encode()
+
+
+class CustomResponse:
+    """One response type's customisation, resolved and compiled for a stage."""
+
+    __slots__ = ("dynamic_headers", "static", "static_headers", "status", "templates")
+
+    def __init__(
+        self,
+        status: int,
+        static_headers: list[tuple[str, str]],
+        dynamic_headers: tuple[tuple[str, Source], ...],
+        templates: dict[str, Template],
+    ) -> None:
+        self.status = status
+        self.static_headers = static_headers
+        """Every header known at load except the content type: ``x-amzn-ErrorType`` and constant mappings."""
+        self.dynamic_headers = dynamic_headers
+        self.templates = templates
+        """By lowercase content type, in the definition's order; never empty."""
+        self.static = not dynamic_headers and len(templates) == 1 and next(iter(templates.values())).static
+
+    def select(self, request: Request | None) -> tuple[str, Template]:
+        """The template for the request's first ``Accept`` media type, else ``application/json``, else the first."""
+        templates = self.templates
+        if len(templates) > 1 and request is not None:
+            accept = request.header("accept")
+            if accept:
+                wanted = accept.split(",", 1)[0].split(";", 1)[0].strip().lower()
+                found = templates.get(wanted)
+                if found is not None:
+                    return wanted, found
+        found = templates.get(_JSON)
+        if found is not None:
+            return _JSON, found
+        return next(iter(templates.items()))
+
+    def render(self, response_type: str, message: str | None, request: Request | None) -> RenderedResponse:
+        error = _Error(response_type, message)
+        content_type, template = self.select(request)
+        headers = [*self.static_headers]
+        for name, source in self.dynamic_headers:
+            value = source(request, error)
+            if value is not None:
+                headers.append((name, value))
+        if not any(name.lower() == "content-type" for name, _ in headers):  # a Content-Type mapping wins
+            headers.insert(0, ("content-type", content_type))
+        return RenderedResponse(self.status, headers, template.render(request, error))
+
+
+def _mapped_header_names(parameters: Mapping[str, str]) -> set[str]:
+    return {target.removeprefix("gatewayresponse.header.").lower() for target in parameters}
+
+
+def compile_custom(
+    default: DefaultResponse, customisation: Mapping[str, Any], stage_variables: Mapping[str, str], where: str
+) -> CustomResponse:
+    """A type's customisation (its own or the copied DEFAULT_4XX/5XX one) on top of its built-in ``default``."""
+    raw_status = customisation.get("statusCode")
+    status = int(raw_status) if raw_status is not None else default.status
+    parameters: Mapping[str, str] = customisation.get("responseParameters") or {}
+    mapped = _mapped_header_names(parameters)
+    static_headers: list[tuple[str, str]] = []
+    if default.error_type and "x-amzn-errortype" not in mapped:
+        static_headers.append(("x-amzn-ErrorType", default.error_type))  # a mapping of the same name replaces it
+    dynamic_headers: list[tuple[str, Source]] = []
+    for target, expression in parameters.items():
+        name = target.removeprefix("gatewayresponse.header.")
+        if not target.startswith("gatewayresponse.header.") or not name:
+            log.warning("%s: response parameter %r is not gatewayresponse.header.X: ignored", where, target)
+            continue
+        value = compile_parameter(expression, stage_variables)
+        if value is None:
+            log.warning("%s: %s = %r has no value fastgw can give: the header is left out", where, target, expression)
+        elif isinstance(value, str):
+            static_headers.append((name, value))
+        else:
+            dynamic_headers.append((name, value))
+    raw_templates: Mapping[str, str] = customisation.get("responseTemplates") or {_JSON: DEFAULT_TEMPLATE}
+    templates = {ctype.lower(): Template(text, stage_variables) for ctype, text in raw_templates.items()}
+    return CustomResponse(status, static_headers, tuple(dynamic_headers), templates)
+
+
 class GatewayResponses:
     """Renders gateway responses for one API stage; the body and headers of each type are built once."""
 
-    def __init__(self, api_type: ApiType) -> None:
+    def __init__(self, api_type: ApiType, custom: Mapping[str, CustomResponse] | None = None) -> None:
         self.api_type = api_type
+        self._custom: dict[str, CustomResponse] = dict(custom or {})
         self._rendered: dict[tuple[str, str | None], RenderedResponse] = {}
 
     @classmethod
     def for_definition(cls, definition: ApiDefinition, stage_variables: Mapping[str, str]) -> GatewayResponses:
-        """The gateway responses of one API stage (customisations arrive with request and response shaping)."""
-        return cls(definition.api_type)
+        """The gateway responses of one API stage, customisations resolved and compiled (REST APIs only: HTTP APIs
+        are not customisable, and the loader warns)."""
+        if definition.api_type != "REST" or not definition.gateway_responses:
+            return cls(definition.api_type)
+        return cls("REST", resolve_customisations(definition.gateway_responses, stage_variables, definition.source))
 
     def default_for(self, response_type: str) -> DefaultResponse:
         if self.api_type == "HTTP":
@@ -124,11 +444,21 @@ class GatewayResponses:
         one, is what customised responses draw ``method.request.*`` and ``$context`` values from."""
         key = (response_type, message)
         rendered = self._rendered.get(key)
-        if rendered is None:
+        if rendered is not None:
+            return rendered
+        custom = self._custom.get(response_type)
+        if custom is None:
             rendered = self._build(response_type, message)
             if message is None:
                 self._rendered[key] = rendered
-        return rendered
+            return rendered
+        if message is None:
+            message = self.default_for(response_type).message
+            rendered = custom.render(response_type, message, request)
+            if custom.static:
+                self._rendered[key] = rendered
+            return rendered
+        return custom.render(response_type, message, request)
 
     def _build(self, response_type: str, message: str | None) -> RenderedResponse:
         default = self.default_for(response_type)
@@ -137,3 +467,25 @@ class GatewayResponses:
         if self.api_type == "REST" and default.error_type:
             headers.append(("x-amzn-ErrorType", default.error_type))
         return RenderedResponse(default.status, headers, body)
+
+
+def resolve_customisations(
+    gateway_responses: Mapping[str, Mapping[str, Any]], stage_variables: Mapping[str, str], source: str = ""
+) -> dict[str, CustomResponse]:
+    """AWS's resolution order, worked out for every type at load: the type's own customisation, else the
+    DEFAULT_4XX / DEFAULT_5XX one by the type's default status class, else none (the built-in default)."""
+    where = f"{source}: x-amazon-apigateway-gateway-responses" if source else "x-amazon-apigateway-gateway-responses"
+    if "REQUEST_TOO_LARGE" in gateway_responses:
+        log.warning("%s.REQUEST_TOO_LARGE: AWS does not support customising it: ignored", where)
+    resolved: dict[str, CustomResponse] = {}
+    for response_type, default in REST_DEFAULTS.items():
+        if response_type in NOT_CUSTOMISABLE:
+            continue
+        customisation = gateway_responses.get(response_type)
+        if customisation is None and response_type not in ("DEFAULT_4XX", "DEFAULT_5XX"):
+            customisation = gateway_responses.get("DEFAULT_5XX" if default.status >= 500 else "DEFAULT_4XX")
+        if customisation is not None:
+            resolved[response_type] = compile_custom(
+                default, customisation, stage_variables, f"{where}.{response_type}"
+            )
+    return resolved
