@@ -220,6 +220,14 @@ _CONTEXT: Final[dict[str, Source]] = {
 }
 
 
+#: Sources that read only the error: fixed for a type and message, so they leave a response cacheable.
+_ERROR_SOURCES: Final = frozenset({_error_message, _error_message_string, _error_response_type})
+
+
+def _reads_request(part: str | Source) -> bool:
+    return not isinstance(part, str) and part not in _ERROR_SOURCES
+
+
 def _last(values: list[str] | None) -> str | None:
     return values[-1] if values else None  # AWS keeps the last of repeated query values (reference §1.2)
 
@@ -319,7 +327,8 @@ class Template:
             elif part != "":
                 merged.append(part)
         self.parts = tuple(merged)
-        self.static = all(isinstance(part, str) for part in merged)
+        self.static = not any(_reads_request(part) for part in merged)
+        """Nothing drawn from the request: the same text for a given type and message."""
 
     def render(self, request: Request | None, error: _Error) -> bytes:
         pieces = []
@@ -349,7 +358,12 @@ class CustomResponse:
         self.dynamic_headers = dynamic_headers
         self.templates = templates
         """By lowercase content type, in the definition's order; never empty."""
-        self.static = not dynamic_headers and len(templates) == 1 and next(iter(templates.values())).static
+        self.static = (
+            not any(_reads_request(source) for _, source in dynamic_headers)
+            and len(templates) == 1
+            and next(iter(templates.values())).static
+        )
+        """Nothing drawn from the request: rendered once per message."""
 
     def select(self, request: Request | None) -> tuple[str, Template]:
         """The template for the request's first ``Accept`` media type, else ``application/json``, else the first."""
