@@ -27,7 +27,7 @@ from fastgw.integrations.upstream import UpstreamPools
 from fastgw.responses import GatewayResponses
 from fastgw.routing_types import Compression, Cors, RequestValidator
 from fastgw.transforms.compression import build_compression
-from fastgw.transforms.cors import build_cors
+from fastgw.transforms.cors import build_cors, cors_warnings
 from fastgw.transforms.parameters import UnsupportedExpressionError
 from fastgw.validation import build_validator
 
@@ -159,19 +159,12 @@ def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
                 "custom gateway responses are not applied yet: AWS's defaults are used",
             )
         )
-    if definition.cors:
-        warnings.append(Problem(root.child("x-amazon-apigateway-cors"), "CORS configuration is not applied yet"))
+    warnings.extend(cors_warnings(definition))
     if definition.binary_media_types:
         warnings.append(
             Problem(
                 root.child("x-amazon-apigateway-binary-media-types"),
                 "binary media types are not applied yet: bodies pass through unchanged",
-            )
-        )
-    if definition.minimum_compression_size is not None:
-        warnings.append(
-            Problem(
-                root.child("x-amazon-apigateway-minimum-compression-size"), "response compression is not applied yet"
             )
         )
     for route in definition.routes:
