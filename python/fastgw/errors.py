@@ -90,3 +90,10 @@ class ClientDisconnectedError(GatewayError):
 
 class RequestTooLargeError(GatewayError):
     response_type = "REQUEST_TOO_LARGE"
+
+
+class UnsupportedMediaTypeError(GatewayError):
+    """No request template for the request's Content-Type and ``passthroughBehavior`` forbids passing the body
+    through: AWS answers ``415 {"message":"Unsupported Media Type"}``."""
+
+    response_type = "UNSUPPORTED_MEDIA_TYPE"

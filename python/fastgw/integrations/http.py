@@ -5,11 +5,21 @@ header rules, send it on a pooled keep-alive connection with the body (buffered 
 large), and answer with the backend's response (streamed when large). The integration timeout covers
 connecting and reading the response head (and a whole buffered body); a streamed body times out when no
 data arrives for that long.
+
+REST ``HTTP`` (non-proxy) shapes both ways (reference §4.4, §5.3): the request template selected by
+Content-Type builds the body (``passthroughBehavior`` may answer 415 instead) and its
+``$context.requestOverride`` changes the backend headers, query string and path; the integration response
+selected by a regex on the backend status maps headers, and its response template (Velocity) builds the body,
+with ``$context.responseOverride`` changing the status and headers. Binary media types and ``contentHandling``
+convert bodies as AWS's tables say where templates are involved. Proxies never run templates: their path is
+untouched by all of this.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from typing import Final
@@ -25,9 +35,17 @@ from fastgw.errors import (
     RequestTooLargeError,
 )
 from fastgw.integrations.base import Request, Response
-from fastgw.integrations.selection import compile_integration_responses, select_response
+from fastgw.integrations.selection import (
+    CompiledIntegrationResponse,
+    RequestTemplates,
+    compile_integration_responses,
+    first_media_type,
+    is_binary,
+    select_response,
+)
 from fastgw.integrations.upstream import Connection, HeaderRules, UpstreamPool, UpstreamPools, UpstreamResponse
 from fastgw.transforms.parameters import ParameterMapping, apply_request_parameters, compile_request_parameters
+from fastgw.transforms.templates import MappingTemplate, TemplateInput, body_text, read_body
 
 #: ``(host, header rules, api id, path template, fixed method, backend query, append request path)``.
 ProxyTargetSpec = tuple[str, str, str, str, str | None, str, bool]
@@ -129,6 +147,14 @@ class HttpIntegration:
         """Every mapping copies a path parameter to the same name and every URI variable is mapped (the
         export's usual shape), or an HTTP API: the URI renders straight from the route parameters."""
         self.responses = compile_integration_responses(integration.responses, stage_variables)
+        self.request_templates = RequestTemplates(integration.request_templates, integration.passthrough_behavior)
+        self.shaping = not self.proxy and (
+            bool(self.request_templates)
+            or integration.passthrough_behavior == "NEVER"
+            or integration.content_handling is not None
+        )
+        """REST non-proxy with request templates, a passthrough that may refuse, or a content conversion: the
+        request goes through :meth:`_invoke_shaped` (never a proxy)."""
         self._pools = pools
         self._pool: UpstreamPool | None = None
 
@@ -170,11 +196,16 @@ class HttpIntegration:
 
     # -- the request ------------------------------------------------------------------------------
 
-    def _target(self, request: Request) -> tuple[str, list[tuple[str, str]] | None]:
-        """The backend path and query, and the mapped headers."""
+    def _target(
+        self, request: Request, overrides: TemplateInput | None = None
+    ) -> tuple[str, list[tuple[str, str]] | None]:
+        """The backend path and query, and the mapped headers (``overrides``: a request template's
+        ``$context.requestOverride``, which wins over ``requestParameters``)."""
         backend = self.backend
         mapped_headers = None
         mapped_query = ""
+        if overrides is not None:
+            return self._overridden_target(request, overrides)
         if self.params_are_path:
             # The export's usual shape (integration.request.path.X = method.request.path.X), or an HTTP API.
             path = backend.path.render(request.params)
@@ -194,9 +225,32 @@ class HttpIntegration:
             query = _join_query(backend.query, query, mapped_query)
         return (f"{path}?{query}" if query else path), mapped_headers
 
-    def _head(self, request: Request, method: str, body_length: int | None) -> bytes:
+    def _overridden_target(
+        self, request: Request, overrides: TemplateInput
+    ) -> tuple[str, list[tuple[str, str]] | None]:
+        backend = self.backend
+        mapped = apply_request_parameters(self.mappings, request)
+        path_values = dict(request.params) if self.params_are_path else mapped.path
+        path_values.update(overrides.request_overrides("path"))
+        path = backend.path.render(path_values)
+        if path is None:
+            raise ApiConfigurationError("integration uri has a path variable with no value")
+        query = dict(mapped.querystring)
+        query.update(overrides.request_overrides("querystring"))
+        headers = dict(mapped.headers)
+        for name, value in overrides.request_overrides("header"):
+            for existing in [key for key in headers if key.lower() == name.lower()]:
+                del headers[existing]
+            headers[name] = value
+        encoded = urlencode(list(query.items()), quote_via=quote) if query else ""
+        query_string = _join_query(backend.query, encoded)
+        return (f"{path}?{query_string}" if query_string else path), (list(headers.items()) or None)
+
+    def _head(
+        self, request: Request, method: str, body_length: int | None, overrides: TemplateInput | None = None
+    ) -> bytes:
         """The upstream request head, for the routes the engine did not write it for."""
-        target, mapped_headers = self._target(request)
+        target, mapped_headers = self._target(request, overrides)
         if self.proxy:
             headers = request.header_list
             if mapped_headers:
@@ -219,6 +273,8 @@ class HttpIntegration:
         )
 
     async def invoke(self, request: Request) -> Response:
+        if self.shaping:
+            return await self._invoke_shaped(request)
         method = self.fixed_method or request.method
         body_length = request.body_length
         head = request.upstream_head or self._head(request, method, body_length)
@@ -247,7 +303,7 @@ class HttpIntegration:
                     upstream = await self._send_fresh(head, body, head_request)
         if self.proxy:
             return Response(upstream.status, upstream.headers, upstream.body, upstream.stream)
-        return self._integration_response(request, upstream)
+        return await self._integration_response(request, upstream)
 
     async def _connect(self) -> Connection:
         try:
@@ -300,9 +356,55 @@ class HttpIntegration:
             connection.abandon()
             raise
 
+    # -- REST non-proxy request ---------------------------------------------------------------------
+
+    async def _invoke_shaped(self, request: Request) -> Response:
+        """REST ``HTTP`` with request templates (or a content conversion): the body is read whole, rendered,
+        converted, and sent with a head that carries the template's overrides."""
+        content_type = request.header("content-type")
+        template = self.request_templates.select(content_type)  # raises 415 as passthroughBehavior says
+        binary = is_binary(content_type, request.stage.definition.binary_media_types)
+        variables: TemplateInput | None = None
+        if template is None:
+            body = _convert_request(await read_body(request), binary, self.integration.content_handling)
+        elif template.is_static:
+            body = self._render_request(template, None, "")  # fixed text: the client's body is not needed
+        else:
+            variables = TemplateInput.from_request(request)
+            body = self._render_request(template, variables, body_text(await read_body(request), binary))
+        method = self.fixed_method or request.method
+        head = self._head(request, method, len(body), variables)
+        upstream = await self._send_buffered(method, head, body)
+        return await self._integration_response(request, upstream, variables)
+
+    def _render_request(self, template: MappingTemplate, variables: TemplateInput | None, text: str) -> bytes:
+        try:
+            rendered = template.text if variables is None else template.render(variables, text)
+        except Exception as error:  # airspeed's TemplateError, or a $util failure: AWS answers 500
+            raise GatewayError(f"request template failed: {error}") from None
+        if self.integration.content_handling == "CONVERT_TO_BINARY":
+            return _base64_decode(rendered.encode())
+        return rendered.encode()
+
+    async def _send_buffered(self, method: str, head: bytes, body: bytes) -> UpstreamResponse:
+        """Sends a whole request (the same exchange as in :meth:`invoke`, kept apart so that the proxy path
+        there stays as it is)."""
+        head_request = method == "HEAD"
+        connection = self.pool.acquire_idle()
+        if connection is None:
+            return await self._send_fresh(head, body, head_request)
+        try:
+            return await connection.send(head, body, head_request, self.timeout)
+        except (ConnectionError, UpstreamProtocolError) as error:
+            if connection.got_data or method not in IDEMPOTENT_METHODS:
+                raise IntegrationFailureError(f"upstream connection failed: {error}") from None
+            return await self._send_fresh(head, body, head_request)
+
     # -- REST non-proxy response ------------------------------------------------------------------
 
-    def _integration_response(self, request: Request, upstream: UpstreamResponse) -> Response:
+    async def _integration_response(
+        self, request: Request, upstream: UpstreamResponse, variables: TemplateInput | None = None
+    ) -> Response:
         selected = select_response(self.responses, str(upstream.status))
         if selected is None:
             if upstream.stream is not None:
@@ -310,12 +412,108 @@ class HttpIntegration:
             raise ApiConfigurationError("no integration response matches and there is no default")
         headers = selected.response_headers(request, upstream.status, upstream.headers)
         template = selected.template_for(request.header("accept"))
-        content_type = template[0] if template is not None else "application/json"
+        content_type = template.content_type if template is not None else "application/json"
         if not any(name.lower() == "content-type" for name, _ in headers):
             headers.append(("content-type", content_type))
-        if template is None:
+        binary_types = request.stage.definition.binary_media_types
+        converting = bool(binary_types) or selected.content_handling is not None
+        if template is None and not converting:
             return Response(selected.status, headers, upstream.body, upstream.stream)
-        # A response template replaces the backend body (static text until mapping templates land).
-        if upstream.stream is not None:
-            upstream.stream.abort()
-        return Response(selected.status, headers, template[1].encode())
+        if template is not None and template.is_static and not converting:
+            # A fixed response template replaces the backend body.
+            if upstream.stream is not None:
+                upstream.stream.abort()
+            return Response(selected.status, headers, template.text.encode())
+        body = await self._whole_body(request, upstream)
+        payload = _convert_response(
+            body,
+            binary_payload=is_binary(_header(upstream.headers, "content-type"), binary_types),
+            binary_accept=is_binary(first_media_type(request.header("accept")), binary_types),
+            content_handling=selected.content_handling,
+            templated=template is not None,
+        )
+        if template is None:
+            return Response(selected.status, headers, payload if isinstance(payload, bytes) else payload.encode())
+        if isinstance(payload, bytes):
+            raise GatewayError("a binary integration response cannot go through a mapping template")
+        return self._render_response(request, selected, template, payload, headers, variables)
+
+    @staticmethod
+    def _render_response(
+        request: Request,
+        selected: CompiledIntegrationResponse,
+        template: MappingTemplate,
+        payload: str,
+        headers: list[tuple[str, str]],
+        variables: TemplateInput | None,
+    ) -> Response:
+        if template.is_static:
+            return Response(selected.status, headers, template.text.encode())
+        variables = variables or TemplateInput.from_request(request)
+        try:
+            rendered = template.render(variables, payload)
+        except Exception as error:  # airspeed's TemplateError, or a $util failure: AWS answers 500
+            raise GatewayError(f"response template failed: {error}") from None
+        overrides = variables.override_headers()
+        if overrides:
+            names = {name.lower() for name, _ in overrides}
+            headers = [(n, v) for n, v in headers if n.lower() not in names] + overrides
+        return Response(variables.override_status() or selected.status, headers, rendered.encode())
+
+    async def _whole_body(self, request: Request, upstream: UpstreamResponse) -> bytes:
+        stream = upstream.stream
+        if stream is None:
+            return upstream.body
+        limit = request.stage.limits.max_body_bytes
+        parts = [upstream.body]
+        size = len(upstream.body)
+        try:
+            async for chunk in stream.chunks(self.timeout):
+                size += len(chunk)
+                if size > limit:
+                    raise IntegrationFailureError("integration response body over the size limit")
+                parts.append(chunk)
+        except BaseException:
+            stream.abort()
+            raise
+        return b"".join(parts)
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _base64_decode(data: bytes) -> bytes:
+    try:
+        return base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError):
+        raise GatewayError("CONVERT_TO_BINARY: the payload is not base64") from None
+
+
+def _convert_request(body: bytes, binary: bool, content_handling: str | None) -> bytes:
+    """A passed-through request body, converted as AWS's request table says (``api-gateway-payload-encodings-
+    workflow``): a binary body becomes base64 text with CONVERT_TO_TEXT; a text body is base64-decoded with
+    CONVERT_TO_BINARY; otherwise unchanged."""
+    if binary and content_handling == "CONVERT_TO_TEXT":
+        return base64.b64encode(body)
+    if not binary and content_handling == "CONVERT_TO_BINARY":
+        return _base64_decode(body)
+    return body
+
+
+def _convert_response(
+    body: bytes, *, binary_payload: bool, binary_accept: bool, content_handling: str | None, templated: bool
+) -> bytes | str:
+    """The integration response body, converted as AWS's response table says: text (``str``, what a template
+    reads) or binary (``bytes``). A binary payload becomes base64 text with CONVERT_TO_TEXT, or when no
+    conversion is set and the client's first Accept type is not binary; a text payload is base64-decoded into
+    binary with CONVERT_TO_BINARY, or when no conversion is set and the client accepts a binary type."""
+    to_text = content_handling == "CONVERT_TO_TEXT" or (content_handling is None and not binary_accept)
+    if binary_payload:
+        return base64.b64encode(body).decode() if to_text else body
+    if to_text or templated:
+        return body.decode(errors="replace")
+    return _base64_decode(body)
