@@ -311,7 +311,7 @@ def _variable_source(match: re.Match[str], stage_variables: Mapping[str, str]) -
 class Template:
     """A gateway response template, split once into literal text and the variables to substitute."""
 
-    __slots__ = ("parts", "static")
+    __slots__ = ("_pieces", "_sources", "parts", "static")
 
     def __init__(self, text: str, stage_variables: Mapping[str, str]) -> None:
         parts: list[str | Source] = []
@@ -329,21 +329,21 @@ class Template:
         self.parts = tuple(merged)
         self.static = not any(_reads_request(part) for part in merged)
         """Nothing drawn from the request: the same text for a given type and message."""
+        # Per request: copy the literal pieces, fill in the variables' slots.
+        self._pieces = [part if isinstance(part, str) else "" for part in merged]
+        self._sources = tuple((i, part) for i, part in enumerate(merged) if not isinstance(part, str))
 
     def render(self, request: Request | None, error: _Error) -> bytes:
-        pieces = []
-        for part in self.parts:
-            if isinstance(part, str):
-                pieces.append(part)
-            else:
-                pieces.append(part(request, error) or "")
+        pieces = self._pieces.copy()
+        for index, source in self._sources:
+            pieces[index] = source(request, error) or ""
         return "".join(pieces).encode()
 
 
 class CustomResponse:
     """One response type's customisation, resolved and compiled for a stage."""
 
-    __slots__ = ("dynamic_headers", "static", "static_headers", "status", "templates")
+    __slots__ = ("_maps_content_type", "dynamic_headers", "static", "static_headers", "status", "templates")
 
     def __init__(
         self,
@@ -364,6 +364,8 @@ class CustomResponse:
             and next(iter(templates.values())).static
         )
         """Nothing drawn from the request: rendered once per message."""
+        names = [name for name, _ in static_headers] + [name for name, _ in dynamic_headers]
+        self._maps_content_type = any(name.lower() == "content-type" for name in names)
 
     def select(self, request: Request | None) -> tuple[str, Template]:
         """The template for the request's first ``Accept`` media type, else ``application/json``, else the first."""
@@ -388,8 +390,8 @@ class CustomResponse:
             value = source(request, error)
             if value is not None:
                 headers.append((name, value))
-        if not any(name.lower() == "content-type" for name, _ in headers):  # a Content-Type mapping wins
-            headers.insert(0, ("content-type", content_type))
+        if not self._maps_content_type or not any(name.lower() == "content-type" for name, _ in headers):
+            headers.insert(0, ("content-type", content_type))  # unless a Content-Type mapping gave one
         return RenderedResponse(self.status, headers, template.render(request, error))
 
 
