@@ -249,6 +249,15 @@ def test_bad_keys_and_values_are_refused_at_load(
     assert str(problems[0].place).startswith("api.yaml#/paths/~1pets~1{id}/get/x-amazon-apigateway-integration/")
 
 
+def test_the_mapping_says_which_bodies_it_reads() -> None:
+    plain = mapping({"append:header.a": "$request.header.b"}, {"200": {"append:header.a": "$response.header.b"}})
+    assert (plain.reads_request_body, plain.reads_response_body) == (False, False)
+    request_body = mapping({"append:header.a": "x ${request.body.a}"})
+    assert (request_body.reads_request_body, request_body.reads_response_body) == (True, False)
+    both = mapping(response={"404": {"append:header.a": "$request.body", "overwrite:statuscode": "$response.body.s"}})
+    assert (both.reads_request_body, both.reads_response_body) == (True, True)
+
+
 def test_no_mapping_compiles_to_none_and_unfilled_context_variables_are_warned_about() -> None:
     assert compile_http_api_mapping(integration(), {}) is None
     warnings = http_api_mapping_warnings(integration({"append:header.x": "${context.authorizer.claims.sub}"}))

@@ -73,7 +73,7 @@ def fake(**kwargs: Any) -> Request:
 
 
 def source(expression: str, request: Request, **stage_variables: str) -> str | None:
-    return compile_source(expression, stage_variables)(request)
+    return compile_source(expression, stage_variables, with_body=True)(request)
 
 
 REQUEST = fake(
@@ -142,6 +142,18 @@ def test_a_body_that_starts_like_json_and_is_not_is_a_400_as_on_aws() -> None:
         assert caught.value.message == "Invalid JSON in request body"
 
 
+def test_body_sources_need_a_caller_that_reads_the_body() -> None:
+    for expression in ("method.request.body", "method.request.body.a", "method.request.body[0]"):
+        with pytest.raises(UnsupportedExpressionError):
+            compile_source(expression, {})
+    mappings = compile_request_parameters(
+        {"integration.request.header.a": "method.request.body.a", "integration.request.header.b": "'b'"},
+        {},
+        with_body=True,
+    )
+    assert [m.reads_body for m in mappings] == [True, False]
+
+
 def test_unsupported_sources_are_refused_at_compile_time() -> None:
     for expression in (
         "method.request.cookie.x",
@@ -150,7 +162,7 @@ def test_unsupported_sources_are_refused_at_compile_time() -> None:
         "method.request.body.a[?(@.b)]",
     ):
         with pytest.raises(UnsupportedExpressionError):
-            compile_source(expression, {})
+            compile_source(expression, {}, with_body=True)
 
 
 def test_jsonpath_forms() -> None:
@@ -176,6 +188,7 @@ def test_request_parameters_by_target_kind() -> None:
             "integration.request.querystring.pet": "method.request.body.petstore.pets[1].name",
         },
         {},
+        with_body=True,
     )
     values = apply_request_parameters(mappings, REQUEST)
     assert values.headers == [("x-user", "x"), ("x-all", "1,2")]

@@ -180,6 +180,11 @@ class Value:
 
     text: str
     parts: tuple[str | Part, ...]
+    expressions: tuple[str, ...] = ()
+    """The expressions it reads (``request.body.a``), without ``$`` or braces."""
+
+    def reads(self, prefix: str) -> bool:
+        return any(e == prefix or e.startswith((prefix + ".", prefix + "[")) for e in self.expressions)
 
     def evaluate(self, exchange: _Exchange) -> str | None:
         """The text, or ``None`` when the value is one expression that has no value."""
@@ -196,8 +201,10 @@ def compile_value(text: str, stage_variables: Mapping[str, str], *, response: bo
     text), or static text. Raises :class:`UnsupportedExpressionError` for an unknown expression."""
     if "${" in text:
         parts: list[str | Part] = []
+        expressions: list[str] = []
         position = 0
         for match in _INCLUSION.finditer(text):
+            expressions.append(match.group(1))
             if match.start() > position:
                 parts.append(text[position : match.start()])
             parts.append(_compile_expression(match.group(1), stage_variables, response=response))
@@ -206,9 +213,9 @@ def compile_value(text: str, stage_variables: Mapping[str, str], *, response: bo
             parts.append(text[position:])
         if any(isinstance(part, str) and "${" in part for part in parts):
             raise UnsupportedExpressionError(f"{text!r}: an unclosed '${{'")
-        return Value(text, tuple(parts))
+        return Value(text, tuple(parts), tuple(expressions))
     if text.startswith("$"):
-        return Value(text, (_compile_expression(text[1:], stage_variables, response=response),))
+        return Value(text, (_compile_expression(text[1:], stage_variables, response=response),), (text[1:],))
     return Value(text, (text,))
 
 
@@ -289,13 +296,19 @@ def _status(text: str | None) -> int | None:
 class HttpApiMapping:
     """An HTTP API integration's parameter mapping, compiled for one stage."""
 
-    __slots__ = ("request_operations", "response_operations")
+    __slots__ = ("reads_request_body", "reads_response_body", "request_operations", "response_operations")
 
     def __init__(
         self, request_operations: tuple[Operation, ...], response_operations: Mapping[int, tuple[Operation, ...]]
     ) -> None:
         self.request_operations = request_operations
         self.response_operations = dict(response_operations)
+        values = [op.value for op in request_operations if op.value]
+        values += [op.value for ops in self.response_operations.values() for op in ops if op.value]
+        self.reads_request_body = any(value.reads("request.body") for value in values)
+        """A value reads ``Request.body``: read the body before :meth:`apply_request` (or the response)."""
+        self.reads_response_body = any(value.reads("response.body") for value in values)
+        """A response value reads the backend body: buffer it before :meth:`apply_response`."""
 
     @property
     def maps_request(self) -> bool:

@@ -317,8 +317,18 @@ def _static(expression: str) -> str | None:
     return None
 
 
-def compile_source(expression: str, stage_variables: Mapping[str, str]) -> Getter:
-    """Compiles one request-side source expression (``method.request.path.id``, ``'static'``, ...)."""
+def is_body_source(expression: str) -> bool:
+    """``method.request.body`` or ``method.request.body.<JSONPath>``: the getter reads ``Request.body``."""
+    return expression == "method.request.body" or expression.startswith(
+        ("method.request.body.", "method.request.body[")
+    )
+
+
+def compile_source(expression: str, stage_variables: Mapping[str, str], *, with_body: bool = False) -> Getter:
+    """Compiles one request-side source expression (``method.request.path.id``, ``'static'``, ...).
+
+    Body sources read ``Request.body`` (the whole request body, read before the mappings run): they compile
+    only with ``with_body=True``, from a caller that reads the body first."""
     constant = _static(expression)
     if constant is not None:
         return lambda _request: constant
@@ -328,9 +338,11 @@ def compile_source(expression: str, stage_variables: Mapping[str, str]) -> Gette
     if expression.startswith("context."):
         name = expression.removeprefix("context.")
         return lambda request: context_value(request, name)
-    if expression == "method.request.body":
-        return _request_body_getter(None)
-    if expression.startswith(("method.request.body.", "method.request.body[")):
+    if is_body_source(expression):
+        if not with_body:
+            raise UnsupportedExpressionError(f"mapping source {expression!r} is not supported yet")
+        if expression == "method.request.body":
+            return _request_body_getter(None)
         # The rest is the JSONPath without its ``$`` (``.a.b``, ``..a``, ``['a']``).
         return _request_body_getter(JsonPath(expression.removeprefix("method.request.body")))
     kind, _, name = expression.removeprefix("method.request.").partition(".")
@@ -381,7 +393,7 @@ def compile_response_source(
         return _response_body_getter(JsonPath(path) if path else None)
     if expression.startswith("integration.response."):
         raise UnsupportedExpressionError(f"unsupported mapping source {expression!r}")
-    getter = compile_source(expression, stage_variables)
+    getter = compile_source(expression, stage_variables, with_body=with_body)
 
     def other(
         request: Request, _status: int, _headers: list[tuple[str, str]], _body: bytes | None = None, /
@@ -415,12 +427,19 @@ class ParameterMapping:
     """For a query-string target fed by a multi-valued source: every value (the name is repeated)."""
     forbidden: bool = False
     """A header AWS refuses to map: a request that gives it a value fails with 500."""
+    reads_body: bool = False
+    """The source is the request body: ``Request.body`` must be read before the mappings run."""
 
 
 def compile_request_parameters(
-    request_parameters: Mapping[str, str], stage_variables: Mapping[str, str], *, integration_type: str = "HTTP"
+    request_parameters: Mapping[str, str],
+    stage_variables: Mapping[str, str],
+    *,
+    integration_type: str = "HTTP",
+    with_body: bool = False,
 ) -> tuple[ParameterMapping, ...]:
-    """``integration.request.{header|querystring|path}.N -> source`` entries, compiled."""
+    """``integration.request.{header|querystring|path}.N -> source`` entries, compiled. Body sources need
+    ``with_body=True`` (see :func:`compile_source`)."""
     forbidden_headers = FORBIDDEN_MAPPED_HEADERS_AWS if integration_type.startswith("AWS") else FORBIDDEN_MAPPED_HEADERS
     compiled = []
     for target, source in request_parameters.items():
@@ -431,9 +450,10 @@ def compile_request_parameters(
             ParameterMapping(
                 kind,  # type: ignore[arg-type]
                 name,
-                compile_source(source, stage_variables),
+                compile_source(source, stage_variables, with_body=with_body),
                 _compile_multi_source(source) if kind == "querystring" else None,
                 kind == "header" and name.lower() in forbidden_headers,
+                is_body_source(source),
             )
         )
     return tuple(compiled)
