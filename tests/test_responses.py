@@ -21,6 +21,7 @@ from fastgw.responses import (
     GatewayResponses,
     RenderedResponse,
     Template,
+    gateway_response_warnings,
     resolve_customisations,
 )
 
@@ -166,11 +167,10 @@ def test_default_5xx_covers_5xx_types_only() -> None:
     assert (rendered.status, rendered.body) == (429, b'{"message":"Too Many Requests"}')
 
 
-def test_request_too_large_customisation_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+def test_request_too_large_customisation_is_ignored() -> None:
     gateway = responses({"REQUEST_TOO_LARGE": {"statusCode": 400, "responseTemplates": {"application/json": "{}"}}})
     rendered = gateway.render("REQUEST_TOO_LARGE", request=make_request())
     assert (rendered.status, rendered.body) == (413, b'{"message":"Request Too Long"}')
-    assert "REQUEST_TOO_LARGE" in caplog.text
 
 
 def test_customised_default_4xx_rendered_directly() -> None:
@@ -258,13 +258,14 @@ def test_every_response_parameter_source_kind() -> None:
     }
 
 
-def test_missing_values_leave_the_header_out(caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_values_leave_the_header_out() -> None:
     parameters = {
         "gatewayresponse.header.X-Header": "method.request.header.X-Absent",
         "gatewayresponse.header.X-Query": "method.request.querystring.absent",
         "gatewayresponse.header.X-Path": "method.request.path.absent",
         "gatewayresponse.header.X-Stage-Variable": "stageVariables.unset",
         "gatewayresponse.header.X-Body": "method.request.body",
+        "gatewayresponse.header.X-Context": "context.authorizer.principalId",
         "method.response.header.X-Wrong-Target": "'x'",
     }
     gateway = responses({"UNAUTHORIZED": {"responseParameters": parameters}})
@@ -272,9 +273,46 @@ def test_missing_values_leave_the_header_out(caplog: pytest.LogCaptureFixture) -
         "content-type": "application/json",
         "x-amzn-ErrorType": "UnauthorizedException",
     }
-    assert "stageVariables.unset" in caplog.text
-    assert "method.request.body" in caplog.text
-    assert "X-Wrong-Target" in caplog.text
+
+
+def rest_definition(gateway_responses: Mapping[str, Any], api_type: str = "REST") -> ApiDefinition:
+    return ApiDefinition(
+        source="api.yaml",
+        title="t",
+        version="1",
+        api_type=api_type,  # type: ignore[arg-type]
+        routes=(),
+        gateway_responses=gateway_responses,
+    )
+
+
+def test_load_time_warnings_name_the_place() -> None:
+    definition = rest_definition(
+        {
+            "REQUEST_TOO_LARGE": {"statusCode": 400},
+            "DEFAULT_4XX": {
+                "responseParameters": {
+                    "gatewayresponse.header.X-Ok": "method.request.header.x",
+                    "gatewayresponse.header.X-Team": "stageVariables.team",
+                    "gatewayresponse.header.X-Unset": "stageVariables.unset",
+                    "gatewayresponse.header.X-Body": "method.request.body",
+                    "method.response.header.X-Wrong": "'x'",
+                }
+            },
+        }
+    )
+    place = "api.yaml#/x-amazon-apigateway-gateway-responses"
+    assert [str(problem) for problem in gateway_response_warnings(definition, STAGE_VARIABLES)] == [
+        f"{place}/REQUEST_TOO_LARGE: AWS does not support customising REQUEST_TOO_LARGE: ignored",
+        f"{place}/DEFAULT_4XX/responseParameters/gatewayresponse.header.X-Unset: "
+        "stage variable unset is not set: the header is left out",
+        f"{place}/DEFAULT_4XX/responseParameters/gatewayresponse.header.X-Body: "
+        "'method.request.body' is not a source fastgw supports: the header is left out",
+        f"{place}/DEFAULT_4XX/responseParameters/method.response.header.X-Wrong: "
+        "'method.response.header.X-Wrong' is not a gatewayresponse.header.X target: ignored",
+    ]
+    assert len(gateway_response_warnings(definition)) == 3  # without a stage, stage variables are not checked
+    assert gateway_response_warnings(rest_definition(definition.gateway_responses, "HTTP")) == []
 
 
 def test_request_values_are_absent_without_a_request() -> None:

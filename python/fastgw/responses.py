@@ -18,7 +18,6 @@ Where AWS documents no message for a type, fastgw's choice is marked UNVERIFIED 
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,11 +26,10 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from fastgw.config.model import ApiDefinition, ApiType
+from fastgw.errors import Place, Problem
 
 if TYPE_CHECKING:
     from fastgw.integrations.base import Request
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,37 +393,79 @@ class CustomResponse:
         return RenderedResponse(self.status, headers, template.render(request, error))
 
 
-def _mapped_header_names(parameters: Mapping[str, str]) -> set[str]:
-    return {target.removeprefix("gatewayresponse.header.").lower() for target in parameters}
+_HEADER_TARGET: Final = "gatewayresponse.header."
 
 
-def compile_custom(
-    default: DefaultResponse, customisation: Mapping[str, Any], stage_variables: Mapping[str, str], where: str
-) -> CustomResponse:
-    """A type's customisation (its own or the copied DEFAULT_4XX/5XX one) on top of its built-in ``default``."""
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """One customisation as written (a type's own, or DEFAULT_4XX/5XX), compiled once for the stage."""
+
+    status: int | None
+    static_headers: tuple[tuple[str, str], ...]
+    dynamic_headers: tuple[tuple[str, Source], ...]
+    templates: dict[str, Template]
+    maps_error_type: bool
+
+    def for_type(self, default: DefaultResponse) -> CustomResponse:
+        """Applied to one type: its own status unless one is set, and its ``x-amzn-ErrorType`` (AWS keeps it)."""
+        headers = list(self.static_headers)
+        if default.error_type and not self.maps_error_type:  # a mapping of the same name replaces it
+            headers.insert(0, ("x-amzn-ErrorType", default.error_type))
+        status = self.status if self.status is not None else default.status
+        return CustomResponse(status, headers, self.dynamic_headers, self.templates)
+
+
+def _compile(customisation: Mapping[str, Any], stage_variables: Mapping[str, str]) -> _Compiled:
     raw_status = customisation.get("statusCode")
-    status = int(raw_status) if raw_status is not None else default.status
     parameters: Mapping[str, str] = customisation.get("responseParameters") or {}
-    mapped = _mapped_header_names(parameters)
     static_headers: list[tuple[str, str]] = []
-    if default.error_type and "x-amzn-errortype" not in mapped:
-        static_headers.append(("x-amzn-ErrorType", default.error_type))  # a mapping of the same name replaces it
     dynamic_headers: list[tuple[str, Source]] = []
     for target, expression in parameters.items():
-        name = target.removeprefix("gatewayresponse.header.")
-        if not target.startswith("gatewayresponse.header.") or not name:
-            log.warning("%s: response parameter %r is not gatewayresponse.header.X: ignored", where, target)
-            continue
+        name = target.removeprefix(_HEADER_TARGET)
+        if not target.startswith(_HEADER_TARGET) or not name:
+            continue  # gateway_response_warnings names it
         value = compile_parameter(expression, stage_variables)
-        if value is None:
-            log.warning("%s: %s = %r has no value fastgw can give: the header is left out", where, target, expression)
-        elif isinstance(value, str):
+        if isinstance(value, str):
             static_headers.append((name, value))
-        else:
+        elif value is not None:
             dynamic_headers.append((name, value))
     raw_templates: Mapping[str, str] = customisation.get("responseTemplates") or {_JSON: DEFAULT_TEMPLATE}
-    templates = {ctype.lower(): Template(text, stage_variables) for ctype, text in raw_templates.items()}
-    return CustomResponse(status, static_headers, tuple(dynamic_headers), templates)
+    return _Compiled(
+        status=int(raw_status) if raw_status is not None else None,
+        static_headers=tuple(static_headers),
+        dynamic_headers=tuple(dynamic_headers),
+        templates={ctype.lower(): Template(text, stage_variables) for ctype, text in raw_templates.items()},
+        maps_error_type=any(name.lower() == "x-amzn-errortype" for name, _ in static_headers + dynamic_headers),
+    )
+
+
+def gateway_response_warnings(
+    definition: ApiDefinition, stage_variables: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """Load-time warnings for the parts of ``x-amazon-apigateway-gateway-responses`` that AWS or fastgw ignores
+    (never a silent change): REQUEST_TOO_LARGE (AWS does not support customising it), targets other than
+    ``gatewayresponse.header.X``, sources fastgw cannot give, and, for a stage, stage variables that are not set."""
+    if definition.api_type != "REST":
+        return []  # HTTP APIs: the loader already warns that the extension does not apply
+    place = Place(definition.source).child("x-amazon-apigateway-gateway-responses")
+    problems = []
+    for response_type, customisation in definition.gateway_responses.items():
+        where = place.child(response_type)
+        if response_type == "REQUEST_TOO_LARGE":
+            problems.append(Problem(where, "AWS does not support customising REQUEST_TOO_LARGE: ignored"))
+            continue
+        parameters: Mapping[str, str] = customisation.get("responseParameters") or {}
+        for target, expression in parameters.items():
+            at = where.child("responseParameters", target)
+            if not target.startswith(_HEADER_TARGET) or target == _HEADER_TARGET:
+                problems.append(Problem(at, f"'{target}' is not a gatewayresponse.header.X target: ignored"))
+            elif expression.startswith("stageVariables."):
+                name = expression.removeprefix("stageVariables.")
+                if stage_variables is not None and name not in stage_variables:
+                    problems.append(Problem(at, f"stage variable {name} is not set: the header is left out"))
+            elif compile_parameter(expression, {}) is None:
+                problems.append(Problem(at, f"'{expression}' is not a source fastgw supports: the header is left out"))
+    return problems
 
 
 class GatewayResponses:
@@ -442,7 +482,7 @@ class GatewayResponses:
         are not customisable, and the loader warns)."""
         if definition.api_type != "REST" or not definition.gateway_responses:
             return cls(definition.api_type)
-        return cls("REST", resolve_customisations(definition.gateway_responses, stage_variables, definition.source))
+        return cls("REST", resolve_customisations(definition.gateway_responses, stage_variables))
 
     def default_for(self, response_type: str) -> DefaultResponse:
         if self.api_type == "HTTP":
@@ -486,22 +526,23 @@ class GatewayResponses:
 
 
 def resolve_customisations(
-    gateway_responses: Mapping[str, Mapping[str, Any]], stage_variables: Mapping[str, str], source: str = ""
+    gateway_responses: Mapping[str, Mapping[str, Any]], stage_variables: Mapping[str, str]
 ) -> dict[str, CustomResponse]:
     """AWS's resolution order, worked out for every type at load: the type's own customisation, else the
-    DEFAULT_4XX / DEFAULT_5XX one by the type's default status class, else none (the built-in default)."""
-    where = f"{source}: x-amazon-apigateway-gateway-responses" if source else "x-amazon-apigateway-gateway-responses"
-    if "REQUEST_TOO_LARGE" in gateway_responses:
-        log.warning("%s.REQUEST_TOO_LARGE: AWS does not support customising it: ignored", where)
+    DEFAULT_4XX / DEFAULT_5XX one by the type's default status class, else none (the built-in default).
+    Each customisation is compiled once, however many types it is copied onto."""
+    compiled = {
+        response_type: _compile(customisation, stage_variables)
+        for response_type, customisation in gateway_responses.items()
+        if response_type not in NOT_CUSTOMISABLE
+    }
     resolved: dict[str, CustomResponse] = {}
     for response_type, default in REST_DEFAULTS.items():
         if response_type in NOT_CUSTOMISABLE:
             continue
-        customisation = gateway_responses.get(response_type)
-        if customisation is None and response_type not in ("DEFAULT_4XX", "DEFAULT_5XX"):
-            customisation = gateway_responses.get("DEFAULT_5XX" if default.status >= 500 else "DEFAULT_4XX")
-        if customisation is not None:
-            resolved[response_type] = compile_custom(
-                default, customisation, stage_variables, f"{where}.{response_type}"
-            )
+        found = compiled.get(response_type)
+        if found is None and response_type not in ("DEFAULT_4XX", "DEFAULT_5XX"):
+            found = compiled.get("DEFAULT_5XX" if default.status >= 500 else "DEFAULT_4XX")
+        if found is not None:
+            resolved[response_type] = found.for_type(default)
     return resolved
