@@ -24,7 +24,7 @@ from fastgw.integrations.http import Backend, HttpIntegration, ProxyTargetSpec
 from fastgw.integrations.mock import MockIntegration
 from fastgw.integrations.python import Handler, PythonIntegration
 from fastgw.integrations.upstream import UpstreamPools
-from fastgw.responses import GatewayResponses
+from fastgw.responses import GatewayResponses, gateway_response_warnings
 from fastgw.routing_types import Compression, Cors, RequestValidator
 from fastgw.transforms.compression import build_compression
 from fastgw.transforms.cors import build_cors, cors_warnings
@@ -152,13 +152,6 @@ def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
     """Extensions the definition uses that fastgw parses but does not apply yet: never a silent change."""
     root = Place(definition.source)
     warnings = []
-    if definition.gateway_responses:
-        warnings.append(
-            Problem(
-                root.child("x-amazon-apigateway-gateway-responses"),
-                "custom gateway responses are not applied yet: AWS's defaults are used",
-            )
-        )
     warnings.extend(cors_warnings(definition))
     if definition.binary_media_types:
         warnings.append(
@@ -236,6 +229,7 @@ def compile_stage(
     variables = dict(stage_variables or {})
     api_id = api_id_for(definition)
     warnings: list[Problem] = pending_feature_warnings(definition)
+    warnings.extend(gateway_response_warnings(definition, variables))
     limits = limits or DefaultLimits()
     routes = []
     for index, route in enumerate(definition.routes):
