@@ -116,8 +116,11 @@ def test_input_body_is_the_raw_text() -> None:
         ("$.o.a", '{"b":"c"}'),
         ("$.missing", ""),
         ("$.list[5]", ""),
-        ("$..foo", ""),  # outside the supported subset: finds nothing
-        ("$.list[*]", ""),
+        ("$..nested", '["bar"]'),
+        ("$.list[*]", '[{"nested":"bar"},2]'),
+        ("$.list[0:1]", '[{"nested":"bar"}]'),
+        ("$.o.*", '[{"b":"c"}]'),
+        ("$.list[?(@.nested)]", ""),  # filters: outside the supported subset, find nothing
     ],
 )
 def test_input_json(path: str, expected: str) -> None:

@@ -9,9 +9,10 @@ What is supported, and the choices made where AWS documents nothing:
 
 - ``$input.body``: the body as text (``{}`` when empty, as LocalStack's AWS-validated engine does); a binary
   body (its Content-Type in the API's binary media types) is base64-encoded first.
-- ``$input.json(path)`` / ``$input.path(path)``: a JSONPath subset: ``$``, ``.name``, ``['name']``,
-  ``["name"]``, ``[index]`` (negative counts from the end), in any combination (``$.a[0]['b c'].d``). Other
-  syntax (``..``, ``*``, filters, slices) finds nothing. An empty body reads as ``{}``; a body that is not
+- ``$input.json(path)`` / ``$input.path(path)``: JSONPath as :class:`~fastgw.transforms.parameters.JsonPath`
+  reads it: ``$``, ``.name``, ``['name']``, ``["name"]``, ``[index]`` (negative counts from the end),
+  ``[1:3]``, ``*``, ``..name``, in any combination (``$.a[0]['b c'].d``); a wildcard, slice or ``..`` gives
+  the list of matches. Filters (``[?(...)]``) find nothing. An empty body reads as ``{}``; a body that is not
   JSON makes ``path`` find nothing and ``json`` print nothing. ``json`` prints compact JSON (nothing when the
   path finds nothing); ``path`` returns the value, which prints Java-style: maps as ``{a=1, b=x}``, lists as
   compact JSON (``[{"a":1}]``), a list inside a map as JSON (``{foo=[{"nested":"bar"}]}``), ``null`` as
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +50,8 @@ from urllib.parse import quote_plus, unquote_plus
 import airspeed  # type: ignore[import-untyped]  # no type information shipped
 import airspeed.operators  # type: ignore[import-untyped]
 import orjson
+
+from fastgw.transforms.parameters import JsonPath, UnsupportedExpressionError
 
 if TYPE_CHECKING:
     from fastgw.integrations.base import Request
@@ -193,48 +197,27 @@ _register_java_methods()
 # -- JSONPath subset ------------------------------------------------------------------------------
 
 _MISSING: Final = object()
-_SEGMENT = re.compile(r"""\.([^.\[\]]+)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*"([^"]*)"\s*\]""")
 
 
-def _compile_path(path: str) -> tuple[str | int, ...] | None:
-    """``$.a[0]['b']`` as ``("a", 0, "b")``; ``None`` for syntax outside the subset."""
-    path = path.strip()
-    if not path.startswith("$"):
+@functools.lru_cache(maxsize=512)
+def _compiled_path(path: str) -> JsonPath | None:
+    """Paths are strings in the template, known only when it runs: compiled once each, then cached."""
+    try:
+        return JsonPath(path)
+    except UnsupportedExpressionError:
         return None
-    steps: list[str | int] = []
-    position = 1
-    while position < len(path):
-        match = _SEGMENT.match(path, position)
-        if match is None:
-            return None
-        name, index, single, double = match.groups()
-        if index is not None:
-            steps.append(int(index))
-        else:
-            step = name if name is not None else single if single is not None else double
-            if step == "*":
-                return None
-            steps.append(step)
-        position = match.end()
-    return tuple(steps)
 
 
 def json_path(document: Any, path: str) -> Any:
-    """The value at ``path`` in a parsed JSON document, or ``_MISSING``."""
-    steps = _compile_path(path)
-    if steps is None:
+    """The value at ``path`` in a parsed JSON document, or ``_MISSING``. A path with a wildcard, slice or
+    ``..`` gives the list of its matches (as Jayway JsonPath, AWS's engine, does)."""
+    compiled = _compiled_path(path)
+    if compiled is None:
         return _MISSING
-    value = document
-    for step in steps:
-        if isinstance(step, int):
-            if not isinstance(value, list) or not -len(value) <= step < len(value):
-                return _MISSING
-            value = value[step]
-        elif isinstance(value, dict) and step in value:
-            value = value[step]
-        else:
-            return _MISSING
-    return value
+    found = compiled.find(document)
+    if compiled.definite:
+        return found[0] if found else _MISSING
+    return found
 
 
 # -- $util ----------------------------------------------------------------------------------------
