@@ -17,7 +17,7 @@ from fastgw.transforms.http_api_mapping import (
     http_api_mapping_warnings,
     is_reserved_header,
 )
-from tests.transforms.test_parameters import fake
+from tests.transforms.test_parameters import FakeStage, fake
 
 PLACE = Place("api.yaml", "/paths/~1pets~1{id}/get/x-amazon-apigateway-integration")
 REQUEST = fake(
@@ -27,6 +27,7 @@ REQUEST = fake(
     header_list=[("x-multi", "a"), ("x-multi", "b"), ("x-one", "v"), ("host", "api.example.com")],
     params={"id": "7", "name": "rex"},
     body=json.dumps({"pet": {"tags": ["a", "b"], "age": 3, "name": "rex"}}).encode(),
+    stage=FakeStage(api_type="HTTP"),
 )
 
 
@@ -77,7 +78,7 @@ def header_value(value: str, **stage_variables: str) -> str | None:
         ("$request.body.$.pet.name", "rex"),
         ("$request.body.pet.tags", '["a","b"]'),
         ("$request.body", '{"pet": {"tags": ["a", "b"], "age": 3, "name": "rex"}}'),
-        ("$context.requestId", "req-1"),
+        ("$context.requestId", "ext-1="),  # HTTP APIs: the apigw-requestid
         ("$context.routeKey", "GET /pets/{id}"),
         ("$context.httpMethod", "POST"),
         ("$stageVariables.flavour", "mint"),
@@ -96,7 +97,7 @@ def test_the_aws_docs_request_example() -> None:
     headers, query, path = mapping({"append:header.header1": "$context.requestId"}).apply_request(
         REQUEST, [("header1", "client")], "", "/pets/7"
     )
-    assert headers == [("header1", "client"), ("header1", "req-1")]
+    assert headers == [("header1", "client"), ("header1", "ext-1=")]
     assert (query, path) == ("", "/pets/7")
 
 
@@ -149,7 +150,7 @@ def test_the_aws_docs_response_example() -> None:
     compiled = mapping(response={"500": {"append:header.header1": "$context.requestId", "overwrite:statuscode": "403"}})
     assert compiled.apply_response(REQUEST, 500, [("content-type", "text/plain")], b"") == (
         403,
-        [("content-type", "text/plain"), ("header1", "req-1")],
+        [("content-type", "text/plain"), ("header1", "ext-1=")],
     )
     # Other backend statuses are left alone.
     assert compiled.apply_response(REQUEST, 200, [("a", "1")], b"") == (200, [("a", "1")])

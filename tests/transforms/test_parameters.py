@@ -27,6 +27,7 @@ from fastgw.transforms.parameters import (
 @dataclass
 class FakeStage:
     stage_name: str = "prod"
+    api_type: str = "REST"
     api_id: str = "abc123defg"
     stage_variables: dict[str, str] = field(default_factory=dict)
 
@@ -126,6 +127,11 @@ REQUEST = fake(
 )
 def test_request_sources(expression: str, expected: str | None) -> None:
     assert source(expression, REQUEST, flavour="mint") == expected
+
+
+def test_http_apis_have_one_request_id() -> None:
+    http_api = fake(stage=FakeStage(api_type="HTTP"))
+    assert source("context.requestId", http_api) == source("context.extendedRequestId", http_api) == "ext-1="
 
 
 def test_whole_body_is_the_text_and_an_empty_body_maps_as_an_empty_object() -> None:

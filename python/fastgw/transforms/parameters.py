@@ -94,7 +94,8 @@ def context_value(request: Request, name: str) -> str | None:
     route = request.route
     stage = request.stage
     if name == "requestId":
-        return request.request_id
+        # HTTP APIs have one id, the short one of ``apigw-requestid`` (reference §11).
+        return request.extended_request_id if stage.api_type == "HTTP" else request.request_id
     if name == "extendedRequestId":
         return request.extended_request_id
     if name == "httpMethod":
@@ -373,6 +374,13 @@ def _compile_multi_source(expression: str) -> MultiGetter | None:
 # -- response sources -------------------------------------------------------------------------------------
 
 
+def is_response_body_source(expression: str) -> bool:
+    """``integration.response.body`` or ``.body.<JSONPath>``: the getter needs the backend body."""
+    return expression == "integration.response.body" or expression.startswith(
+        ("integration.response.body.", "integration.response.body[")
+    )
+
+
 def compile_response_source(
     expression: str, stage_variables: Mapping[str, str], *, with_body: bool = False
 ) -> ResponseGetter:
@@ -384,9 +392,7 @@ def compile_response_source(
         prefix = f"integration.response.{kind}."
         if expression.startswith(prefix):
             return _response_header_getter(expression.removeprefix(prefix).lower(), multi=kind != "header")
-    if expression == "integration.response.body" or expression.startswith(
-        ("integration.response.body.", "integration.response.body[")
-    ):
+    if is_response_body_source(expression):
         if not with_body:
             raise UnsupportedExpressionError(f"mapping source {expression!r} is not supported yet")
         path = expression.removeprefix("integration.response.body")
