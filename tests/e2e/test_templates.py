@@ -162,6 +162,34 @@ API: dict[str, Any] = {
         "/no-match": passthrough_route("when_no_match", {"application/json": '{"templated": true}'}),
         "/default-template": passthrough_route("never", {"$default": '{"from": "default"}'}),
         "/binary": passthrough_route("never", {"application/octet-stream": '{"b64": "$input.body"}'}),
+        "/binary-out": {
+            "get": {
+                "responses": OK,
+                "x-amazon-apigateway-integration": http(
+                    BACKEND + "/bytes/64",
+                    "GET",
+                    responses={
+                        "default": {
+                            "statusCode": "200",
+                            "responseTemplates": {"application/json": '{"b64": "$input.body"}'},
+                        }
+                    },
+                ),
+            }
+        },
+        "/binary-raw": {
+            "get": {"responses": OK, "x-amazon-apigateway-integration": http(BACKEND + "/sized/300000", "GET")}
+        },
+        "/binary-as-text": {
+            "get": {
+                "responses": OK,
+                "x-amazon-apigateway-integration": http(
+                    BACKEND + "/sized/300",
+                    "GET",
+                    responses={"default": {"statusCode": "200", "contentHandling": "CONVERT_TO_TEXT"}},
+                ),
+            }
+        },
     },
 }
 
@@ -284,3 +312,28 @@ def test_binary_body_reaches_the_template_as_base64(gateway: Process) -> None:
     assert reply.status == 200
     expected = b'{"b64": "' + base64.b64encode(payload) + b'"}'
     assert reply.json()["body_sha256"] == sha(expected)
+
+
+PATTERN = bytes(range(256)) * 256  # what the backend's /bytes and /sized send
+
+
+def test_binary_backend_body_reaches_the_response_template_as_base64(gateway: Process) -> None:
+    reply = gateway.call("GET", "/binary-out")
+    assert reply.status == 200
+    assert reply.json() == {"b64": base64.b64encode(PATTERN[:64]).decode()}
+
+
+def test_binary_backend_body_without_template(gateway: Process) -> None:
+    # AWS's response table: a binary payload passes as binary when the first Accept type is binary,
+    # else it is base64-encoded into text.
+    raw = gateway.call("GET", "/binary-raw", headers={"Accept": "application/octet-stream"})
+    assert raw.status == 200
+    assert sha(raw.body) == sha((PATTERN * 5)[:300000])
+    text = gateway.call("GET", "/binary-raw")
+    assert text.body == base64.b64encode((PATTERN * 5)[:300000])
+
+
+def test_convert_to_text_on_the_integration_response(gateway: Process) -> None:
+    reply = gateway.call("GET", "/binary-as-text", headers={"Accept": "application/octet-stream"})
+    assert reply.status == 200
+    assert reply.body == base64.b64encode(PATTERN[:300])
