@@ -157,7 +157,7 @@ def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
         warnings.append(
             Problem(
                 root.child("x-amazon-apigateway-binary-media-types"),
-                "binary media types are not applied yet: bodies pass through unchanged",
+                "binary media types apply to non-proxy integrations only: proxies pass bodies unchanged",
             )
         )
     for route in definition.routes:
@@ -168,23 +168,6 @@ def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
             continue
         if definition.api_type == "HTTP" and (integration.request_parameters or integration.response_parameters):
             warnings.append(Problem(integration.place, "HTTP API parameter mapping is not applied yet"))
-        templates = list(integration.request_templates.values())
-        for response in integration.responses:
-            templates.extend(response.response_templates.values())
-        if integration.type != "MOCK" and integration.request_templates:
-            warnings.append(
-                Problem(
-                    integration.place.child("requestTemplates"),
-                    "request mapping templates are not applied yet: bodies pass through",
-                )
-            )
-        if any("$" in t or "#" in t for t in templates):
-            warnings.append(
-                Problem(
-                    integration.place,
-                    "Velocity in mapping templates is not evaluated yet: templates are used as fixed text",
-                )
-            )
     return warnings
 
 
