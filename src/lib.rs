@@ -4,6 +4,7 @@
 mod engine;
 mod errors;
 mod upstream;
+mod validation;
 
 use pyo3::prelude::*;
 
@@ -17,6 +18,8 @@ mod _core {
     use crate::errors::{RouteConfigError, UpstreamProtocolError};
     #[pymodule_export]
     use crate::upstream::{encode_chunk, PyResponseParser, PyUpstreamTarget};
+    #[pymodule_export]
+    use crate::validation::PyBodyValidator;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

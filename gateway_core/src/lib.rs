@@ -22,6 +22,7 @@ pub mod paths;
 pub mod proxy;
 pub mod routing;
 pub mod spec;
+pub mod validation;
 
 pub use decision::{Decision, Rejection};
 pub use engine::Engine;

@@ -3,6 +3,7 @@
 from typing import Literal, final
 
 __all__ = [
+    "BodyValidator",
     "Engine",
     "Forward",
     "Reject",
@@ -137,3 +138,18 @@ class ResponseParser:
         """The connection closed: raises :class:`UpstreamProtocolError` if the response was cut short."""
 
     def is_done(self) -> bool: ...
+
+@final
+class BodyValidator:
+    """A REST request model (JSON Schema draft 4, as AWS), compiled once at load.
+
+    ``schema_json`` is one document holding the model and every model it refers to, with local ``$ref``s
+    (``{"$ref": "#/definitions/Pet", "definitions": {...}}``); nothing is fetched. Raises ``ValueError``
+    when the schema does not compile (invalid, or a ``$ref`` that does not resolve)."""
+
+    def __new__(cls, schema_json: str) -> BodyValidator: ...
+    def is_valid(self, body: bytes) -> bool:
+        """Whether ``body`` is JSON the model accepts; an empty body is checked as ``{}``. The per-request call."""
+
+    def explain(self, body: bytes) -> str | None:
+        """Why ``body`` is refused (not JSON, or the first failing keyword and where), for logs; ``None`` if valid."""

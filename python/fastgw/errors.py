@@ -92,6 +92,20 @@ class RequestTooLargeError(GatewayError):
     response_type = "REQUEST_TOO_LARGE"
 
 
+class MissingRequestParametersError(GatewayError):
+    """A REST request validator found required method request parameters missing or blank. Raised with AWS's
+    message: ``Missing required request parameters: [x-header-param, issuer]``."""
+
+    response_type = "BAD_REQUEST_PARAMETERS"
+
+
+class InvalidRequestBodyError(GatewayError):
+    """A REST request validator refused the body: not JSON, or not matching the method's request model
+    (AWS answers ``Invalid request body``; the reason goes to the log only)."""
+
+    response_type = "BAD_REQUEST_BODY"
+
+
 class UnsupportedMediaTypeError(GatewayError):
     """No request template for the request's Content-Type and ``passthroughBehavior`` forbids passing the body
     through: AWS answers ``415 {"message":"Unsupported Media Type"}``."""

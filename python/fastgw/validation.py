@@ -1,14 +1,227 @@
 """REST request validation (``x-amazon-apigateway-request-validators``): required parameters and body models.
 
-PLACEHOLDER: the validators arrive with the issue "Request and response shaping"; until then no route has one.
+A route's validator is the operation's ``x-amazon-apigateway-request-validator``, else the API's (the loader
+resolves that into ``Route.request_validator``). It is compiled once at load into a :class:`RouteValidator`:
+
+- ``validateRequestParameters``: every required ``method.request.{path|querystring|header}.X`` must be present
+  and not blank (AWS: "included and not blank"; only existence is checked, not type or format). Header names
+  are matched case-insensitively, as HTTP says. The missing ones are named in AWS's order (LocalStack's, checked
+  against AWS): sorted by their ``method.request.*`` key, so headers, then path, then query string parameters.
+- ``validateRequestBody``: the body is checked against the model for the request's ``Content-Type`` (media type
+  only, case-insensitive; ``application/json`` when the header is absent), else the ``$default`` model; when no
+  model matches, the body is not validated (AWS: "If no matching content type is found, request validation is
+  not performed"). Models are JSON Schema draft 4, compiled in Rust (:class:`fastgw._core.BodyValidator`) with
+  their local ``$ref``s; a body that is not JSON is invalid; an empty body is checked as ``{}``.
+
+Parameters are checked before the body, as AWS does. A body that is read is kept in ``Request.body`` so that the
+integration does not read it again.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from fastgw._core import BodyValidator
 from fastgw.config.model import ApiDefinition, Route
+from fastgw.errors import (
+    DefinitionError,
+    InvalidRequestBodyError,
+    MissingRequestParametersError,
+    Problem,
+    RequestTooLargeError,
+)
+from fastgw.integrations.base import Request
 from fastgw.routing_types import RequestValidator
+
+#: The model AWS uses for any content type without one of its own.
+DEFAULT_CONTENT_TYPE = "$default"
+#: What a request without a ``Content-Type`` is taken to be.
+ASSUMED_CONTENT_TYPE = "application/json"
+INVALID_BODY = "Invalid request body"
+
+_LOCATIONS = ("path", "querystring", "header")
+#: AWS's own model URLs, which exports turn into local refs but hand-written definitions may keep.
+_AWS_MODEL_URL = re.compile(r"^https://apigateway\.amazonaws\.com/restapis/[^/]+/models/([^/#]+)$")
+
+
+class RouteValidator:
+    """One route's request validator: required parameters and body models, ready for the hot path."""
+
+    __slots__ = ("body_models", "required")
+
+    def __init__(
+        self, required: tuple[tuple[str, str], ...] = (), body_models: Mapping[str, BodyValidator] | None = None
+    ) -> None:
+        self.required = required
+        """``(location, name)`` of each required parameter, in AWS's order; empty when not validated."""
+        self.body_models = body_models
+        """Lowercase media type (or ``$default``) -> compiled model; ``None`` when bodies are not validated."""
+
+    async def validate(self, request: Request) -> None:
+        if self.required:
+            missing = [name for location, name in self.required if _is_missing(request, location, name)]
+            if missing:
+                raise MissingRequestParametersError(
+                    message=f"Missing required request parameters: [{', '.join(missing)}]"
+                )
+        models = self.body_models
+        if models is None:
+            return
+        content_type = request.header("content-type")
+        media_type = content_type.partition(";")[0].strip().lower() if content_type else ASSUMED_CONTENT_TYPE
+        model = models.get(media_type) or models.get(DEFAULT_CONTENT_TYPE)
+        if model is None:
+            return
+        body = await read_body(request)
+        if not model.is_valid(body):
+            raise InvalidRequestBodyError(model.explain(body), message=INVALID_BODY)
+
+
+def _is_missing(request: Request, location: str, name: str) -> bool:
+    if location == "header":
+        value = request.header(name.lower())
+        return value is None or not value.strip()
+    if location == "querystring":
+        return not any(value.strip() for value in request.query.get(name, ()))
+    value = request.params.get(name)
+    return value is None or not value.strip()
+
+
+async def read_body(request: Request) -> bytes:
+    """The whole request body, read once and kept in ``request.body`` (chunked bodies within the stage's limit)."""
+    body = request.body
+    if body is not None:
+        return body
+    length = request.body_length
+    if not length:
+        body = b""
+    elif length > 0:
+        body = await request.protocol()
+        if len(body) > length:
+            body = body[:length]
+    else:
+        limit = request.stage.limits.max_body_bytes
+        parts = []
+        size = 0
+        async for chunk in request.protocol:
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLargeError()
+            parts.append(chunk)
+        body = b"".join(parts)
+    request.body = body
+    request.protocol = _ReadProtocol(request.protocol, body)
+    return body
+
+
+class _ReadProtocol:
+    """A request's RSGI protocol once its body has been read: RSGI allows one read, so a later stage that reads
+    the protocol rather than ``Request.body`` gets the same body again; responses go to the real protocol."""
+
+    __slots__ = ("_body", "_protocol")
+
+    def __init__(self, protocol: Any, body: bytes) -> None:
+        self._protocol = protocol
+        self._body = body
+
+    async def __call__(self) -> bytes:
+        return self._body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._body:
+            yield self._body
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._protocol, name)
 
 
 def build_validator(definition: ApiDefinition, route: Route) -> RequestValidator | None:
-    """The validator of one route, compiled once at load, or ``None`` when the route validates nothing."""
-    return None
+    """The validator of one route, compiled once at load, or ``None`` when the route validates nothing.
+    Raises :class:`DefinitionError` for a request model that does not compile (AWS refuses it at import)."""
+    if definition.api_type != "REST":
+        return None
+    name = route.request_validator or definition.default_request_validator
+    settings = definition.request_validators.get(name) if name else None
+    if not settings:
+        return None
+    required: tuple[tuple[str, str], ...] = ()
+    if settings.get("validateRequestParameters"):
+        required = tuple(_required_parameters(route.request_parameters))
+    body_models = None
+    if settings.get("validateRequestBody"):
+        body_models = _body_models(definition, route)
+    if not required and not body_models:
+        return None
+    return RouteValidator(required, body_models or None)
+
+
+def _required_parameters(parameters: Mapping[str, bool]) -> list[tuple[str, str]]:
+    result = []
+    for key, required in sorted(parameters.items()):
+        location, _, name = key.removeprefix("method.request.").partition(".")
+        if required and location in _LOCATIONS and name:
+            result.append((location, name))
+    return result
+
+
+def _body_models(definition: ApiDefinition, route: Route) -> dict[str, BodyValidator]:
+    models = _Models.of(definition)
+    result = {}
+    for content_type, model in route.request_models.items():
+        try:
+            result[content_type.strip().lower()] = models.compile(model)
+        except ValueError as error:
+            where = route.place.child("parameters" if models.swagger else "requestBody")
+            raise DefinitionError(Problem(where, f"request model '{model}': {error}")) from None
+    return result
+
+
+class _Models:
+    """The definition's models as one JSON document, made once per definition (routes share it)."""
+
+    _last: _Models | None = None
+
+    def __init__(self, definition: ApiDefinition) -> None:
+        self.definition = definition
+        self.swagger = "swagger" in definition.document
+        self.prefix = "#/definitions/" if self.swagger else "#/components/schemas/"
+        models = _local_refs(dict(definition.models), self.prefix)
+        holder: dict[str, Any] = {"definitions": models} if self.swagger else {"components": {"schemas": models}}
+        # The document without its closing brace: each model's root schema appends its "$ref" (JSON keeps the
+        # models as they are, whatever their own keys).
+        self.document = json.dumps(holder, separators=(",", ":"))[:-1]
+        self.compiled: dict[str, BodyValidator] = {}
+
+    @classmethod
+    def of(cls, definition: ApiDefinition) -> _Models:
+        last = cls._last
+        if last is None or last.definition is not definition:
+            last = cls._last = cls(definition)
+        return last
+
+    def compile(self, model: str) -> BodyValidator:
+        validator = self.compiled.get(model)
+        if validator is None:
+            if model not in self.definition.models:
+                raise ValueError("no such model")
+            pointer = self.prefix + model.replace("~", "~0").replace("/", "~1")
+            validator = BodyValidator(f"{self.document},{json.dumps('$ref')}:{json.dumps(pointer)}}}")
+            self.compiled[model] = validator
+        return validator
+
+
+def _local_refs(value: Any, prefix: str) -> Any:
+    """``value`` with AWS model URLs in ``$ref``s turned into local pointers."""
+    if isinstance(value, dict):
+        result = {key: _local_refs(item, prefix) for key, item in value.items()}
+        ref = result.get("$ref")
+        match = _AWS_MODEL_URL.match(ref) if isinstance(ref, str) else None
+        if match:
+            result["$ref"] = prefix + match.group(1)
+        return result
+    if isinstance(value, list):
+        return [_local_refs(item, prefix) for item in value]
+    return value

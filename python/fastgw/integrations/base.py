@@ -16,6 +16,7 @@ class Request:
     __slots__ = (
         "_header_list",
         "_query",
+        "body",
         "body_length",
         "extended_request_id",
         "method",
@@ -61,6 +62,9 @@ class Request:
         """The upstream request head, when the engine wrote it (plain HTTP proxy routes)."""
         self.body_length: int | None = None
         """The request body's framing: ``None`` (no body), ``-1`` (chunked) or its Content-Length."""
+        self.body: bytes | None = None
+        """The whole request body once a stage has read it (a request validator): later stages use this
+        instead of reading ``protocol`` again. ``None`` while unread."""
         self._query: dict[str, list[str]] | None = None
 
     @property
