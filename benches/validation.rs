@@ -46,7 +46,7 @@ fn order_model() -> Value {
 /// A valid order of about 1 KB.
 fn body() -> Vec<u8> {
     let items: Vec<Value> =
-        (0..14).map(|n| json!({"sku": format!("ABC-{}", 1000 + n), "qty": n + 1, "price": 9.5})).collect();
+        (0..23).map(|n| json!({"sku": format!("ABC-{}", 1000 + n), "qty": n + 1, "price": 9.5})).collect();
     let order = json!({
         "id": 42,
         "customer": "customer-0042",

@@ -339,3 +339,68 @@ def test_body_validator_binding() -> None:
     assert "not JSON" in (validator.explain(b"{") or "")
     with pytest.raises(ValueError, match="invalid model schema"):
         BodyValidator('{"type": 12}')
+
+
+def test_inline_body_schemas_are_models_too() -> None:
+    # Swagger: an inline body schema (with a $ref inside), for each type the operation consumes.
+    inline = {"type": "object", "required": ["item"], "properties": {"item": {"$ref": "#/definitions/Item"}}}
+    parameters = [{"name": "body", "in": "body", "required": True, "schema": inline}]
+    validator = validator_of(swagger({"parameters": parameters}, default="body-only", consumes=["application/json"]))
+    assert check(validator, request(body=b'{"item": {"sku": "a"}}', params={})) is None
+    assert isinstance(check(validator, request(body=b'{"item": {}}', params={})), InvalidRequestBodyError)
+    # OpenAPI 3: an inline schema beside a $ref'd one; a requestBody that is itself a $ref.
+    document = {
+        "openapi": "3.0.1",
+        "info": {"title": "validation", "version": "1"},
+        "x-amazon-apigateway-request-validators": VALIDATORS,
+        "x-amazon-apigateway-request-validator": "body-only",
+        "paths": {
+            "/orders": {
+                "post": {
+                    "requestBody": {"$ref": "#/components/requestBodies/Order"},
+                    "responses": {"200": {"description": "ok"}},
+                    "x-amazon-apigateway-integration": MOCK,
+                }
+            }
+        },
+        "components": {
+            "requestBodies": {
+                "Order": {
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Item"}},
+                        "application/x-order": {"schema": {"type": "array", "maxItems": 1}},
+                    }
+                }
+            },
+            "schemas": {"Item": MODELS["Item"]},
+        },
+    }
+    validator = validator_of(parse_definition(json.dumps(document), "api.json"))
+    assert validator is not None and validator.body_models is not None
+    assert set(validator.body_models) == {"application/json", "application/x-order"}
+    x_order = {"content-type": "application/x-order"}
+    assert check(validator, request(headers=x_order, body=b"[1]", params={})) is None
+    assert isinstance(check(validator, request(headers=x_order, body=b"[1, 2]")), InvalidRequestBodyError)
+    assert isinstance(check(validator, request(body=b"{}")), InvalidRequestBodyError)  # Item's required sku
+
+
+@pytest.mark.parametrize(
+    ("query", "present"),
+    [
+        ("issuer=me", True),
+        ("a=1&issuer=me&b=2", True),
+        ("iss%75er=me", True),  # the name is decoded, as Request.query does
+        ("issuer=%20", False),
+        ("issuer=+", False),
+        ("issuer=%41", True),
+        ("issuer", False),
+        ("issuers=x&xissuer=y", False),
+        ("", False),
+    ],
+)
+def test_query_parameters_are_decoded_as_request_query_does(query: str, present: bool) -> None:
+    req = request(query=query)
+    expected = any(value.strip() for value in req.query.get("issuer", ()))
+    assert expected == present
+    error = check(validator_of(swagger(default="params-only")), request(query=query))
+    assert (error is None) == present

@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastgw._core import BodyValidator
 from fastgw.config.model import ApiDefinition, Route
@@ -85,9 +86,26 @@ def _is_missing(request: Request, location: str, name: str) -> bool:
         value = request.header(name.lower())
         return value is None or not value.strip()
     if location == "querystring":
-        return not any(value.strip() for value in request.query.get(name, ()))
+        return not _has_query_value(request.query_string, name)
     value = request.params.get(name)
     return value is None or not value.strip()
+
+
+def _has_query_value(query_string: str, name: str) -> bool:
+    """Whether the query string has a non-blank value for ``name``: ``Request.query``'s decoding, without
+    parsing every parameter (the hot path; ``parse_qsl`` costs microseconds)."""
+    if not query_string:
+        return False
+    for part in query_string.split("&"):
+        key, _, value = part.partition("=")
+        if "%" in key or "+" in key:
+            key = unquote_plus(key)
+        if key == name:
+            if "%" in value or "+" in value:
+                value = unquote_plus(value)
+            if value.strip():
+                return True
+    return False
 
 
 async def read_body(request: Request) -> bytes:
@@ -169,14 +187,59 @@ def _required_parameters(parameters: Mapping[str, bool]) -> list[tuple[str, str]
 
 def _body_models(definition: ApiDefinition, route: Route) -> dict[str, BodyValidator]:
     models = _Models.of(definition)
+    where = route.place.child("parameters" if models.swagger else "requestBody")
     result = {}
     for content_type, model in route.request_models.items():
         try:
             result[content_type.strip().lower()] = models.compile(model)
         except ValueError as error:
-            where = route.place.child("parameters" if models.swagger else "requestBody")
             raise DefinitionError(Problem(where, f"request model '{model}': {error}")) from None
+    for content_type, schema in _inline_schemas(definition, route, models.swagger).items():
+        key = content_type.strip().lower()
+        if key not in result:
+            try:
+                result[key] = models.compile_inline(schema)
+            except ValueError as error:
+                raise DefinitionError(Problem(where, f"request body schema for {content_type}: {error}")) from None
     return result
+
+
+def _inline_schemas(definition: ApiDefinition, route: Route, swagger: bool) -> dict[str, dict[str, Any]]:
+    """Content type -> request body schema written inline in the operation (AWS's import makes a model of it;
+    ``Route.request_models`` has only the bodies that ``$ref`` a model)."""
+    operation = route.operation
+    document = definition.document
+    if swagger:
+        parameters = operation.get("parameters")
+        for parameter in parameters if isinstance(parameters, list) else ():
+            parameter = _resolve(document, parameter)
+            if isinstance(parameter, dict) and parameter.get("in") == "body":
+                schema = parameter.get("schema")
+                if not isinstance(schema, dict) or set(schema) == {"$ref"}:
+                    return {}
+                consumes = operation.get("consumes", document.get("consumes")) or [ASSUMED_CONTENT_TYPE]
+                return {str(content_type): schema for content_type in consumes}
+        return {}
+    body = _resolve(document, operation.get("requestBody"))
+    content = body.get("content") if isinstance(body, dict) else None
+    result = {}
+    for content_type, media in content.items() if isinstance(content, dict) else ():
+        schema = media.get("schema") if isinstance(media, dict) else None
+        if isinstance(schema, dict) and set(schema) != {"$ref"}:
+            result[str(content_type)] = schema
+    return result
+
+
+def _resolve(document: Mapping[str, Any], value: Any) -> Any:
+    """``value``, or what its local ``$ref`` points to (one hop; the loader has checked the references)."""
+    ref = value.get("$ref") if isinstance(value, dict) else None
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return value
+    target: Any = document
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        target = target.get(part) if isinstance(target, dict) else None
+    return target
 
 
 class _Models:
@@ -211,6 +274,10 @@ class _Models:
             validator = BodyValidator(f"{self.document},{json.dumps('$ref')}:{json.dumps(pointer)}}}")
             self.compiled[model] = validator
         return validator
+
+    def compile_inline(self, schema: Mapping[str, Any]) -> BodyValidator:
+        inline = json.dumps({"allOf": [_local_refs(schema, self.prefix)]}, separators=(",", ":"))
+        return BodyValidator(f"{self.document},{inline[1:]}")
 
 
 def _local_refs(value: Any, prefix: str) -> Any:
