@@ -6,6 +6,7 @@ with their body intact."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -160,3 +161,19 @@ def test_content_type_without_a_model_is_not_validated(gateway: Process) -> None
     # AWS: "If no matching content type is found, request validation is not performed."
     reply = gateway.call("POST", "/body", headers={"Content-Type": "text/plain"}, body=b"free text")
     assert_forwarded(reply, "/echo/body", b"free text")
+
+
+def post_chunked(gateway: Process, path: str, chunks: list[bytes], headers: dict[str, str]) -> Reply:
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    try:
+        connection.request("POST", path, body=iter(chunks), headers={**JSON, **headers}, encode_chunked=True)
+        response = connection.getresponse()
+        return Reply(response.status, response.getheaders(), response.read())
+    finally:
+        connection.close()
+
+
+def test_chunked_body_is_validated_and_forwarded_whole(gateway: Process) -> None:
+    chunks = [VALID[:5], VALID[5:20], VALID[20:]]
+    assert_forwarded(post_chunked(gateway, "/all?issuer=me", chunks, PARAMS), "/echo/all", VALID)
+    assert_bad_request(post_chunked(gateway, "/body", [BAD_SKU[:9], BAD_SKU[9:]], {}), "Invalid request body")
