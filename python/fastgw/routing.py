@@ -160,14 +160,6 @@ def pending_feature_warnings(definition: ApiDefinition) -> list[Problem]:
                 "binary media types apply to non-proxy integrations only: proxies pass bodies unchanged",
             )
         )
-    for route in definition.routes:
-        if route.request_validator or (definition.default_request_validator and definition.api_type == "REST"):
-            warnings.append(Problem(route.place, "request validation is not applied yet"))
-        integration = route.integration
-        if integration is None:
-            continue
-        if definition.api_type == "HTTP" and (integration.request_parameters or integration.response_parameters):
-            warnings.append(Problem(integration.place, "HTTP API parameter mapping is not applied yet"))
     return warnings
 
 

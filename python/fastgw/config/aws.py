@@ -34,6 +34,8 @@ from fastgw.config.model import (
     PassthroughBehavior,
 )
 from fastgw.errors import Place
+from fastgw.transforms.http_api_mapping import check_http_api_mapping, http_api_mapping_warnings
+from fastgw.transforms.parameters import check_request_parameters
 
 PREFIX = "x-amazon-apigateway-"
 ANY_METHOD = PREFIX + "any-method"
@@ -186,7 +188,17 @@ def parse_integration(raw: Any, place: Place, api_type: ApiType, findings: Findi
     skipped = _unsupported(kind, fields, place, api_type, findings)
     if skipped is not None:
         return skipped
-    return _integration(_SUPPORTED[kind], fields, place, api_type, findings)
+    integration = _integration(_SUPPORTED[kind], fields, place, api_type, findings)
+    if api_type == "HTTP":
+        # AWS refuses a definition that maps a reserved header (or has a malformed mapping).
+        for problem in check_http_api_mapping(integration):
+            findings.error(problem.place, problem.message)
+        for problem in http_api_mapping_warnings(integration):
+            findings.warn(problem.place, problem.message)
+    else:
+        for problem in check_request_parameters(integration):
+            findings.warn(problem.place, problem.message)
+    return integration
 
 
 def _unsupported(

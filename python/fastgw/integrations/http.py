@@ -44,6 +44,7 @@ from fastgw.integrations.selection import (
     select_response,
 )
 from fastgw.integrations.upstream import Connection, HeaderRules, UpstreamPool, UpstreamPools, UpstreamResponse
+from fastgw.transforms.http_api_mapping import HttpApiMapping, compile_http_api_mapping
 from fastgw.transforms.parameters import ParameterMapping, apply_request_parameters, compile_request_parameters
 from fastgw.transforms.templates import MappingTemplate, TemplateInput, body_text, read_body
 
@@ -133,8 +134,17 @@ class HttpIntegration:
         self.is_http_api = api_type == "HTTP"
         self.append_full_path = self.is_http_api and route_path == DEFAULT_ROUTE
         self.mappings: tuple[ParameterMapping, ...] = ()
-        if not self.is_http_api:
-            self.mappings = compile_request_parameters(integration.request_parameters, stage_variables)
+        self.http_api_mapping: HttpApiMapping | None = None
+        if self.is_http_api:
+            self.http_api_mapping = compile_http_api_mapping(integration, stage_variables)
+        else:
+            self.mappings = compile_request_parameters(
+                integration.request_parameters, stage_variables, integration_type=integration.type, with_body=True
+            )
+        self.reads_body = any(mapping.reads_body for mapping in self.mappings) or bool(
+            self.http_api_mapping and self.http_api_mapping.reads_request_body
+        )
+        """A mapping reads the request body: it is read whole before the upstream head is written."""
         copied = {
             name
             for target, source in integration.request_parameters.items()
@@ -164,7 +174,7 @@ class HttpIntegration:
     def proxy_target(self) -> ProxyTargetSpec | None:
         """For a plain proxy (backend path straight from the route parameters, no other mapping): what the
         Rust engine needs to write the upstream request head itself during ``admit``."""
-        if not (self.proxy and self.params_are_path):
+        if not (self.proxy and self.params_are_path) or self.http_api_mapping is not None:
             return None
         backend = self.backend
         return (
@@ -256,6 +266,10 @@ class HttpIntegration:
             if mapped_headers:
                 overridden = {name.lower() for name, _ in mapped_headers}
                 headers = [(n, v) for n, v in headers if n not in overridden]
+            if self.http_api_mapping is not None:
+                path, _, query = target.partition("?")
+                headers, query, path = self.http_api_mapping.apply_request(request, headers, query, path)
+                target = f"{path}?{query}" if query else path
         else:
             content_type = request.header("content-type")
             headers = [("content-type", content_type)] if content_type else []
@@ -276,11 +290,19 @@ class HttpIntegration:
         if self.shaping:
             return await self._invoke_shaped(request)
         method = self.fixed_method or request.method
+        if self.reads_body and request.body is None and request.body_length:
+            await read_body(request)  # sets request.body, which a body mapping reads
         body_length = request.body_length
-        head = request.upstream_head or self._head(request, method, body_length)
+        head = request.upstream_head
+        if request.body is not None and body_length is not None:
+            if body_length != len(request.body):
+                head = None  # the engine framed the head for a chunked body: it is whole now
+            body_length = len(request.body)
+        if head is None:
+            head = self._head(request, method, body_length)
         # The request body: none, small (read whole, sent with the head), or large/chunked (streamed).
-        body: bytes | None = None
-        if body_length is not None and 0 <= body_length <= BODY_BUFFER_LIMIT:
+        body: bytes | None = request.body if body_length is not None else None
+        if body is None and body_length is not None and 0 <= body_length <= BODY_BUFFER_LIMIT:
             body = await request.protocol() if body_length else b""
             if len(body) > body_length:
                 body = body[:body_length]
@@ -302,8 +324,20 @@ class HttpIntegration:
                     # documents no retries, and other methods are never retried).
                     upstream = await self._send_fresh(head, body, head_request)
         if self.proxy:
+            mapping = self.http_api_mapping
+            if mapping is not None and mapping.maps_response:
+                return await self._mapped_response(request, upstream, mapping)
             return Response(upstream.status, upstream.headers, upstream.body, upstream.stream)
         return await self._integration_response(request, upstream)
+
+    async def _mapped_response(self, request: Request, upstream: UpstreamResponse, mapping: HttpApiMapping) -> Response:
+        """An HTTP API response through its ``responseParameters`` (the body is read whole only when a
+        value reads it)."""
+        body, stream = upstream.body, upstream.stream
+        if mapping.reads_response_body and stream is not None:
+            body, stream = await self._whole_body(request, upstream), None
+        status, headers = mapping.apply_response(request, upstream.status, upstream.headers, body)
+        return Response(status, headers, body, stream)
 
     async def _connect(self) -> Connection:
         try:
@@ -363,6 +397,8 @@ class HttpIntegration:
         converted, and sent with a head that carries the template's overrides."""
         content_type = request.header("content-type")
         template = self.request_templates.select(content_type)  # raises 415 as passthroughBehavior says
+        if self.reads_body:
+            await read_body(request)  # sets request.body, which a body mapping reads
         binary = is_binary(content_type, request.stage.definition.binary_media_types)
         variables: TemplateInput | None = None
         if template is None:
@@ -410,7 +446,9 @@ class HttpIntegration:
             if upstream.stream is not None:
                 upstream.stream.abort()
             raise ApiConfigurationError("no integration response matches and there is no default")
-        headers = selected.response_headers(request, upstream.status, upstream.headers)
+        if selected.reads_body and upstream.stream is not None:
+            upstream.body, upstream.stream = await self._whole_body(request, upstream), None
+        headers = selected.response_headers(request, upstream.status, upstream.headers, upstream.body)
         template = selected.template_for(request.header("accept"))
         content_type = template.content_type if template is not None else "application/json"
         if not any(name.lower() == "content-type" for name, _ in headers):

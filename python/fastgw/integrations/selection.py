@@ -23,7 +23,7 @@ from typing import TypeVar
 from fastgw.config.model import IntegrationResponse, PassthroughBehavior
 from fastgw.errors import UnsupportedMediaTypeError
 from fastgw.integrations.base import Request
-from fastgw.transforms.parameters import ResponseGetter, compile_response_source
+from fastgw.transforms.parameters import ResponseGetter, compile_response_source, is_response_body_source
 from fastgw.transforms.templates import MappingTemplate, compile_templates
 
 DEFAULT_CONTENT_TYPE = "application/json"
@@ -106,6 +106,8 @@ class CompiledIntegrationResponse:
     templates: Mapping[str, MappingTemplate]
     """Response templates by content type (as written), parsed."""
     content_handling: str | None = None
+    reads_body: bool = False
+    """A ``method.response.header`` mapping reads ``integration.response.body``: the body is read whole."""
 
     def template_for(self, accept: str | None) -> MappingTemplate | None:
         """The response template for the request's ``Accept``, falling back as AWS does."""
@@ -119,12 +121,16 @@ class CompiledIntegrationResponse:
         return found[1] if found is not None else next(iter(templates.values()))
 
     def response_headers(
-        self, request: Request, backend_status: int, backend_headers: list[tuple[str, str]]
+        self,
+        request: Request,
+        backend_status: int,
+        backend_headers: list[tuple[str, str]],
+        backend_body: bytes | None = None,
     ) -> list[tuple[str, str]]:
         """``method.response.header.X`` mappings evaluated; empty values are not set."""
         headers = []
         for name, getter in self.headers:
-            value = getter(request, backend_status, backend_headers)
+            value = getter(request, backend_status, backend_headers, backend_body)
             if value:
                 headers.append((name, value))
         return headers
@@ -138,7 +144,10 @@ def compile_integration_responses(
     default: CompiledIntegrationResponse | None = None
     for response in responses:
         headers = tuple(
-            (target.removeprefix("method.response.header."), compile_response_source(source, stage_variables))
+            (
+                target.removeprefix("method.response.header."),
+                compile_response_source(source, stage_variables, with_body=True),
+            )
             for target, source in response.response_parameters.items()
             if target.startswith("method.response.header.")
         )
@@ -150,6 +159,7 @@ def compile_integration_responses(
             headers,
             compile_templates(response.response_templates),
             response.content_handling,
+            any(is_response_body_source(source) for source in response.response_parameters.values()),
         )
         if is_default:
             default = entry
