@@ -22,7 +22,7 @@ from fastgw.errors import (
     RequestTooLargeError,
 )
 from fastgw.integrations.base import Request
-from fastgw.validation import RouteValidator, build_validator, read_body
+from fastgw.validation import RouteValidator, build_validator
 
 VALIDATORS = {
     "all": {"validateRequestBody": True, "validateRequestParameters": True},
@@ -250,7 +250,7 @@ def test_the_body_is_read_once_and_kept() -> None:
     assert req.body == VALID_BODY
     protocol = cast(FakeProtocol, req.protocol)
     assert protocol.reads == 1
-    assert asyncio.run(read_body(req)) == VALID_BODY
+    assert asyncio.run(req.read_body()) == VALID_BODY
     assert protocol.reads == 1
 
     async def read_again() -> tuple[bytes, list[bytes]]:
@@ -263,14 +263,14 @@ def test_the_body_is_read_once_and_kept() -> None:
 
 def test_chunked_bodies_are_read_within_the_limit() -> None:
     req = request(body=VALID_BODY, chunked=True)
-    assert asyncio.run(read_body(req)) == VALID_BODY
+    assert asyncio.run(req.read_body()) == VALID_BODY
     with pytest.raises(RequestTooLargeError):
-        asyncio.run(read_body(request(body=VALID_BODY, chunked=True, max_body_bytes=10)))
+        asyncio.run(request(body=VALID_BODY, chunked=True, max_body_bytes=10).read_body())
 
 
 def test_no_body_reads_nothing() -> None:
     req = request()
-    assert asyncio.run(read_body(req)) == b""
+    assert asyncio.run(req.read_body()) == b""
     assert cast(FakeProtocol, req.protocol).reads == 0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -32,7 +32,6 @@ from fastgw.errors import (
     InvalidRequestBodyError,
     MissingRequestParametersError,
     Problem,
-    RequestTooLargeError,
 )
 from fastgw.integrations.base import Request
 from fastgw.routing_types import RequestValidator
@@ -76,7 +75,7 @@ class RouteValidator:
         model = models.get(media_type) or models.get(DEFAULT_CONTENT_TYPE)
         if model is None:
             return
-        body = await read_body(request)
+        body = await request.read_body()
         if not model.is_valid(body):
             raise InvalidRequestBodyError(model.explain(body), message=INVALID_BODY)
 
@@ -106,54 +105,6 @@ def _has_query_value(query_string: str, name: str) -> bool:
             if value.strip():
                 return True
     return False
-
-
-async def read_body(request: Request) -> bytes:
-    """The whole request body, read once and kept in ``request.body`` (chunked bodies within the stage's limit)."""
-    body = request.body
-    if body is not None:
-        return body
-    length = request.body_length
-    if not length:
-        body = b""
-    elif length > 0:
-        body = await request.protocol()
-        if len(body) > length:
-            body = body[:length]
-    else:
-        limit = request.stage.limits.max_body_bytes
-        parts = []
-        size = 0
-        async for chunk in request.protocol:
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLargeError()
-            parts.append(chunk)
-        body = b"".join(parts)
-    request.body = body
-    request.protocol = _ReadProtocol(request.protocol, body)
-    return body
-
-
-class _ReadProtocol:
-    """A request's RSGI protocol once its body has been read: RSGI allows one read, so a later stage that reads
-    the protocol rather than ``Request.body`` gets the same body again; responses go to the real protocol."""
-
-    __slots__ = ("_body", "_protocol")
-
-    def __init__(self, protocol: Any, body: bytes) -> None:
-        self._protocol = protocol
-        self._body = body
-
-    async def __call__(self) -> bytes:
-        return self._body
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._body:
-            yield self._body
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._protocol, name)
 
 
 def build_validator(definition: ApiDefinition, route: Route) -> RequestValidator | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -20,7 +19,6 @@ from fastgw.transforms.templates import (
     body_text,
     escape_javascript,
     java_string,
-    read_body,
     wrap,
 )
 
@@ -380,23 +378,3 @@ class FakeProtocol:
                 yield chunk
 
         return iterate()
-
-
-def read(length: int | None, *chunks: bytes) -> bytes:
-    request = FakeRequest(body_length=length, protocol=FakeProtocol(*chunks))
-    return asyncio.run(read_body(cast(Request, request)))
-
-
-def test_read_body() -> None:
-    assert read(None) == b""
-    assert read(3, b"abc") == b"abc"
-    assert read(-1, b"ab", b"cd") == b"abcd"
-
-
-def test_read_body_over_the_limit() -> None:
-    from fastgw.errors import RequestTooLargeError
-
-    with pytest.raises(RequestTooLargeError):
-        read(-1, b"x" * 600, b"y" * 600)
-    with pytest.raises(RequestTooLargeError):
-        read(2000, b"x" * 2000)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -67,6 +67,36 @@ class Request:
         instead of reading ``protocol`` again. ``None`` while unread."""
         self._query: dict[str, list[str]] | None = None
 
+    async def read_body(self) -> bytes:
+        """The whole request body, read once (RSGI allows one read) and kept in ``body``; a chunked body is
+        read within the stage's body limit. Later stages that read ``protocol`` get the same body again."""
+        from fastgw.errors import ClientDisconnectedError, RequestTooLargeError
+
+        body = self.body
+        if body is not None:
+            return body
+        length = self.body_length
+        if not length:
+            body = b""
+        elif length > 0:
+            body = await self.protocol()
+            if len(body) < length:
+                raise ClientDisconnectedError()
+            body = body[:length]
+        else:
+            limit = self.stage.limits.max_body_bytes
+            parts = []
+            size = 0
+            async for chunk in self.protocol:
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError()
+                parts.append(chunk)
+            body = b"".join(parts)
+        self.body = body
+        self.protocol = _ReadProtocol(self.protocol, body)
+        return body
+
     @property
     def client_ip(self) -> str:
         client: str = self.scope.client
@@ -100,6 +130,27 @@ class Request:
     @property
     def host(self) -> str:
         return self.scope.headers.get("host") or self.scope.authority or ""
+
+
+class _ReadProtocol:
+    """A request's RSGI protocol once its body has been read: a later reader gets the same body again;
+    responses go to the real protocol."""
+
+    __slots__ = ("_body", "_protocol")
+
+    def __init__(self, protocol: Any, body: bytes) -> None:
+        self._protocol = protocol
+        self._body = body
+
+    async def __call__(self) -> bytes:
+        return self._body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._body:
+            yield self._body
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._protocol, name)
 
 
 class Response:

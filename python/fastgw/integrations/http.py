@@ -46,7 +46,7 @@ from fastgw.integrations.selection import (
 from fastgw.integrations.upstream import Connection, HeaderRules, UpstreamPool, UpstreamPools, UpstreamResponse
 from fastgw.transforms.http_api_mapping import HttpApiMapping, compile_http_api_mapping
 from fastgw.transforms.parameters import ParameterMapping, apply_request_parameters, compile_request_parameters
-from fastgw.transforms.templates import MappingTemplate, TemplateInput, body_text, read_body
+from fastgw.transforms.templates import MappingTemplate, TemplateInput, body_text
 
 #: ``(host, header rules, api id, path template, fixed method, backend query, append request path)``.
 ProxyTargetSpec = tuple[str, str, str, str, str | None, str, bool]
@@ -291,7 +291,7 @@ class HttpIntegration:
             return await self._invoke_shaped(request)
         method = self.fixed_method or request.method
         if self.reads_body and request.body is None and request.body_length:
-            await read_body(request)  # sets request.body, which a body mapping reads
+            await request.read_body()  # sets request.body, which a body mapping reads
         body_length = request.body_length
         head = request.upstream_head
         if request.body is not None and body_length is not None:
@@ -398,16 +398,16 @@ class HttpIntegration:
         content_type = request.header("content-type")
         template = self.request_templates.select(content_type)  # raises 415 as passthroughBehavior says
         if self.reads_body:
-            await read_body(request)  # sets request.body, which a body mapping reads
+            await request.read_body()  # sets request.body, which a body mapping reads
         binary = is_binary(content_type, request.stage.definition.binary_media_types)
         variables: TemplateInput | None = None
         if template is None:
-            body = _convert_request(await read_body(request), binary, self.integration.content_handling)
+            body = _convert_request(await request.read_body(), binary, self.integration.content_handling)
         elif template.is_static:
             body = self._render_request(template, None, "")  # fixed text: the client's body is not needed
         else:
             variables = TemplateInput.from_request(request)
-            body = self._render_request(template, variables, body_text(await read_body(request), binary))
+            body = self._render_request(template, variables, body_text(await request.read_body(), binary))
         method = self.fixed_method or request.method
         head = self._head(request, method, len(body), variables)
         upstream = await self._send_buffered(method, head, body)

@@ -31,7 +31,7 @@ from fastgw.integrations.selection import (
     select_response,
     select_template,
 )
-from fastgw.transforms.templates import MappingTemplate, TemplateInput, body_text, read_body
+from fastgw.transforms.templates import MappingTemplate, TemplateInput, body_text
 
 _UNQUOTED_KEY = re.compile(r"([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)\s*:")
 
@@ -116,7 +116,7 @@ class MockIntegration:
         """The ``statusCode`` the request template renders; AWS answers 500 when it has none."""
         body = b""
         if not template.is_static:
-            body = await read_body(request)
+            body = await request.read_body()
         binary = is_binary(request.header("content-type"), request.stage.definition.binary_media_types)
         try:
             return mock_status_code(template.render(variables, body_text(body, binary)))

@@ -449,41 +449,6 @@ def compile_templates(templates: Mapping[str, str]) -> dict[str, MappingTemplate
     return {content_type: MappingTemplate(content_type, text) for content_type, text in templates.items()}
 
 
-async def read_body(request: Request) -> bytes:
-    """The whole request body, for a template to read (up to the stage's body limit)."""
-    from fastgw.errors import ClientDisconnectedError, RequestTooLargeError
-
-    cached = getattr(request, "body", None)  # already read by an earlier stage (request validation)
-    if isinstance(cached, bytes):
-        return cached
-    length = request.body_length
-    if length is None or length == 0:
-        return b""
-    limit = request.stage.limits.max_body_bytes
-    if length > 0:
-        if length > limit:
-            raise RequestTooLargeError()
-        body: bytes = await request.protocol()
-        if len(body) < length:
-            raise ClientDisconnectedError()
-        body = body[:length]
-    else:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.protocol:
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLargeError()
-            chunks.append(chunk)
-        body = b"".join(chunks)
-    try:
-        # Kept for later stages (requestParameters from method.request.body), where Request has the slot.
-        setattr(request, "body", body)  # noqa: B010 (the slot arrives with request validation)
-    except AttributeError:
-        pass
-    return body
-
-
 def body_text(body: bytes, binary: bool) -> str:
     """What ``$input.body`` reads: a binary body base64-encoded, text decoded as UTF-8."""
     return base64.b64encode(body).decode() if binary else body.decode(errors="replace")
