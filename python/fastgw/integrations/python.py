@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 
-from fastgw.errors import RequestTooLargeError
 from fastgw.integrations.base import Request, Response
 
 
@@ -86,14 +85,7 @@ class PythonIntegration:
         return f"PYTHON {self.name}"
 
     async def invoke(self, request: Request) -> Response:
-        length = request.scope.headers.get("content-length")
-        body = b""
-        if length is not None or "transfer-encoding" in request.scope.headers:
-            if length is not None and int(length) > request.stage.limits.max_body_bytes:
-                raise RequestTooLargeError()
-            body = await request.protocol()
-            if len(body) > request.stage.limits.max_body_bytes:
-                raise RequestTooLargeError()
+        body = await request.read_body()  # the engine already refused a declared length over the limit
         handler_request = HandlerRequest(
             method=request.method,
             path=request.path,
