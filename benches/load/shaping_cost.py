@@ -1,0 +1,195 @@
+"""What request shaping costs on a proxied route (issue "Request and response shaping", its 10% budget).
+
+Serves two definitions in turn, each on CPU 1 with one worker: a plain REST ``http_proxy`` POST route, and the
+same route with a body validator (a 1 KB JSON model with a ``$ref``, plus required-parameter checks) and a
+header mapping. wrk (CPU 0) POSTs the same 988-byte JSON body to an nginx backend (CPU 0) through each;
+the worker's CPU time per request is compared over alternating rounds (robust on a shared machine).
+
+Run from the repository root: ``.venv/bin/python benches/load/shaping_cost.py [--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BODY = json.dumps(
+    {"id": 7, "name": "rex", "tags": ["a"] * 20, "owner": {"name": "x" * 400, "email": "a@b.c"}, "notes": "n" * 400}
+)
+MODEL = {
+    "type": "object",
+    "required": ["id", "name", "owner"],
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "owner": {"$ref": "#/definitions/Owner"},
+        "notes": {"type": "string"},
+    },
+}
+OWNER = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string"}, "email": {"type": "string"}},
+}
+
+
+def definition(backend_port: int, shaped: bool) -> dict[str, Any]:
+    integration: dict[str, Any] = {
+        "type": "http_proxy",
+        "httpMethod": "POST",
+        "uri": f"http://127.0.0.1:{backend_port}/items",
+    }
+    operation: dict[str, Any] = {
+        "parameters": [
+            {"name": "body", "in": "body", "schema": {"$ref": "#/definitions/Pet"}},
+            {"name": "x-user", "in": "header", "required": shaped, "type": "string"},
+        ],
+        "x-amazon-apigateway-integration": integration,
+    }
+    document: dict[str, Any] = {
+        "swagger": "2.0",
+        "info": {"title": "shaping-cost", "version": "1"},
+        "paths": {"/items": {"post": operation}},
+        "definitions": {"Pet": MODEL, "Owner": OWNER},
+    }
+    if shaped:
+        document["x-amazon-apigateway-request-validators"] = {
+            "all": {"validateRequestBody": True, "validateRequestParameters": True}
+        }
+        operation["x-amazon-apigateway-request-validator"] = "all"
+        integration["requestParameters"] = {"integration.request.header.x-user-id": "method.request.header.x-user"}
+    return document
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(port)
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def workers(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out] or [pid]
+
+
+def wrk(port: int, script: Path, seconds: int) -> tuple[int, float, str]:
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "0",
+            "wrk",
+            "-t1",
+            "-c64",
+            f"-d{seconds}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/items",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    requests = int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
+    rate = float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
+    return requests, rate, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=6)
+    args = parser.parse_args(argv)
+    hz = os.sysconf("SC_CLK_TCK")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        backend_port = free_port()
+        (work / "nginx.conf").write_text(
+            f"worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;\n"
+            "events { worker_connections 4096; }\n"
+            "http { access_log off; keepalive_requests 1000000; client_body_buffer_size 64k;\n"
+            f"  server {{ listen 127.0.0.1:{backend_port}; location / {{ default_type application/json;"
+            " return 200 '{\"id\":1}'; } } }\n"
+        )
+        script = work / "post.lua"
+        script.write_text(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
+            'wrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-user"] = "alice"\n'
+        )
+        for kind in ("plain", "shaped"):
+            (work / f"{kind}.yaml").write_text(yaml.safe_dump(definition(backend_port, kind == "shaped")))
+        backend = subprocess.Popen(
+            ["taskset", "-c", "0", "nginx", "-c", str(work / "nginx.conf"), "-p", tmp], start_new_session=True
+        )
+        try:
+            wait_for(backend_port)
+            results: dict[str, list[float]] = {"plain": [], "shaped": []}
+            for round_number in range(1, args.rounds + 1):
+                for kind in ("plain", "shaped"):
+                    port = free_port()
+                    gateway = subprocess.Popen(
+                        ["taskset", "-c", "1", sys.executable, "-m", "fastgw", "serve", str(work / f"{kind}.yaml"),
+                         "--port", str(port)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )  # fmt: skip
+                    try:
+                        wait_for(port)
+                        time.sleep(1.5)
+                        wrk(port, script, 2)
+                        pids = workers(gateway.pid)
+                        before = cpu_ticks(pids)
+                        requests, rate, out = wrk(port, script, args.duration)
+                        used = (cpu_ticks(pids) - before) / hz
+                        if "Non-2xx" in out:
+                            raise RuntimeError(f"{kind}: non-2xx responses\n{out}")
+                        per_request = used / requests * 1e6
+                        results[kind].append(per_request)
+                        print(f"round {round_number} {kind:6s} {rate:9.0f} req/s  {per_request:6.1f} µs CPU/request")
+                    finally:
+                        os.killpg(gateway.pid, signal.SIGTERM)
+                        gateway.wait(10)
+            plain = sorted(results["plain"])[len(results["plain"]) // 2]
+            shaped = sorted(results["shaped"])[len(results["shaped"]) // 2]
+            print(
+                f"median CPU/request: plain {plain:.1f} µs, shaped {shaped:.1f} µs: +{(shaped / plain - 1) * 100:.0f}%"
+            )
+        finally:
+            os.killpg(backend.pid, signal.SIGTERM)
+            backend.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
