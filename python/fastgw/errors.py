@@ -70,7 +70,7 @@ class IntegrationFailureError(GatewayError):
 
 
 class BadRequestError(GatewayError):
-    """A request the gateway cannot read (for example a malformed Content-Length)."""
+    """A request body the gateway must read and cannot (invalid JSON for a body mapping, as AWS answers)."""
 
     response_type = "BAD_REQUEST_BODY"
 
