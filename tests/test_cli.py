@@ -78,3 +78,10 @@ def test_api_type_override_and_bad_option_values() -> None:
     assert bad.returncode == 2 and "must be rest or http" in bad.stderr
     variable = run_cli("serve", "--stage-variable", "novalue", str(EXAMPLES / "petstore.yaml"))
     assert variable.returncode == 2 and "KEY=VALUE" in variable.stderr
+
+
+def test_bench_is_a_subcommand() -> None:
+    result = run_cli("bench", "--list")
+    assert result.returncode == 0, result.stderr
+    assert "nginx-proxy" in result.stdout and "fastgw" in result.stdout
+    assert "fastgw bench" in run_cli("bench", "--help").stdout

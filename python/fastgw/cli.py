@@ -4,6 +4,7 @@
                  [--stage-variable KEY=VALUE]... [--stage-prefix] [--workers N] [--fail-on-warnings]
     fastgw validate FILE
     fastgw routes FILE
+    fastgw bench [--quick] [--gateways a,b] [--install-missing] ...   (benches/load/README.md)
 
 FILE is an OpenAPI 3 / Swagger 2 definition (JSON or YAML, AWS extensions included) or a gateway config file.
 Problems are printed as ``file#/json/pointer: reason``; a definition that cannot be served exits with code 2.
@@ -70,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     definition_options(validate)
     validate.add_argument("--fail-on-warnings", action="store_true", help="exit 2 when there are warnings")
 
+    commands.add_parser(
+        "bench",
+        help="run the load benchmark beside peer gateways (options: fastgw bench --help)",
+        add_help=False,
+    )
+
     routes = commands.add_parser("routes", help="print the route table with integration targets")
     routes.add_argument("file", metavar="FILE")
     definition_options(routes)
@@ -82,7 +89,12 @@ def _report(problems: Sequence[Problem], kind: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:
+        from fastgw.bench.cli import main as bench
+
+        return bench(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         if args.command == "serve":
             return _serve(args)

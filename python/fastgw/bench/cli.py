@@ -22,7 +22,7 @@ DEFAULT_NODE_DIR = Path.home() / ".cache" / "fastgw-bench" / "node"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m fastgw.bench",
+        prog="fastgw bench",
         description="Load-benchmark fastgw beside nginx, HAProxy, Caddy, Node gateways and Granian baselines "
         "(wrk and the backend on one CPU, the gateway alone on the other).",
     )
