@@ -140,50 +140,11 @@ def _requested(getter: Callable[[Request], str | None]) -> Source:
     return lambda request, _error: None if request is None else getter(request)
 
 
-# Named functions, not lambdas: mypy checks their bodies after the Request/StageRuntime import cycle resolves.
-def _request_id(request: Request) -> str | None:
-    return request.request_id
+def _context(name: str) -> Source:
+    """A request-side ``$context`` variable, as every other stage reads it (``transforms.parameters``)."""
+    from fastgw.transforms.parameters import context_value
 
-
-def _extended_request_id(request: Request) -> str | None:
-    return request.extended_request_id
-
-
-def _http_method(request: Request) -> str | None:
-    return request.method
-
-
-def _resource_path(request: Request) -> str | None:
-    route = request.route
-    return route.resource_path if route is not None else None
-
-
-def _stage(request: Request) -> str | None:
-    return request.stage.stage_name
-
-
-def _api_id(request: Request) -> str | None:
-    return request.stage.api_id
-
-
-def _source_ip(request: Request) -> str | None:
-    return request.client_ip
-
-
-def _user_agent(request: Request) -> str | None:
-    return request.header("user-agent")
-
-
-def _path(request: Request) -> str | None:
-    return request.path
-
-
-def _protocol(_request: Request) -> str | None:
-    return "HTTP/1.1"
-
-
-def _domain_name(request: Request) -> str | None:
-    return request.host
+    return _requested(lambda request: context_value(request, name))
 
 
 def _error_message(_request: Request | None, error: _Error) -> str | None:
@@ -201,17 +162,17 @@ def _error_response_type(_request: Request | None, error: _Error) -> str | None:
 #: ``$context.x`` / ``context.x`` variables a gateway response can use (the request-side ones of reference §5.2,
 #: plus ``error.*``). Unknown names render as nothing.
 _CONTEXT: Final[dict[str, Source]] = {
-    "requestId": _requested(_request_id),
-    "extendedRequestId": _requested(_extended_request_id),
-    "httpMethod": _requested(_http_method),
-    "resourcePath": _requested(_resource_path),
-    "stage": _requested(_stage),
-    "apiId": _requested(_api_id),
-    "identity.sourceIp": _requested(_source_ip),
-    "identity.userAgent": _requested(_user_agent),
-    "path": _requested(_path),
-    "protocol": _requested(_protocol),
-    "domainName": _requested(_domain_name),
+    "requestId": _context("requestId"),
+    "extendedRequestId": _context("extendedRequestId"),
+    "httpMethod": _context("httpMethod"),
+    "resourcePath": _context("resourcePath"),
+    "stage": _context("stage"),
+    "apiId": _context("apiId"),
+    "identity.sourceIp": _context("identity.sourceIp"),
+    "identity.userAgent": _context("identity.userAgent"),
+    "path": _context("path"),
+    "protocol": _context("protocol"),
+    "domainName": _context("domainName"),
     "error.message": _error_message,
     "error.messageString": _error_message_string,
     "error.responseType": _error_response_type,

@@ -35,6 +35,7 @@ class FakeLimits:
 
 @dataclass
 class FakeStage:
+    api_type: str = "REST"
     stage_name: str = "prod"
     api_id: str = "abc123defg"
     stage_variables: dict[str, str] = field(default_factory=lambda: {"flavour": "vanilla"})

@@ -123,10 +123,6 @@ def context_value(request: Request, name: str) -> str | None:
     return None
 
 
-# Kept for callers of the old private name.
-_context_value = context_value
-
-
 def _last(values: list[str] | None) -> str | None:
     """AWS keeps the last of repeated query values (reference §1.2)."""
     return values[-1] if values else None

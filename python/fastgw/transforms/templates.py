@@ -51,7 +51,7 @@ import airspeed  # type: ignore[import-untyped]  # no type information shipped
 import airspeed.operators  # type: ignore[import-untyped]
 import orjson
 
-from fastgw.transforms.parameters import JsonPath, UnsupportedExpressionError
+from fastgw.transforms.parameters import JsonPath, UnsupportedExpressionError, context_value
 
 if TYPE_CHECKING:
     from fastgw.integrations.base import Request
@@ -361,19 +361,22 @@ class TemplateInput:
     @classmethod
     def from_request(cls, request: Request) -> TemplateInput:
         stage = request.stage
-        route = request.route
         now = time.time()
+
+        def variable(name: str) -> str | None:
+            return context_value(request, name)
+
         context = JavaMap(
-            requestId=request.request_id,
-            extendedRequestId=request.extended_request_id,
-            httpMethod=request.method,
-            resourcePath=route.resource_path if route else None,
-            stage=stage.stage_name,
-            apiId=stage.api_id,
-            identity=JavaMap(sourceIp=request.client_ip, userAgent=request.header("user-agent")),
-            path=request.path,
-            protocol="HTTP/1.1",
-            domainName=request.host,
+            requestId=variable("requestId"),
+            extendedRequestId=variable("extendedRequestId"),
+            httpMethod=variable("httpMethod"),
+            resourcePath=variable("resourcePath"),
+            stage=variable("stage"),
+            apiId=variable("apiId"),
+            identity=JavaMap(sourceIp=variable("identity.sourceIp"), userAgent=variable("identity.userAgent")),
+            path=variable("path"),
+            protocol=variable("protocol"),
+            domainName=variable("domainName"),
             requestTime=time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             requestTimeEpoch=int(now * 1000),
             requestOverride=JavaMap(header=JavaMap(), querystring=JavaMap(), path=JavaMap()),
