@@ -29,6 +29,16 @@ from fastgw.routing import StageRuntime
 log = logging.getLogger("fastgw")
 
 
+def add_id_headers(headers: list[tuple[str, str]], api_type: str, request_id: str, extended_id: str) -> None:
+    """Every answer carries the request ids: REST ``x-amzn-RequestId`` and ``x-amz-apigw-id``, HTTP APIs
+    ``apigw-requestid`` (reference §2.1)."""
+    if api_type == "REST":
+        headers.append(("x-amzn-RequestId", request_id))
+        headers.append(("x-amz-apigw-id", extended_id))
+    else:
+        headers.append(("apigw-requestid", extended_id))
+
+
 class Sites:
     """Which API stage serves a request: base path mappings by host and path (reference §13)."""
 
@@ -116,11 +126,7 @@ class GatewayApp:
         if runtime.compression is not None:
             response = runtime.compression.apply(request, response)
         response_headers = response.headers
-        if runtime.api_type == "REST":
-            response_headers.append(("x-amzn-RequestId", request_id))
-            response_headers.append(("x-amz-apigw-id", extended_id))
-        else:
-            response_headers.append(("apigw-requestid", extended_id))
+        add_id_headers(response_headers, runtime.api_type, request_id, extended_id)
         if response.stream is None:
             protocol.response_bytes(response.status, response_headers, response.body)
         else:
@@ -188,8 +194,5 @@ class GatewayApp:
             return
         rendered = responses.render("FORBIDDEN")
         headers = [*rendered.headers]
-        if responses.api_type == "REST":
-            headers += [("x-amzn-RequestId", request_id), ("x-amz-apigw-id", extended_id)]
-        else:
-            headers.append(("apigw-requestid", extended_id))
+        add_id_headers(headers, responses.api_type, request_id, extended_id)
         protocol.response_bytes(rendered.status, headers, rendered.body)
