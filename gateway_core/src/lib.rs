@@ -21,6 +21,7 @@ pub mod ids;
 pub mod paths;
 pub mod proxy;
 pub mod routing;
+pub mod shared;
 pub mod spec;
 pub mod validation;
 
@@ -29,4 +30,5 @@ pub use engine::Engine;
 pub use error::ConfigError;
 pub use proxy::ProxyTarget;
 pub use routing::{RouteMatch, Router};
+pub use shared::SharedRegion;
 pub use spec::{ApiType, GatewaySpec, RouteId, RouteSpec, RoutingOptions};
