@@ -13,16 +13,19 @@
 //! 3. The binding crate (`fastgw._core`) turns the decision into Python values; Python runs the
 //!    integration. Upstream responses are parsed by [`http1`], also here.
 
+pub mod cache;
 pub mod decision;
 pub mod engine;
 pub mod error;
 pub mod http1;
 pub mod ids;
+pub mod metrics;
 pub mod paths;
 pub mod proxy;
 pub mod routing;
 pub mod shared;
 pub mod spec;
+pub mod throttle;
 pub mod validation;
 
 pub use decision::{Decision, Rejection};
