@@ -198,9 +198,35 @@ ERROR_CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("apis-null", "apis:\n", [("/apis", "apis must be a mapping of API name to API, got null")]),
     ("apis-empty", "apis: {}\n", [("/apis", "apis must name at least one API")]),
     (
-        "reserved-top-key",
+        "usage-plans-not-mapping",
         "apis: {a: {definition: a.yaml}}\nusagePlans: []\n",
-        [("/usagePlans", "'usagePlans' is not supported yet by this version of fastgw")],
+        [("/usagePlans", "usagePlans must be a mapping of name to plan, got a list")],
+    ),
+    (
+        "usage-plan-unknown-stage",
+        "apis: {a: {definition: a.yaml}}\nusagePlans: {gold: {apiStages: [{api: a, stage: prod}]}}\n",
+        [("/usagePlans/gold/apiStages/0/stage", "API 'a' has no stage 'prod'")],
+    ),
+    (
+        "quota-bad-period",
+        "apis: {a: {definition: a.yaml}}\n"
+        "usagePlans: {gold: {quota: {limit: 5, period: YEAR}, apiStages: [{api: a, stage: $default}]}}\n",
+        [("/usagePlans/gold/quota/period", "period 'YEAR' is not one of DAY, WEEK, MONTH")],
+    ),
+    (
+        "api-key-short-value",
+        "apis: {a: {definition: a.yaml}}\napiKeys: {alice: {value: short}}\n",
+        [("/apiKeys/alice/value", "an API key value is 20-128 letters and digits (AWS's rule)")],
+    ),
+    (
+        "api-key-unknown-plan",
+        "apis: {a: {definition: a.yaml}}\napiKeys: {alice: {value: abcdefghijklmnopqrstuvwxyz, usagePlans: [gold]}}\n",
+        [("/apiKeys/alice/usagePlans/0", "no usage plan named 'gold'")],
+    ),
+    (
+        "redis-bad-url",
+        "apis: {a: {definition: a.yaml}}\nredis: {url: 'http://x'}\n",
+        [("/redis/url", "url must start with redis://, rediss:// or unix://")],
     ),
     (
         "bad-api-name",
@@ -275,9 +301,24 @@ ERROR_CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
         ],
     ),
     (
-        "reserved-stage-key",
-        "apis: {a: {definition: a.yaml, stages: {prod: {methodSettings: {}}}}}\n",
-        [("/apis/a/stages/prod/methodSettings", "'methodSettings' is not supported yet by this version of fastgw")],
+        "bad-method-selector",
+        "apis: {a: {definition: a.yaml, stages: {prod: {methodSettings: {pets: {}}}}}}\n",
+        [("/apis/a/stages/prod/methodSettings/pets", "'pets' is not a route selector ('resourcePath/METHOD')")],
+    ),
+    (
+        "cache-ttl-too-long",
+        "apis: {a: {definition: a.yaml, stages: {prod: {methodSettings: {'*/*': {cacheTtlInSeconds: 3601}}}}}}\n",
+        [
+            (
+                "/apis/a/stages/prod/methodSettings/*~1*/cacheTtlInSeconds",
+                "cacheTtlInSeconds must be between 0 and 3600, got 3601",
+            )
+        ],
+    ),
+    (
+        "negative-rate",
+        "apis: {a: {definition: a.yaml, stages: {prod: {throttling: {rateLimit: -1, burstLimit: 1}}}}}\n",
+        [("/apis/a/stages/prod/throttling/rateLimit", "rateLimit must be a number of at least 0, got an integer -1")],
     ),
     (
         "unknown-stage-key",
@@ -512,7 +553,6 @@ def test_every_problem_is_reported_at_once(gw: Callable[[str], Path]) -> None:
         """
     )
     assert load_errors(path) == [
-        ("/redis", "'redis' is not supported yet by this version of fastgw"),
         ("/apis/a/type", "type 'SOAP' is not one of REST, HTTP"),
         (
             "/apis/a/stages/prod/variables/v",
@@ -520,6 +560,7 @@ def test_every_problem_is_reported_at_once(gw: Callable[[str], Path]) -> None:
         ),
         ("/listeners/0/port", "port must be between 1 and 65535, got 70000"),
         ("/mappings/0/api", "unknown API 'nope' (the APIs are: a)"),
+        ("/redis", "redis must be a mapping, got a string"),
     ]
 
 
@@ -584,6 +625,8 @@ def schema_validator() -> Any:
 
 # Rules the schema cannot state: files exist, names refer to defined things, addresses are unique.
 NOT_IN_SCHEMA = {
+    "usage-plan-unknown-stage",
+    "api-key-unknown-plan",
     "definition-not-found",
     "duplicate-listener",
     "tls-files-missing",

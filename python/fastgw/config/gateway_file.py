@@ -23,10 +23,10 @@ JSON (``gateway.schema.json`` next to this module describes it)::
     limits: {maxBodyBytes: 10485760, maxHeaderBytes: 10240}
 
 Unknown keys are errors (typo protection); every problem found is reported at once, each with the file and
-the JSON pointer of the bad member. Keys that later versions will add are reserved and rejected as "not
-supported yet": per stage ``methodSettings``, ``defaultRouteSettings``, ``routeSettings``, ``throttling``,
-``cacheClusterEnabled``, ``cacheClusterSize``, ``accessLogSettings``; at the top ``usagePlans``, ``apiKeys``,
-``metrics``, ``accessLogs``, ``redis``.
+the JSON pointer of the bad member. Operational settings (per stage: throttling, ``methodSettings``,
+``routeSettings``, caching, access logs; at the top: ``throttling``, ``usagePlans``, ``apiKeys``, ``state``,
+``redis``, ``metrics``, ``accessLogs``, ``tracing``) are read by :mod:`fastgw.config.settings`, which
+documents them.
 
 Validation follows AWS where AWS has a rule: stage names ``[A-Za-z0-9_-]{1,128}`` (and ``$default``, the
 HTTP API stage served at the root; fastgw allows it for REST APIs too); at most 100 stage variables per
@@ -90,6 +90,14 @@ import yaml
 
 from fastgw.config.fields import describe
 from fastgw.config.model import ApiType
+from fastgw.config.settings import (
+    NODE_SETTING_KEYS,
+    STAGE_SETTING_KEYS,
+    NodeSettings,
+    StageSettings,
+    read_node_settings,
+    read_stage_settings,
+)
 from fastgw.errors import DefinitionError, Place, Problem
 
 if TYPE_CHECKING:
@@ -126,6 +134,8 @@ class StageConfig:
     name: str
     variables: Mapping[str, str]
     place: Place
+    settings: StageSettings = StageSettings()
+    """Throttling, caching and access-log settings (:mod:`fastgw.config.settings`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +213,8 @@ class GatewayConfig:
     limits: Limits
     source: str | None
     """The config file, or ``None`` for a config built from the command line."""
+    node: NodeSettings = NodeSettings()
+    """Gateway-wide settings: throttling default, usage plans and keys, state, Redis, metrics, logs, tracing."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -280,23 +292,13 @@ def detect_file_kind(path: str | os.PathLike[str]) -> FileKind:
 # Checking the parsed document
 
 
-_TOP_KEYS = ("$schema", "apis", "listeners", "mappings", "limits")
+_TOP_KEYS = ("$schema", "apis", "listeners", "mappings", "limits", *NODE_SETTING_KEYS)
 _API_KEYS = ("definition", "type", "basepath", "stagePrefix", "stages")
-_STAGE_KEYS = ("variables",)
+_STAGE_KEYS = ("variables", *STAGE_SETTING_KEYS)
 _LISTENER_KEYS = ("host", "port", "tls")
 _TLS_KEYS = ("certificate", "key", "keyPassword")
 _MAPPING_KEYS = ("api", "stage", "basePath", "domainName")
 _LIMITS_KEYS = ("maxBodyBytes", "maxHeaderBytes")
-_RESERVED_TOP_KEYS = ("usagePlans", "apiKeys", "metrics", "accessLogs", "redis")
-_RESERVED_STAGE_KEYS = (
-    "methodSettings",
-    "defaultRouteSettings",
-    "routeSettings",
-    "throttling",
-    "cacheClusterEnabled",
-    "cacheClusterSize",
-    "accessLogSettings",
-)
 _API_TYPES: Mapping[str, ApiType] = {"REST": "REST", "HTTP": "HTTP"}
 _BASEPATH_MODES: Mapping[str, BasePathMode] = {"ignore": "ignore", "prepend": "prepend", "split": "split"}
 
@@ -482,14 +484,12 @@ def _read_stages(checker: _Checker, value: Any, place: Place) -> dict[str, Stage
         if name is None:
             continue
         # `prod:` with nothing below it is a stage without variables.
-        stage = checker.obj(
-            {} if raw is None else raw, where, f"stage '{name}'", _STAGE_KEYS, reserved=_RESERVED_STAGE_KEYS
-        )
+        stage = checker.obj({} if raw is None else raw, where, f"stage '{name}'", _STAGE_KEYS)
         if stage is not None:
             variables = (
                 _read_variables(checker, stage["variables"], where.child("variables")) if "variables" in stage else {}
             )
-            stages[name] = StageConfig(name, variables, where)
+            stages[name] = StageConfig(name, variables, where, read_stage_settings(checker, stage, where))
     return stages
 
 
@@ -626,7 +626,7 @@ def load_gateway_file(path: str | os.PathLike[str]) -> GatewayConfig:
     base_dir = os.path.dirname(source)
     checker = _Checker()
     root = Place(source)
-    top = checker.obj(document, root, "the gateway config", _TOP_KEYS, required=("apis",), reserved=_RESERVED_TOP_KEYS)
+    top = checker.obj(document, root, "the gateway config", _TOP_KEYS, required=("apis",))
     if top is None:
         raise DefinitionError(checker.errors)
     if "$schema" in top:
@@ -658,11 +658,26 @@ def load_gateway_file(path: str | os.PathLike[str]) -> GatewayConfig:
                 mappings.append(mapping)
 
     limits = _read_limits(checker, top["limits"], root.child("limits")) if "limits" in top else Limits()
+    node = read_node_settings(checker, top, root, base_dir)
     good_apis = {name: api for name, api in apis.items() if api is not None}
+    _check_plan_stages(checker, node, apis)
     checker.errors.extend(_conflicts([*mappings, *_stage_prefix_mappings(good_apis.values(), mappings)]))
     if checker.errors:
         raise DefinitionError(checker.errors)
-    return GatewayConfig(good_apis, listeners, tuple(mappings), limits, source)
+    return GatewayConfig(good_apis, listeners, tuple(mappings), limits, source, node)
+
+
+def _check_plan_stages(checker: _Checker, node: NodeSettings, apis: Mapping[str, ApiConfig | None]) -> None:
+    """Usage plans must name defined API stages (a bad API is reported where it is defined)."""
+    for plan in node.usage_plans.values():
+        for index, stage in enumerate(plan.stages):
+            where = plan.place.child("apiStages", index)
+            if stage.api not in apis:
+                checker.error(
+                    where.child("api"), f"usage plan '{plan.name}' names API '{stage.api}', which is not defined"
+                )
+            elif (api := apis[stage.api]) is not None and stage.stage not in api.stages:
+                checker.error(where.child("stage"), f"API '{stage.api}' has no stage '{stage.stage}'")
 
 
 def _read_listeners(checker: _Checker, value: Any, place: Place, base_dir: str) -> tuple[Listener, ...]:
