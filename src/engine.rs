@@ -2,9 +2,13 @@
 
 use std::borrow::Cow;
 
+use std::sync::Arc;
+
+use gateway_core::admission::{Admission, AdmissionSpec, KeyPlan, KeyTable, ThrottleMode};
 use gateway_core::engine::RequestFacts;
 use gateway_core::http1::{ClientInfo, RequestBody};
 use gateway_core::paths::encode_path;
+use gateway_core::throttle::{Limit, OnTableFull, Throttle};
 use gateway_core::{ApiType, Decision, GatewaySpec, ProxyTarget, RouteSpec, RoutingOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -29,6 +33,43 @@ pub struct PyForward {
     /// The request body's framing: `None` (no body), `-1` (chunked) or its `Content-Length`.
     #[pyo3(get)]
     body_length: Option<i64>,
+    /// The API key's slot, when the route requires a key (see `Engine.set_keys`).
+    #[pyo3(get)]
+    key_slot: Option<u32>,
+    /// The usage plan's slot, when the route requires a key.
+    #[pyo3(get)]
+    plan_slot: Option<u32>,
+    /// With a deferred throttle: the levels `(bucket, rate, burst)` the caller checks in the shared store.
+    #[pyo3(get)]
+    deferred_throttle: Option<Py<PyList>>,
+}
+
+/// The node's token buckets, shared by every worker process: create it before the workers start.
+#[pyclass(frozen, name = "Throttle", module = "fastgw._core")]
+pub struct PyThrottle(Arc<Throttle>);
+
+#[pymethods]
+impl PyThrottle {
+    /// Room for `capacity_keys` buckets; `fail_open`: a full table admits (else throttles).
+    #[new]
+    #[pyo3(signature = (capacity_keys, *, fail_open = true))]
+    fn new(capacity_keys: usize, fail_open: bool) -> PyResult<Self> {
+        let on_full = if fail_open { OnTableFull::Admit } else { OnTableFull::Throttle };
+        Throttle::new(capacity_keys, on_full).map(|t| Self(Arc::new(t))).map_err(PyErr::from)
+    }
+
+    #[getter]
+    fn memory_bytes(&self) -> usize {
+        self.0.table().memory_bytes()
+    }
+
+    fn __len__(&self) -> usize {
+        self.0.table().len()
+    }
+}
+
+fn limit(pair: (f64, u32)) -> Limit {
+    Limit::new(pair.0, pair.1)
 }
 
 /// The decision "answer with gateway response `response_type`".
@@ -54,9 +95,15 @@ impl PyEngine {
     /// `proxies`: per route, `None` or `(host, rules, api_id, path_template, method | None, query,
     /// append_request_path)` for a plain HTTP proxy whose head the engine writes itself.
     #[new]
+    ///
+    /// Admission (API keys and throttling): `throttle` the node's buckets, `throttle_mode` `"local"`,
+    /// `"deferred"` (the caller checks `Forward.deferred_throttle` in a shared store) or `"off"`;
+    /// `stage_id` distinguishes this stage's buckets; `gateway_limit` and, per route, `route_limits` are
+    /// `(rate, burst)`; `api_key_required` per route.
     #[pyo3(signature = (
         api_type, routes, *, ignore_trailing_slash = None, max_header_bytes = None, max_body_bytes = None,
-        proxies = None
+        proxies = None, throttle = None, throttle_mode = "local", stage_id = 0, gateway_limit = None,
+        route_limits = None, api_key_required = None
     ))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn new(
@@ -67,7 +114,29 @@ impl PyEngine {
         max_header_bytes: Option<usize>,
         max_body_bytes: Option<u64>,
         proxies: Option<Vec<Option<(String, String, String, String, Option<String>, String, bool)>>>,
+        throttle: Option<&PyThrottle>,
+        throttle_mode: &str,
+        stage_id: u64,
+        gateway_limit: Option<(f64, u32)>,
+        route_limits: Option<Vec<Option<(f64, u32)>>>,
+        api_key_required: Option<Vec<bool>>,
     ) -> PyResult<Self> {
+        let mode = match throttle_mode {
+            "local" => ThrottleMode::Local,
+            "deferred" => ThrottleMode::Deferred,
+            "off" => ThrottleMode::Off,
+            other => return Err(PyValueError::new_err(format!("unknown throttle_mode {other:?}"))),
+        };
+        let admission = Admission::new(
+            AdmissionSpec {
+                stage_id,
+                gateway_limit: gateway_limit.map(limit),
+                route_limits: route_limits.unwrap_or_default().into_iter().map(|l| l.map(limit)).collect(),
+                api_key_required: api_key_required.unwrap_or_default(),
+            },
+            throttle.map(|t| Arc::clone(&t.0)),
+            mode,
+        );
         let api_type = parse_api_type(api_type)?;
         let mut spec = GatewaySpec::new(api_type, routes.into_iter().map(|(m, p)| RouteSpec::new(m, p)).collect());
         if let Some(ignore) = ignore_trailing_slash {
@@ -84,7 +153,34 @@ impl PyEngine {
             });
         }
         let built = py.detach(|| gateway_core::Engine::build(&spec));
-        built.map(Self).map_err(|e| config_error(&e))
+        built.map(|engine| Self(engine.with_admission(admission))).map_err(|e| config_error(&e))
+    }
+
+    /// The API keys this stage accepts: `(sha256 digest, key_slot, plan_slot, plan throttle (rate, burst) |
+    /// None, [(route_id, rate, burst)] per-method throttles)`. Replaces the previous set.
+    #[allow(clippy::type_complexity)]
+    fn set_keys(&self, keys: Vec<(Vec<u8>, u32, u32, Option<(f64, u32)>, Vec<(u32, f64, u32)>)>) -> PyResult<()> {
+        let Some(admission) = self.0.admission() else {
+            return Ok(()); // no route requires a key and nothing is throttled
+        };
+        let mut entries = Vec::with_capacity(keys.len());
+        for (digest, key_slot, plan_slot, throttle, methods) in keys {
+            let hash: [u8; 32] =
+                digest.try_into().map_err(|_| PyValueError::new_err("a key digest is 32 bytes (SHA-256)"))?;
+            let method_limits =
+                methods.into_iter().map(|(route, rate, burst)| (route, Limit::new(rate, burst))).collect();
+            entries.push((hash, KeyPlan { key_slot, plan_slot, throttle: throttle.map(limit), method_limits }));
+        }
+        admission.set_keys(KeyTable::new(entries));
+        Ok(())
+    }
+
+    /// Takes one token at each `(bucket, rate, burst)` level from the node's own buckets (the fail-open
+    /// fallback when the shared store is down). `None` admitted, else the index of the level that throttled.
+    fn throttle_locally(&self, levels: Vec<(u64, f64, u32)>) -> Option<usize> {
+        let levels: Vec<(u64, Limit)> =
+            levels.into_iter().map(|(key, rate, burst)| (key, Limit::new(rate, burst))).collect();
+        self.0.admission().and_then(|admission| admission.throttle_locally(&levels).err())
     }
 
     /// The one call per request: header and body limits, path re-encoding, route match, and for plain
@@ -126,8 +222,9 @@ impl PyEngine {
         let decoded = path.to_str()?;
         let encoded = encode_path(decoded);
         let facts = RequestFacts { header_bytes: request.size, content_length: request.content_length };
-        match self.0.admit(method, &encoded, facts) {
-            Decision::Forward(found) => {
+        match self.0.admit(method, &encoded, facts, request.api_key) {
+            Decision::Forward(forwarded) => {
+                let found = forwarded.route;
                 let params = PyDict::new(py);
                 for (name, value) in &found.params {
                     params.set_item(name, value)?;
@@ -155,7 +252,22 @@ impl PyEngine {
                     Cow::Borrowed(_) => path.clone().unbind(),
                     Cow::Owned(text) => PyString::new(py, text).unbind(),
                 };
-                let forward = PyForward { route_id: found.route_id, params: params.unbind(), path, head, body_length };
+                let deferred_throttle = if forwarded.deferred_throttle.is_empty() {
+                    None
+                } else {
+                    let levels = forwarded.deferred_throttle.iter().map(|&(key, l)| (key, l.rate, l.burst));
+                    Some(PyList::new(py, levels)?.unbind())
+                };
+                let forward = PyForward {
+                    route_id: found.route_id,
+                    params: params.unbind(),
+                    path,
+                    head,
+                    body_length,
+                    key_slot: forwarded.key.map(|k| k.key_slot),
+                    plan_slot: forwarded.key.map(|k| k.plan_slot),
+                    deferred_throttle,
+                };
                 Ok(Py::new(py, forward)?.into_any())
             }
             Decision::Reject(rejection) => {
@@ -171,11 +283,12 @@ struct RequestHeaders<'a> {
     content_length: Option<u64>,
     chunked: bool,
     host: Option<&'a str>,
+    api_key: Option<&'a str>,
 }
 
 impl<'a> RequestHeaders<'a> {
     fn read(pairs: &[(&'a str, &'a str)]) -> Self {
-        let mut read = Self { size: 0, content_length: None, chunked: false, host: None };
+        let mut read = Self { size: 0, content_length: None, chunked: false, host: None, api_key: None };
         for &(name, value) in pairs {
             read.size += name.len() + value.len();
             if name.eq_ignore_ascii_case("content-length") {
@@ -184,6 +297,8 @@ impl<'a> RequestHeaders<'a> {
                 read.chunked = true;
             } else if name.eq_ignore_ascii_case("host") && read.host.is_none() {
                 read.host = Some(value);
+            } else if name.eq_ignore_ascii_case("x-api-key") && read.api_key.is_none() {
+                read.api_key = Some(value);
             }
         }
         read

@@ -13,7 +13,7 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::engine::{PyEngine, PyForward, PyReject, PyRequestIds};
+    use crate::engine::{PyEngine, PyForward, PyReject, PyRequestIds, PyThrottle};
     #[pymodule_export]
     use crate::errors::{RouteConfigError, UpstreamProtocolError};
     #[pymodule_export]

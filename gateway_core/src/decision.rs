@@ -1,14 +1,28 @@
 //! Expected per-request outcomes, as values: the one thing [`crate::Engine::admit`] returns.
 
+use crate::admission::AdmittedKey;
 use crate::routing::RouteMatch;
+use crate::throttle::Limit;
 
 /// What the gateway does with a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// Returned by value once per request and matched at once: boxing the large variant would allocate.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Decision<'r, 'p> {
     /// Send the request on to the route's integration.
-    Forward(RouteMatch<'r, 'p>),
+    Forward(Forwarded<'r, 'p>),
     /// Answer with a gateway response instead.
     Reject(Rejection),
+}
+
+/// A request that passed routing, the key check and (unless deferred) the throttle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forwarded<'r, 'p> {
+    pub route: RouteMatch<'r, 'p>,
+    /// The API key, when the route requires one.
+    pub key: Option<AdmittedKey>,
+    /// The throttle levels the caller checks itself (a store shared by nodes); empty otherwise.
+    pub deferred_throttle: Vec<(u64, Limit)>,
 }
 
 /// Why a request is refused. Each maps to one AWS gateway response type, rendered in Python
@@ -23,6 +37,10 @@ pub enum Rejection {
     HeadersTooLarge,
     /// The declared body is larger than the limit (`413`).
     BodyTooLarge,
+    /// The route requires an API key and none that the stage accepts was given (`403 Forbidden`).
+    InvalidApiKey,
+    /// A throttle level has no token left (`429 Too Many Requests`).
+    Throttled,
 }
 
 impl Rejection {
@@ -33,6 +51,8 @@ impl Rejection {
             Self::NoRoute => "MISSING_AUTHENTICATION_TOKEN",
             Self::HeadersTooLarge => "REQUEST_HEADER_FIELDS_TOO_LARGE",
             Self::BodyTooLarge => "REQUEST_TOO_LARGE",
+            Self::InvalidApiKey => "INVALID_API_KEY",
+            Self::Throttled => "THROTTLED",
         }
     }
 }

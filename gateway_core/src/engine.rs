@@ -1,6 +1,7 @@
 //! The engine: built once from a [`GatewaySpec`], then asked once per request what to do.
 
-use crate::decision::{Decision, Rejection};
+use crate::admission::{Admission, Admit};
+use crate::decision::{Decision, Forwarded, Rejection};
 use crate::error::ConfigError;
 use crate::proxy::ProxyTarget;
 use crate::routing::Router;
@@ -13,6 +14,7 @@ pub struct Engine {
     max_header_bytes: usize,
     max_body_bytes: u64,
     proxies: Vec<Option<ProxyTarget>>,
+    admission: Option<Admission>,
 }
 
 /// What the engine needs to know about a request besides its method and path.
@@ -32,7 +34,19 @@ impl Engine {
             max_header_bytes: spec.max_header_bytes.unwrap_or(usize::MAX),
             max_body_bytes: spec.max_body_bytes.unwrap_or(u64::MAX),
             proxies: spec.proxies.clone(),
+            admission: None,
         })
+    }
+
+    /// Adds the API key and throttle checks ([`Admission`]) to [`Engine::admit`].
+    #[must_use]
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission.is_active().then_some(admission);
+        self
+    }
+
+    pub fn admission(&self) -> Option<&Admission> {
+        self.admission.as_ref()
     }
 
     pub fn api_type(&self) -> ApiType {
@@ -40,17 +54,33 @@ impl Engine {
     }
 
     /// Decides what to do with one request. `path` is the raw (still percent-encoded) request
-    /// path without the query string and without any stage or base-path prefix.
-    pub fn admit<'r, 'p>(&'r self, method: &str, path: &'p str, facts: RequestFacts) -> Decision<'r, 'p> {
+    /// path without the query string and without any stage or base-path prefix; `api_key` the `x-api-key`
+    /// header, if any.
+    pub fn admit<'r, 'p>(
+        &'r self,
+        method: &str,
+        path: &'p str,
+        facts: RequestFacts,
+        api_key: Option<&str>,
+    ) -> Decision<'r, 'p> {
         if facts.header_bytes > self.max_header_bytes {
             return Decision::Reject(Rejection::HeadersTooLarge);
         }
         if facts.content_length.is_some_and(|n| n > self.max_body_bytes) {
             return Decision::Reject(Rejection::BodyTooLarge);
         }
-        match self.router.lookup(method, path) {
-            Some(found) => Decision::Forward(found),
-            None => Decision::Reject(Rejection::NoRoute),
+        let Some(route) = self.router.lookup(method, path) else {
+            return Decision::Reject(Rejection::NoRoute);
+        };
+        let Some(admission) = &self.admission else {
+            return Decision::Forward(Forwarded { route, key: None, deferred_throttle: Vec::new() });
+        };
+        match admission.admit(route.route_id, api_key) {
+            Admit::Admitted { key, deferred } => {
+                Decision::Forward(Forwarded { route, key, deferred_throttle: deferred })
+            }
+            Admit::InvalidApiKey => Decision::Reject(Rejection::InvalidApiKey),
+            Admit::Throttled => Decision::Reject(Rejection::Throttled),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! 3. The binding crate (`fastgw._core`) turns the decision into Python values; Python runs the
 //!    integration. Upstream responses are parsed by [`http1`], also here.
 
+pub mod admission;
 pub mod cache;
 pub mod decision;
 pub mod engine;
@@ -28,7 +29,7 @@ pub mod spec;
 pub mod throttle;
 pub mod validation;
 
-pub use decision::{Decision, Rejection};
+pub use decision::{Decision, Forwarded, Rejection};
 pub use engine::Engine;
 pub use error::ConfigError;
 pub use proxy::ProxyTarget;

@@ -10,6 +10,7 @@ __all__ = [
     "RequestIds",
     "ResponseParser",
     "RouteConfigError",
+    "Throttle",
     "UpstreamProtocolError",
     "UpstreamTarget",
     "__version__",
@@ -41,6 +42,25 @@ class Forward:
     @property
     def body_length(self) -> int | None:
         """The request body's framing: ``None`` (no body), ``-1`` (chunked) or its Content-Length."""
+    @property
+    def key_slot(self) -> int | None:
+        """The API key's slot, when the route requires a key."""
+    @property
+    def plan_slot(self) -> int | None:
+        """The key's usage plan slot, when the route requires a key."""
+    @property
+    def deferred_throttle(self) -> list[tuple[int, float, int]] | None:
+        """With ``throttle_mode="deferred"``: the levels ``(bucket, rate, burst)`` to check in a shared store."""
+
+@final
+class Throttle:
+    """The node's token buckets in memory shared by every worker process: create it before they fork."""
+
+    def __new__(cls, capacity_keys: int, *, fail_open: bool = True) -> Throttle:
+        """Room for ``capacity_keys`` buckets; ``fail_open``: a key that finds the table full is admitted."""
+    @property
+    def memory_bytes(self) -> int: ...
+    def __len__(self) -> int: ...
 
 @final
 class Reject:
@@ -62,9 +82,26 @@ class Engine:
         max_header_bytes: int | None = None,
         max_body_bytes: int | None = None,
         proxies: list[tuple[str, str, str, str, str | None, str, bool] | None] | None = None,
+        throttle: Throttle | None = None,
+        throttle_mode: Literal["local", "deferred", "off"] = "local",
+        stage_id: int = 0,
+        gateway_limit: tuple[float, int] | None = None,
+        route_limits: list[tuple[float, int] | None] | None = None,
+        api_key_required: list[bool] | None = None,
     ) -> Engine:
         """``routes``: ``(method, path)`` pairs (``ANY``, ``$default`` allowed); a route's id is its index.
-        Raises :class:`RouteConfigError` for conflicting routes, with AWS's messages."""
+        Raises :class:`RouteConfigError` for conflicting routes, with AWS's messages. Admission: API keys
+        for the routes in ``api_key_required``, and the throttle levels (``(rate, burst)`` limits) in the
+        node's ``throttle``."""
+
+    def set_keys(
+        self, keys: list[tuple[bytes, int, int, tuple[float, int] | None, list[tuple[int, float, int]]]]
+    ) -> None:
+        """The keys the stage accepts: ``(sha256 digest, key_slot, plan_slot, plan throttle, per-route
+        throttles)``; replaces the previous set."""
+
+    def throttle_locally(self, levels: list[tuple[int, float, int]]) -> int | None:
+        """Takes a token at each level from the node's buckets: ``None``, or the level that throttled."""
 
     def admit(
         self,

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastgw._core import Forward, RequestIds
+from fastgw.admission import NodeAdmission, StageKey, WorkerAdmission
 from fastgw.config.gateway_file import MappingTable
 from fastgw.errors import GatewayError
 from fastgw.integrations.base import Request, Response
@@ -61,8 +62,12 @@ class Sites:
 class GatewayApp:
     """The RSGI application. Built once in the parent process; each worker calls ``__rsgi_init__``."""
 
-    def __init__(self, sites: Sites, *, proto: str = "http", port: int = 8080) -> None:
+    def __init__(
+        self, sites: Sites, *, proto: str = "http", port: int = 8080, admission: NodeAdmission | None = None
+    ) -> None:
         self.sites = sites
+        self.admission = admission
+        self.worker_admission: WorkerAdmission | None = None
         self.proto = proto
         self.port = port
         self.port_text = str(port)
@@ -79,6 +84,10 @@ class GatewayApp:
         self.pools = UpstreamPools(loop)
         for runtime in self.sites.runtimes:
             runtime.bind(self.pools, proto=self.proto, port=self.port)
+        if self.admission is not None and (self.admission.uses_store() or self.admission.redis is not None):
+            engines = {StageKey(r.api_name, r.stage_name): r.engine for r in self.sites.runtimes}
+            self.worker_admission = WorkerAdmission(self.admission, engines)
+            self.worker_admission.start(loop)
         # Everything built so far lives as long as the worker: keep the cyclic GC off it, and let the
         # short-lived per-request objects (futures, tuples) go in larger batches.
         gc.collect()
@@ -88,6 +97,15 @@ class GatewayApp:
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pools is not None:
             self.pools.close()
+        if self.worker_admission is not None:
+            # Gives unspent quota blocks back to the store; the loop may already be stopped or closed.
+            try:
+                if loop.is_running():
+                    loop.create_task(self.worker_admission.close())
+                elif not loop.is_closed():
+                    loop.run_until_complete(self.worker_admission.close())
+            except Exception as error:
+                log.warning("worker shutdown: %s", error)
 
     # -- one request ------------------------------------------------------------------------------
 
@@ -148,6 +166,12 @@ class GatewayApp:
         decision = runtime.engine.admit(method, path, headers, query, client, self.proto, self.port_text)
         if type(decision) is not Forward:
             return self._gateway_response(runtime, decision.response_type, request)
+        if self.worker_admission is not None and (
+            decision.plan_slot is not None or decision.deferred_throttle is not None
+        ):
+            refused = await self.worker_admission.check(runtime.engine, decision)
+            if refused is not None:
+                return self._gateway_response(runtime, refused, request)
         request.path = decision.path
         request.params = decision.params
         request.upstream_head = decision.head

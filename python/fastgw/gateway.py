@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fastgw._core import Engine
+from fastgw.admission import NodeAdmission, StageKey
 from fastgw.app import GatewayApp, Sites
 from fastgw.config.gateway_file import (
     ApiConfig,
@@ -36,7 +38,8 @@ from fastgw.config.gateway_file import (
     unserved_stages,
 )
 from fastgw.config.model import ApiDefinition, ApiType
-from fastgw.errors import Place, Problem
+from fastgw.config.settings import check_route_selectors
+from fastgw.errors import DefinitionError, Place, Problem
 from fastgw.integrations.python import Handler
 from fastgw.routing import StageRuntime, compile_stage
 
@@ -59,24 +62,38 @@ class Gateway:
         mappings = resolve_mappings(config, definitions)
         warnings: list[Problem] = [w for d in definitions.values() for w in d.warnings]
         warnings += unserved_stages(config, mappings)
+        self.admission = NodeAdmission(config.node)
         runtimes: dict[tuple[str, str], StageRuntime] = {}
+        errors: list[Problem] = []
         for mapping in mappings:
             key = (mapping.api, mapping.stage)
             if key in runtimes:
                 continue
             stage = config.apis[mapping.api].stages[mapping.stage]
+            definition = definitions[mapping.api]
+            errors += check_route_selectors(stage.settings, definition.routes, stage.place)
+            errors += self.admission.plan_problems(mapping.api, stage.name, definition)
             runtime, stage_warnings = compile_stage(
-                definitions[mapping.api],
+                definition,
                 stage.name,
                 stage.variables,
                 limits=config.limits,
                 handlers=(handlers or {}).get(mapping.api),
+                api_name=mapping.api,
+                engine_options=self.admission.engine_options(mapping.api, stage.name, definition, stage.settings),
             )
             runtimes[key] = runtime
             warnings += stage_warnings
+        if errors:
+            raise DefinitionError(errors)
         self.mappings = mappings
         self.stages = runtimes
         self.warnings = list(dict.fromkeys(warnings))
+        self.admission.load_store_keys()
+        self.admission.install_keys(self.engines())
+
+    def engines(self) -> dict[StageKey, Engine]:
+        return {StageKey(api, stage): runtime.engine for (api, stage), runtime in self.stages.items()}
 
     # -- building ---------------------------------------------------------------------------------
 
@@ -164,11 +181,14 @@ class Gateway:
         """The RSGI application for one listener (for ``granian --interface rsgi`` or any RSGI server)."""
         listener = listener or self.config.listeners[0]
         sites = Sites(MappingTable(self.mappings), self.stages)
-        return GatewayApp(sites, proto="https" if listener.tls else "http", port=listener.port)
+        return GatewayApp(
+            sites, proto="https" if listener.tls else "http", port=listener.port, admission=self.admission
+        )
 
     def serve(self, host: str | None = None, port: int | None = None, *, workers: int = 1) -> None:
         """Serves every listener (or just ``host:port``) until SIGINT/SIGTERM; in-flight requests drain first."""
         listeners = self.config.listeners
+        self.admission.workers = workers
         if host is not None or port is not None:
             first = listeners[0]
             listeners = (Listener(host or first.host, port or first.port, first.tls),)

@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastgw._core import Engine, RouteConfigError
 from fastgw.config.model import ApiDefinition, Integration, Route
@@ -72,8 +72,10 @@ class StageRuntime:
         routes: list[CompiledRoute],
         limits: LimitsLike,
         api_id: str,
+        api_name: str = "api",
     ) -> None:
         self.definition = definition
+        self.api_name = api_name
         self.api_type = definition.api_type
         self.stage_name = stage_name
         self.stage_variables = dict(stage_variables)
@@ -195,9 +197,12 @@ def compile_stage(
     limits: LimitsLike | None = None,
     ignore_trailing_slash: bool | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    api_name: str = "api",
+    engine_options: Mapping[str, Any] | None = None,
 ) -> tuple[StageRuntime, list[Problem]]:
     """Compiles ``definition`` for one stage. Raises :class:`DefinitionError` for conflicting routes;
-    returns the runtime and the stage's warnings (the definition's own warnings are not repeated)."""
+    returns the runtime and the stage's warnings (the definition's own warnings are not repeated).
+    ``engine_options``: the admission arguments of the engine (:meth:`NodeAdmission.engine_options`)."""
     handler_by_index: dict[int, Handler] = {}
     if handlers:
         definition, handler_by_index = with_handlers(definition, handlers)
@@ -226,9 +231,10 @@ def compile_stage(
             proxies=[
                 r.integration.proxy_target() if isinstance(r.integration, HttpIntegration) else None for r in routes
             ],
+            **(engine_options or {}),
         )
     except RouteConfigError as error:
         message, index = error.args
         raise DefinitionError(Problem(definition.routes[index].place, message)) from None
-    runtime = StageRuntime(definition, stage_name, variables, engine, routes, limits, api_id)
+    runtime = StageRuntime(definition, stage_name, variables, engine, routes, limits, api_id, api_name)
     return runtime, warnings
