@@ -185,9 +185,16 @@ class NodeAdmission:
 
         return SqliteUsageStore(self.state_path())
 
-    def apply_store_keys(self, changed: Sequence[Any]) -> bool:
-        """Merges keys created or changed in the store; True when something changed."""
+    def apply_store_keys(self, changed: Sequence[Any], *, replace: bool = False) -> bool:
+        """Merges keys created or changed in the store (``replace``: ``changed`` is all of them, drop the
+        store keys it lacks); True when something changed."""
         updated = False
+        if replace:
+            kept = {key.id for key in changed}
+            for key_id in [k for k in self.keys if not k.startswith("config:") and k not in kept]:
+                del self.keys[key_id]
+                self.key_by_slot.pop(name_slot("key", key_id), None)
+                updated = True
         for key in changed:
             record = KeyRecord(key.id, key.name, key.value_hash, key.enabled, (key.plan,) if key.plan else ())
             if key.plan and key.plan not in self.plans:
@@ -269,11 +276,14 @@ class WorkerAdmission:
             await asyncio.sleep(KEY_POLL_SECONDS)
             try:
                 version, changed = await self.store.keys_changed_since(self.node.store_version)
+                replaced = version < self.node.store_version  # the store was emptied or replaced
+                if replaced:
+                    version, changed = await self.store.keys_changed_since(0)
             except Exception as error:
                 log.warning("API keys not refreshed from the state store: %s", error)
                 continue
             self.node.store_version = version
-            if self.node.apply_store_keys(changed):
+            if self.node.apply_store_keys(changed, replace=replaced):
                 self.node.install_keys(self.engines)
 
     # -- per request (only for routes with a quota or a deferred throttle) ----------------------------

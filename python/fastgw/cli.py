@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import logging
 import sys
 from collections.abc import Sequence
 
-from fastgw.config.gateway_file import DEFAULT_HOST, DEFAULT_PORT, Listener
+from fastgw.config.gateway_file import COMMAND_LINE, DEFAULT_HOST, DEFAULT_PORT, GatewayConfig, Listener
 from fastgw.config.model import ApiDefinition
-from fastgw.errors import DefinitionError, Problem
+from fastgw.errors import DefinitionError, Place, Problem
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -31,6 +32,16 @@ def _stage_variable(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
+
+
+def _throttle(text: str) -> tuple[float, int]:
+    rate, sep, burst = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return float(rate), int(burst)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected RATE:BURST (e.g. 10000:5000), got {text!r}") from None
 
 
 def _api_type(text: str) -> str:
@@ -65,6 +76,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fail-on-warnings", action="store_true", help="refuse to serve a definition with warnings")
     serve.add_argument("--max-body-bytes", type=int, help="request body limit, 413 above (default: 10 MB)")
     serve.add_argument("--max-header-bytes", type=int, help="request header limit, 431 above (default: 10240)")
+    limits = serve.add_argument_group("throttling and API keys")
+    limits.add_argument("--throttle-rate", type=float, metavar="R", help="stage default: R requests/s per route")
+    limits.add_argument("--throttle-burst", type=int, metavar="B", help="stage default: bucket of B requests")
+    limits.add_argument(
+        "--gateway-throttle",
+        type=_throttle,
+        metavar="RATE:BURST",
+        help="gateway-wide limit, AWS's account level (default: 10000:5000)",
+    )
+    limits.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="a key (20-128 letters and digits) enabled for the served stages with an unlimited plan",
+    )
+    limits.add_argument("--state", metavar="PATH", help="quota and key state file (default: ./fastgw-state.db)")
+    limits.add_argument("--redis-url", metavar="URL", help="share limits, quotas and keys through Redis")
+    limits.add_argument(
+        "--redis-failure-policy",
+        choices=("open", "closed"),
+        help="Redis down: fall back to this node's limits (open, default) or refuse (closed)",
+    )
 
     validate = commands.add_parser("validate", help="check a definition or gateway config file")
     validate.add_argument("file", metavar="FILE")
@@ -76,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the load benchmark beside peer gateways (options: fastgw bench --help)",
         add_help=False,
     )
+
+    from fastgw.usage.cli import add_keys_parser
+
+    add_keys_parser(commands)
 
     routes = commands.add_parser("routes", help="print the route table with integration targets")
     routes.add_argument("file", metavar="FILE")
@@ -100,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "keys":
+            from fastgw.usage.cli import run_keys
+
+            return run_keys(args)
         return _routes(args)
     except DefinitionError as error:
         _report(error.problems, "error")
@@ -174,6 +216,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_header_bytes=args.max_header_bytes or config.limits.max_header_bytes,
         )
         config = dataclasses.replace(config, limits=limits)
+    config = apply_operation_flags(config, args)
     gateway = Gateway.from_config(config)
     _report(gateway.warnings, "warning")
     if gateway.warnings and args.fail_on_warnings:
@@ -181,6 +224,59 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     gateway.serve(workers=args.workers)
     return EXIT_OK
+
+
+def apply_operation_flags(config: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
+    """``--throttle-rate/--throttle-burst`` (every served stage's default route settings), ``--api-key``
+    (a key with an unlimited plan for every served stage), ``--gateway-throttle``, ``--state``, ``--redis-url``."""
+    from fastgw.config.settings import API_KEY_VALUE_RE, ApiKeyConfig, PlanStage, RedisSettings, Throttle, UsagePlan
+
+    cli = Place(COMMAND_LINE)
+    node = config.node
+    apis = dict(config.apis)
+    if args.throttle_rate is not None or args.throttle_burst is not None:
+        rate = args.throttle_rate if args.throttle_rate is not None else 10_000.0
+        burst = args.throttle_burst if args.throttle_burst is not None else max(1, int(rate))
+        if rate < 0 or burst < 0:
+            raise DefinitionError(Problem(cli, "--throttle-rate and --throttle-burst must be at least 0"))
+        for name, api in apis.items():
+            stages = {
+                stage_name: dataclasses.replace(
+                    stage,
+                    settings=dataclasses.replace(
+                        stage.settings,
+                        default=dataclasses.replace(stage.settings.default, throttle=Throttle(rate, burst)),
+                    ),
+                )
+                for stage_name, stage in api.stages.items()
+            }
+            apis[name] = dataclasses.replace(api, stages=stages)
+    if args.gateway_throttle is not None:
+        node = dataclasses.replace(node, throttle=Throttle(*args.gateway_throttle))
+    if args.api_key:
+        for value in args.api_key:
+            if not API_KEY_VALUE_RE.fullmatch(value):
+                raise DefinitionError(Problem(cli, "--api-key: a key value is 20-128 letters and digits (AWS's rule)"))
+        plan_stages = tuple(PlanStage(api.name, stage) for api in apis.values() for stage in api.stages)
+        plan = UsagePlan("command-line", None, None, plan_stages, cli)
+        keys = tuple(
+            ApiKeyConfig(f"command-line-{index}", hashlib.sha256(value.encode()).hexdigest(), True, (plan.name,), cli)
+            for index, value in enumerate(args.api_key, 1)
+        )
+        node = dataclasses.replace(
+            node, usage_plans={**node.usage_plans, plan.name: plan}, api_keys=(*node.api_keys, *keys)
+        )
+    if args.state is not None:
+        node = dataclasses.replace(node, state_path=args.state)
+    if args.redis_url is not None:
+        if not args.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise DefinitionError(Problem(cli, "--redis-url must start with redis://, rediss:// or unix://"))
+        node = dataclasses.replace(node, redis=RedisSettings(args.redis_url))
+    if args.redis_failure_policy is not None and node.redis is not None:
+        node = dataclasses.replace(
+            node, redis=dataclasses.replace(node.redis, failure_policy=args.redis_failure_policy)
+        )
+    return dataclasses.replace(config, apis=apis, node=node)
 
 
 if __name__ == "__main__":  # pragma: no cover

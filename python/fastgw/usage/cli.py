@@ -1,0 +1,200 @@
+"""``fastgw keys``: manage API keys and read their quota usage, in the store the gateway uses.
+
+    fastgw keys create NAME [--value V] [--plan P] [--disabled] [--description D]
+    fastgw keys list [--json]
+    fastgw keys disable ID_OR_NAME
+    fastgw keys enable ID_OR_NAME
+    fastgw keys usage ID_OR_NAME [--plan P] [--period DAY|WEEK|MONTH]
+
+Every command takes ``--state PATH`` (the SQLite file; default ``$FASTGW_STATE``, else ``fastgw-state.db`` in
+the current directory) or ``--redis URL`` (default ``$FASTGW_REDIS_URL``, with ``--redis-prefix``). With both
+variables set and neither option, the command refuses to guess. Only ``create`` creates a missing state file:
+the others report it, so that a mistyped path is not taken for an empty store.
+
+``create`` prints the key's value once, with its id: fastgw keeps only a hash and cannot show it again.
+``list`` shows ids, names, state and plans, never values (nor hashes). ``usage`` prints the requests counted
+in the current period: gateways count requests in blocks before serving them, so it can run ahead of what
+was served by up to one block per worker. Running gateways see created, enabled and disabled keys within
+seconds (they poll the store).
+
+Exit codes: 0 done, 1 no such key (or state file), 2 bad input, 3 store unavailable. Errors are one line on
+stderr, ``error: ...``.
+
+The gateway's CLI adds the command with :func:`add_keys_parser` and runs it with :func:`run_keys`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastgw.usage.keys import ApiKey
+from fastgw.usage.periods import PERIODS, Period, period_bounds
+from fastgw.usage.store import RedisUsageStore, SqliteUsageStore, StoreUnavailableError, UsageStore
+
+EXIT_OK = 0
+EXIT_NOT_FOUND = 1
+EXIT_INVALID = 2
+EXIT_UNAVAILABLE = 3
+
+DEFAULT_STATE = "fastgw-state.db"
+STATE_ENV = "FASTGW_STATE"
+REDIS_ENV = "FASTGW_REDIS_URL"
+#: The CLI can wait longer for Redis than a request can.
+CLI_REDIS_TIMEOUT = 5.0
+
+
+class _CommandError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def add_keys_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Add ``keys`` and its commands to ``subparsers``; returns the ``keys`` parser."""
+    store_options = argparse.ArgumentParser(add_help=False)
+    where = store_options.add_mutually_exclusive_group()
+    where.add_argument("--state", metavar="PATH", help=f"SQLite state file (default: ${STATE_ENV} or {DEFAULT_STATE})")
+    where.add_argument(
+        "--redis-url", "--redis", dest="redis_url", metavar="URL", help=f"Redis URL (default: ${REDIS_ENV})"
+    )
+    store_options.add_argument("--redis-prefix", default="fastgw:", help="Redis key prefix (default: fastgw:)")
+
+    keys = subparsers.add_parser("keys", help="manage API keys and read their quota usage")
+    commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create", parents=[store_options], help="add a key and print its value once")
+    create.add_argument("name", metavar="NAME")
+    create.add_argument("--value", help="the key value, 20-128 letters and digits (default: 40 random ones)")
+    create.add_argument("--plan", help="the usage plan the key belongs to")
+    create.add_argument("--disabled", action="store_true", help="create the key disabled")
+    create.add_argument("--description", default="", help="free text")
+
+    listing = commands.add_parser("list", parents=[store_options], help="list keys (never their values)")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+
+    for name, verb in (("disable", "refuse"), ("enable", "accept")):
+        command = commands.add_parser(name, parents=[store_options], help=f"{verb} a key from now on")
+        command.add_argument("key", metavar="ID_OR_NAME")
+
+    usage = commands.add_parser("usage", parents=[store_options], help="requests counted in the current period")
+    usage.add_argument("key", metavar="ID_OR_NAME")
+    usage.add_argument("--plan", help="the usage plan (default: the key's)")
+    usage.add_argument("--period", choices=PERIODS, default="DAY", help="the plan's quota period (default: DAY)")
+    return keys
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    """Run the ``keys`` command parsed into ``args``; returns the exit code."""
+    try:
+        return asyncio.run(_run(args))
+    except _CommandError as error:
+        return _fail(str(error), error.exit_code)
+    except ValueError as error:
+        return _fail(str(error), EXIT_INVALID)
+    except StoreUnavailableError as error:
+        return _fail(str(error), EXIT_UNAVAILABLE)
+
+
+def _fail(message: str, exit_code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return exit_code
+
+
+def _open_store(args: argparse.Namespace) -> UsageStore:
+    redis_url, state = args.redis_url, args.state
+    if not redis_url and not state:
+        redis_url, state = os.environ.get(REDIS_ENV), os.environ.get(STATE_ENV)
+        if redis_url and state:
+            raise _CommandError(f"both {STATE_ENV} and {REDIS_ENV} are set: pass --state or --redis", EXIT_INVALID)
+    if redis_url:
+        return RedisUsageStore(redis_url, args.redis_prefix, timeout=CLI_REDIS_TIMEOUT)
+    path = Path(state or DEFAULT_STATE)
+    if args.keys_command != "create" and not path.exists():
+        raise _CommandError(f"no state file {path} (create a key first, or pass --state)", EXIT_NOT_FOUND)
+    return SqliteUsageStore(path)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        command = args.keys_command
+        if command == "create":
+            return await _create(store, args)
+        if command == "list":
+            return await _list(store, args)
+        if command == "usage":
+            return await _usage(store, args)
+        return await _set_enabled(store, args.key, command == "enable")
+    finally:
+        await store.close()
+
+
+async def _create(store: UsageStore, args: argparse.Namespace) -> int:
+    key, value = await store.create_key(
+        args.name, value=args.value, plan=args.plan, enabled=not args.disabled, description=args.description
+    )
+    print(f"id: {key.id}")
+    print(f"name: {key.name}")
+    print(f"value: {value}")
+    print("The value is shown only this once: fastgw keeps only its hash.", file=sys.stderr)
+    return EXIT_OK
+
+
+def _as_json(key: ApiKey) -> dict[str, object]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "enabled": key.enabled,
+        "plan": key.plan,
+        "created": key.created.isoformat(),
+        "description": key.description,
+    }
+
+
+async def _list(store: UsageStore, args: argparse.Namespace) -> int:
+    keys = await store.list_keys()
+    if args.json:
+        print(json.dumps([_as_json(key) for key in keys], indent=2))
+        return EXIT_OK
+    rows = [("ID", "NAME", "ENABLED", "PLAN", "CREATED", "DESCRIPTION")]
+    for key in keys:
+        created = key.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows.append((key.id, key.name, "yes" if key.enabled else "no", key.plan or "-", created, key.description))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip())
+    return EXIT_OK
+
+
+async def _find(store: UsageStore, id_or_name: str) -> ApiKey:
+    key = await store.get_key(id_or_name)
+    if key is None:
+        raise _CommandError(f"no API key with id or name {id_or_name!r}", EXIT_NOT_FOUND)
+    return key
+
+
+async def _set_enabled(store: UsageStore, id_or_name: str, enabled: bool) -> int:
+    key = await store.set_enabled(id_or_name, enabled)
+    if key is None:
+        raise _CommandError(f"no API key with id or name {id_or_name!r}", EXIT_NOT_FOUND)
+    print(f"{'enabled' if enabled else 'disabled'} {key.id} ({key.name})")
+    return EXIT_OK
+
+
+async def _usage(store: UsageStore, args: argparse.Namespace) -> int:
+    key = await _find(store, args.key)
+    plan = args.plan or key.plan
+    if plan is None:
+        raise _CommandError(f"key {key.id} ({key.name}) is in no usage plan: pass --plan", EXIT_INVALID)
+    period: Period = args.period
+    start, end = period_bounds(period, datetime.now(UTC))
+    used = await store.usage(key.id, plan, start)
+    span = f"{start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}"
+    print(f"{key.id} ({key.name}) plan {plan}, {period} {span}: {used} requests")
+    return EXIT_OK

@@ -1,0 +1,157 @@
+"""``fastgw keys`` as a user runs it: through the parser that ``add_keys_parser`` builds and ``run_keys``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fastgw.usage.cli import add_keys_parser, run_keys
+from fastgw.usage.keys import hash_key
+from fastgw.usage.periods import period_bounds
+from fastgw.usage.store import SqliteUsageStore
+from tests.usage.conftest import CLOSED_REDIS_URL, REDIS_URL
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("FASTGW_STATE", raising=False)
+    monkeypatch.delenv("FASTGW_REDIS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def keys(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
+    """Run ``fastgw keys ARGUMENTS``: (exit code, stdout, stderr)."""
+    parser = argparse.ArgumentParser(prog="fastgw")
+    add_keys_parser(parser.add_subparsers(dest="command", required=True))
+    code = run_keys(parser.parse_args(["keys", *arguments]))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def created(out: str) -> tuple[str, str]:
+    """The id and the value that ``keys create`` printed."""
+    found = dict(line.split(": ", 1) for line in out.splitlines())
+    return found["id"], found["value"]
+
+
+def test_create_prints_the_value_once_and_list_never_does(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = keys(capsys, "create", "partner", "--plan", "gold", "--description", "the partner")
+    assert code == 0, err
+    key_id, value = created(out)
+    assert re.fullmatch(r"[a-z0-9]{10}", key_id) and re.fullmatch(r"[A-Za-z0-9]{40}", value)
+    assert "shown only this once" in err
+    assert Path("fastgw-state.db").exists()  # the default state file, in the current directory
+
+    code, out, err = keys(capsys, "list")
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert header.split() == ["ID", "NAME", "ENABLED", "PLAN", "CREATED", "DESCRIPTION"]
+    assert row.split()[:4] == [key_id, "partner", "yes", "gold"] and row.endswith("the partner")
+    assert value not in out and hash_key(value) not in out
+
+    code, out, _ = keys(capsys, "list", "--json")
+    assert code == 0
+    (listed,) = json.loads(out)
+    assert listed["id"] == key_id and listed["enabled"] is True and listed["plan"] == "gold"
+    assert set(listed) == {"id", "name", "enabled", "plan", "created", "description"}
+
+
+def test_create_with_a_value_and_disabled(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    state = str(tmp_path / "elsewhere.db")
+    code, out, _ = keys(capsys, "create", "mine", "--value", "v" * 20, "--disabled", "--state", state)
+    assert code == 0 and created(out)[1] == "v" * 20
+    code, out, _ = keys(capsys, "list", "--json", "--state", state)
+    assert json.loads(out)[0]["enabled"] is False
+
+
+def test_disable_and_enable(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = keys(capsys, "create", "partner")
+    key_id, _ = created(out)
+    assert keys(capsys, "disable", "partner") == (0, f"disabled {key_id} (partner)\n", "")
+    assert json.loads(keys(capsys, "list", "--json")[1])[0]["enabled"] is False
+    assert keys(capsys, "enable", key_id) == (0, f"enabled {key_id} (partner)\n", "")
+
+
+def test_usage_in_the_current_period(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = keys(capsys, "create", "partner", "--plan", "gold")
+    key_id, _ = created(out)
+
+    async def count_requests() -> None:
+        store = SqliteUsageStore("fastgw-state.db")
+        today, _ = period_bounds("DAY", datetime.now(UTC))
+        await store.reserve(key_id, "gold", today, 100, 42)
+        month, _ = period_bounds("MONTH", datetime.now(UTC))
+        await store.reserve(key_id, "silver", month, 100, 7)
+        await store.close()
+
+    asyncio.run(count_requests())
+    code, out, err = keys(capsys, "usage", "partner")
+    assert code == 0, err
+    assert out.startswith(f"{key_id} (partner) plan gold, DAY ") and out.endswith(": 42 requests\n")
+    code, out, _ = keys(capsys, "usage", key_id, "--plan", "silver", "--period", "MONTH")
+    assert out.endswith(": 7 requests\n")
+
+
+def test_errors_are_one_line_with_the_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = keys(capsys, "list")
+    assert (code, err) == (1, "error: no state file fastgw-state.db (create a key first, or pass --state)\n")
+
+    keys(capsys, "create", "planless", "--value", "a" * 20)
+    cases = [
+        (("disable", "nobody"), 1, "error: no API key with id or name 'nobody'\n"),
+        (("usage", "nobody"), 1, "error: no API key with id or name 'nobody'\n"),
+        (
+            ("create", "bad", "--value", "short"),
+            2,
+            "error: an API key value must be 20 to 128 characters long, not 5\n",
+        ),
+        (("create", "planless"), 2, "error: an API key named 'planless' already exists\n"),
+        (("create", "other", "--value", "a" * 20), 2, "error: another API key already has this value\n"),
+    ]
+    for arguments, expected_code, expected_err in cases:
+        assert keys(capsys, *arguments) == (expected_code, "", expected_err), arguments
+    code, _, err = keys(capsys, "usage", "planless")
+    assert code == 2 and err.endswith("(planless) is in no usage plan: pass --plan\n")
+
+
+def test_environment_chooses_the_store(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FASTGW_STATE", str(tmp_path / "from-env.db"))
+    assert keys(capsys, "create", "partner")[0] == 0
+    assert (tmp_path / "from-env.db").exists() and not Path("fastgw-state.db").exists()
+    monkeypatch.setenv("FASTGW_REDIS_URL", REDIS_URL)
+    code, _, err = keys(capsys, "list")
+    assert (code, err) == (2, "error: both FASTGW_STATE and FASTGW_REDIS_URL are set: pass --state or --redis\n")
+    assert keys(capsys, "list", "--state", str(tmp_path / "from-env.db"))[0] == 0
+
+
+def test_redis_store(capsys: pytest.CaptureFixture[str], redis_prefix: str) -> None:
+    redis = ["--redis", REDIS_URL, "--redis-prefix", redis_prefix]
+    code, out, err = keys(capsys, "create", "partner", "--plan", "gold", *redis)
+    assert code == 0, err
+    key_id, _ = created(out)
+    assert keys(capsys, "disable", "partner", *redis)[0] == 0
+    (listed,) = json.loads(keys(capsys, "list", "--json", *redis)[1])
+    assert (listed["id"], listed["enabled"]) == (key_id, False)
+    assert keys(capsys, "usage", "partner", *redis)[1].endswith(": 0 requests\n")
+    assert not Path("fastgw-state.db").exists()
+
+
+def test_redis_down_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = keys(capsys, "list", "--redis", CLOSED_REDIS_URL)
+    assert (code, out) == (3, "")
+    assert err.startswith("error: Redis unavailable (list_keys):") and err.count("\n") == 1
+
+
+def test_state_and_redis_options_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        keys(capsys, "list", "--state", "x.db", "--redis", REDIS_URL)
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
