@@ -1,11 +1,18 @@
-"""What request shaping costs on a proxied route (issue "Request and response shaping", its 10% budget).
+"""What a gateway feature costs on a proxied route: the same route served plain and with the feature on.
 
-Serves two definitions in turn, each on CPU 1 with one worker: a plain REST ``http_proxy`` POST route, and the
-same route with a body validator (a 1 KB JSON model with a ``$ref``, plus required-parameter checks) and a
-header mapping. wrk (CPU 0) POSTs the same 988-byte JSON body to an nginx backend (CPU 0) through each;
-the worker's CPU time per request is compared over alternating rounds (robust on a shared machine).
+``--feature shaping`` (issue "Request and response shaping", 10% budget): a plain REST ``http_proxy`` POST
+route, and the same route with a body validator (a 1 KB JSON model with a ``$ref``, plus required-parameter
+checks) and a header mapping; wrk POSTs the same 988-byte JSON body through each.
 
-Run from the repository root: ``.venv/bin/python benches/load/shaping_cost.py [--rounds 3]``.
+``--feature admission`` (issue "Throttling, API keys and usage plans", 5% budget): the plain route, and the
+same route with ``apiKeyRequired`` (the client sends ``x-api-key``), a usage plan with a per-key throttle, a
+stage throttle for the route and the gateway-wide limit, all high enough never to refuse (what is measured is
+the checking, not the refusing). The plain route still has the gateway-wide bucket, which is always on.
+
+Each variant runs on CPU 1 with one worker, wrk and an nginx backend on CPU 0; the worker's CPU time per
+request is compared over alternating rounds (robust on a shared machine).
+
+Run from the repository root: ``.venv/bin/python benches/load/feature_cost.py --feature admission [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -43,6 +50,48 @@ OWNER = {
     "required": ["name"],
     "properties": {"name": {"type": "string"}, "email": {"type": "string"}},
 }
+
+
+API_KEY = "benchbenchbenchbenchbench0123456789"
+HIGH = "1000000000"
+
+
+def admission_definition(backend_port: int, keyed: bool) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "x-amazon-apigateway-integration": {
+            "type": "http_proxy",
+            "httpMethod": "GET",
+            "uri": f"http://127.0.0.1:{backend_port}/items",
+        }
+    }
+    if keyed:
+        operation["security"] = [{"api_key": []}]
+    return {
+        "swagger": "2.0",
+        "info": {"title": "admission-cost", "version": "1"},
+        "paths": {"/items": {"get": operation}},
+        "securityDefinitions": {"api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"}},
+    }
+
+
+def admission_gateway(work: Path, keyed: bool) -> dict[str, Any]:
+    """The gateway config: with ``keyed``, a key in a usage plan with a per-key throttle and a stage throttle."""
+    stage: dict[str, Any] = {}
+    config: dict[str, Any] = {
+        "apis": {"api": {"definition": f"{'keyed' if keyed else 'plain'}.yaml", "stages": {"prod": stage}}},
+        "mappings": [{"api": "api", "stage": "prod", "basePath": ""}],
+        "throttling": {"rateLimit": 1e9, "burstLimit": 1_000_000_000},
+    }
+    if keyed:
+        stage["throttling"] = {"rateLimit": 1e9, "burstLimit": 1_000_000_000}
+        config["usagePlans"] = {
+            "bench": {
+                "throttle": {"rateLimit": 1e9, "burstLimit": 1_000_000_000},
+                "apiStages": [{"api": "api", "stage": "prod"}],
+            }
+        }
+        config["apiKeys"] = {"bench": {"value": API_KEY, "usagePlans": ["bench"]}}
+    return config
 
 
 def definition(backend_port: int, shaped: bool) -> dict[str, Any]:
@@ -127,6 +176,7 @@ def wrk(port: int, script: Path, seconds: int) -> tuple[int, float, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feature", choices=("shaping", "admission"), default="shaping")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=6)
     args = parser.parse_args(argv)
@@ -141,25 +191,41 @@ def main(argv: list[str] | None = None) -> int:
             f"  server {{ listen 127.0.0.1:{backend_port}; location / {{ default_type application/json;"
             " return 200 '{\"id\":1}'; } } }\n"
         )
-        script = work / "post.lua"
-        script.write_text(
-            f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
-            'wrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-user"] = "alice"\n'
-        )
-        for kind in ("plain", "shaped"):
-            (work / f"{kind}.yaml").write_text(yaml.safe_dump(definition(backend_port, kind == "shaped")))
+        script = work / "request.lua"
+        kinds = ("plain", "shaped") if args.feature == "shaping" else ("plain", "keyed")
+        if args.feature == "shaping":
+            script.write_text(
+                f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
+                'wrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-user"] = "alice"\n'
+            )
+            for kind in kinds:
+                (work / f"{kind}.yaml").write_text(yaml.safe_dump(definition(backend_port, kind == "shaped")))
+                (work / f"{kind}-gateway.yaml").write_text(
+                    yaml.safe_dump(
+                        {
+                            "apis": {"api": {"definition": f"{kind}.yaml"}},
+                            "mappings": [{"api": "api", "stage": "$default", "basePath": ""}],
+                            "throttling": {"rateLimit": 1e9, "burstLimit": 1_000_000_000},
+                        }
+                    )
+                )
+        else:
+            script.write_text(f'wrk.method = "GET"\nwrk.headers["x-api-key"] = "{API_KEY}"\n')
+            for kind in kinds:
+                (work / f"{kind}.yaml").write_text(yaml.safe_dump(admission_definition(backend_port, kind == "keyed")))
+                (work / f"{kind}-gateway.yaml").write_text(yaml.safe_dump(admission_gateway(work, kind == "keyed")))
         backend = subprocess.Popen(
             ["taskset", "-c", "0", "nginx", "-c", str(work / "nginx.conf"), "-p", tmp], start_new_session=True
         )
         try:
             wait_for(backend_port)
-            results: dict[str, list[float]] = {"plain": [], "shaped": []}
+            results: dict[str, list[float]] = {kind: [] for kind in kinds}
             for round_number in range(1, args.rounds + 1):
-                for kind in ("plain", "shaped"):
+                for kind in kinds:
                     port = free_port()
                     gateway = subprocess.Popen(
-                        ["taskset", "-c", "1", sys.executable, "-m", "fastgw", "serve", str(work / f"{kind}.yaml"),
-                         "--port", str(port)],
+                        ["taskset", "-c", "1", sys.executable, "-m", "fastgw", "serve",
+                         str(work / f"{kind}-gateway.yaml"), "--port", str(port), "--state", str(work / "state.db")],
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
                         start_new_session=True,
@@ -181,9 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                         os.killpg(gateway.pid, signal.SIGTERM)
                         gateway.wait(10)
             plain = sorted(results["plain"])[len(results["plain"]) // 2]
-            shaped = sorted(results["shaped"])[len(results["shaped"]) // 2]
+            other = sorted(results[kinds[1]])[len(results[kinds[1]]) // 2]
             print(
-                f"median CPU/request: plain {plain:.1f} µs, shaped {shaped:.1f} µs: +{(shaped / plain - 1) * 100:.0f}%"
+                f"median CPU/request: plain {plain:.1f} µs, {kinds[1]} {other:.1f} µs:"
+                f" {(other / plain - 1) * 100:+.1f}%"
             )
         finally:
             os.killpg(backend.pid, signal.SIGTERM)
