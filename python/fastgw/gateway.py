@@ -84,6 +84,14 @@ class Gateway:
             )
             runtimes[key] = runtime
             warnings += stage_warnings
+            if definition.api_key_source == "AUTHORIZER" and any(r.api_key_required for r in definition.routes):
+                warnings.append(
+                    Problem(
+                        Place(definition.source).child("x-amazon-apigateway-api-key-source"),
+                        "API keys from an authorizer come with authorizers: routes requiring a key are served"
+                        " without the key check",
+                    )
+                )
         if errors:
             raise DefinitionError(errors)
         self.mappings = mappings
