@@ -42,6 +42,10 @@ pub struct PyForward {
     /// With a deferred throttle: the levels `(bucket, rate, burst)` the caller checks in the shared store.
     #[pyo3(get)]
     deferred_throttle: Option<Py<PyList>>,
+    /// `(traceparent, X-Amzn-Trace-Id)` for the backend, when `admit` was given the request id (already in
+    /// `head` for plain proxies).
+    #[pyo3(get)]
+    trace: Option<(String, String)>,
 }
 
 /// The node's token buckets, shared by every worker process: create it before the workers start.
@@ -187,7 +191,12 @@ impl PyEngine {
     /// HTTP proxy routes the upstream request head. `path` is the path as Granian gives it (decoded);
     /// `headers` the request's `(name, value)` pairs; `client` the peer as `ip:port`; `proto` and `port`
     /// the listener's, for `X-Forwarded-Proto/-Port`.
-    #[pyo3(signature = (method, path, headers = None, query = "", client = "", proto = "http", port = "80"))]
+    ///
+    /// With `request_id` (the request's UUID), the trace headers for the backend are made from the client's
+    /// `traceparent` / `X-Amzn-Trace-Id` or created (`Forward.trace`, and in `head`).
+    #[pyo3(signature = (
+        method, path, headers = None, query = "", client = "", proto = "http", port = "80", request_id = None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn admit(
         &self,
@@ -199,6 +208,7 @@ impl PyEngine {
         client: &str,
         proto: &str,
         port: &str,
+        request_id: Option<&str>,
     ) -> PyResult<Py<PyAny>> {
         // The header strings, kept alive here so that they can be borrowed without copying.
         let mut owned: Vec<Bound<'_, PyString>> = Vec::new();
@@ -234,6 +244,13 @@ impl PyEngine {
                     (None, true) => Some(-1),
                     (None, false) => None,
                 };
+                let trace = request_id.map(|id| {
+                    let hex: String = id.chars().filter(char::is_ascii_hexdigit).collect();
+                    let now =
+                        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    let headers = gateway_core::tracing::propagate(request.traceparent, request.xray, &hex, now);
+                    (headers.traceparent, headers.xray)
+                });
                 let head = match self.0.proxy(found.route_id) {
                     Some(target) => target.target(&encoded, &found.params, query).map(|upstream_target| {
                         let body = match (request.content_length, request.chunked) {
@@ -243,7 +260,21 @@ impl PyEngine {
                         };
                         let ip = client_ip(client);
                         let info = ClientInfo { ip, proto, port, host: request.host.unwrap_or("") };
-                        let head = target.write_head(method, &upstream_target, strs.iter().copied(), &info, body);
+                        let Some((traceparent, xray)) = &trace else {
+                            let head = target.write_head(method, &upstream_target, strs.iter().copied(), &info, body);
+                            return PyBytes::new(py, &head).unbind();
+                        };
+                        let passed = strs.iter().copied().filter(|(name, _)| {
+                            !name.eq_ignore_ascii_case("traceparent") && !name.eq_ignore_ascii_case("x-amzn-trace-id")
+                        });
+                        let mut head = target.write_head(method, &upstream_target, passed, &info, body);
+                        head.truncate(head.len() - 2); // before the blank line that ends the head
+                        for line in [("traceparent: ", traceparent), ("X-Amzn-Trace-Id: ", xray)] {
+                            head.extend_from_slice(line.0.as_bytes());
+                            head.extend_from_slice(line.1.as_bytes());
+                            head.extend_from_slice(b"\r\n");
+                        }
+                        head.extend_from_slice(b"\r\n");
                         PyBytes::new(py, &head).unbind()
                     }),
                     None => None,
@@ -267,6 +298,7 @@ impl PyEngine {
                     key_slot: forwarded.key.map(|k| k.key_slot),
                     plan_slot: forwarded.key.map(|k| k.plan_slot),
                     deferred_throttle,
+                    trace,
                 };
                 Ok(Py::new(py, forward)?.into_any())
             }
@@ -284,11 +316,21 @@ struct RequestHeaders<'a> {
     chunked: bool,
     host: Option<&'a str>,
     api_key: Option<&'a str>,
+    traceparent: Option<&'a str>,
+    xray: Option<&'a str>,
 }
 
 impl<'a> RequestHeaders<'a> {
     fn read(pairs: &[(&'a str, &'a str)]) -> Self {
-        let mut read = Self { size: 0, content_length: None, chunked: false, host: None, api_key: None };
+        let mut read = Self {
+            size: 0,
+            content_length: None,
+            chunked: false,
+            host: None,
+            api_key: None,
+            traceparent: None,
+            xray: None,
+        };
         for &(name, value) in pairs {
             read.size += name.len() + value.len();
             if name.eq_ignore_ascii_case("content-length") {
@@ -299,6 +341,11 @@ impl<'a> RequestHeaders<'a> {
                 read.host = Some(value);
             } else if name.eq_ignore_ascii_case("x-api-key") && read.api_key.is_none() {
                 read.api_key = Some(value);
+            } else if name.eq_ignore_ascii_case("traceparent") {
+                // Two traceparent headers make the context invalid (W3C): start a new trace.
+                read.traceparent = if read.traceparent.is_none() { Some(value) } else { Some("") };
+            } else if name.eq_ignore_ascii_case("x-amzn-trace-id") && read.xray.is_none() {
+                read.xray = Some(value);
             }
         }
         read

@@ -3,6 +3,7 @@
 
 mod engine;
 mod errors;
+mod metrics;
 mod upstream;
 mod validation;
 
@@ -16,6 +17,8 @@ mod _core {
     use crate::engine::{PyEngine, PyForward, PyReject, PyRequestIds, PyThrottle};
     #[pymodule_export]
     use crate::errors::{RouteConfigError, UpstreamProtocolError};
+    #[pymodule_export]
+    use crate::metrics::PyMetrics;
     #[pymodule_export]
     use crate::upstream::{encode_chunk, PyResponseParser, PyUpstreamTarget};
     #[pymodule_export]

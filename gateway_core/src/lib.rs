@@ -27,6 +27,7 @@ pub mod routing;
 pub mod shared;
 pub mod spec;
 pub mod throttle;
+pub mod tracing;
 pub mod validation;
 
 pub use decision::{Decision, Forwarded, Rejection};

@@ -6,6 +6,7 @@ __all__ = [
     "BodyValidator",
     "Engine",
     "Forward",
+    "Metrics",
     "Reject",
     "RequestIds",
     "ResponseParser",
@@ -48,6 +49,9 @@ class Forward:
     @property
     def plan_slot(self) -> int | None:
         """The key's usage plan slot, when the route requires a key."""
+    @property
+    def trace(self) -> tuple[str, str] | None:
+        """``(traceparent, X-Amzn-Trace-Id)`` for the backend, when ``admit`` was given the request id."""
     @property
     def deferred_throttle(self) -> list[tuple[int, float, int]] | None:
         """With ``throttle_mode="deferred"``: the levels ``(bucket, rate, burst)`` to check in a shared store."""
@@ -112,6 +116,7 @@ class Engine:
         client: str = "",
         proto: str = "http",
         port: str = "80",
+        request_id: str | None = None,
     ) -> Forward | Reject:
         """The one per-request call: rejects headers and declared bodies over the limits, re-encodes ``path``
         (as Granian gives it: decoded, without query string or stage prefix), matches it with AWS priority and,
@@ -190,3 +195,25 @@ class BodyValidator:
 
     def explain(self, body: bytes) -> str | None:
         """Why ``body`` is refused (not JSON, or the first failing keyword and where), for logs; ``None`` if valid."""
+
+@final
+class Metrics:
+    """The node's counters and histograms in memory shared by every worker process (layout:
+    :class:`fastgw.observability.metrics.MetricsLayout`). Create it before the workers start."""
+
+    def __new__(cls, counters: int, histograms: int) -> Metrics: ...
+    def add(self, index: int, n: int = 1) -> None: ...
+    def gauge_add(self, index: int, delta: int) -> None: ...
+    def record(
+        self,
+        slot: int,
+        method: str,
+        status: int,
+        latency_us: int,
+        integration_us: int | None = None,
+        extra: int | None = None,
+        in_flight: int | None = None,
+    ) -> None:
+        """One answered request: status class, ``extra`` field, latency histograms, in-flight gauge down."""
+    def snapshot(self) -> bytes:
+        """Every word as little-endian unsigned 64-bit integers."""

@@ -19,12 +19,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fastgw._core import Forward, RequestIds
+from fastgw._core import Forward, Metrics, RequestIds
 from fastgw.admission import NodeAdmission, StageKey, WorkerAdmission
 from fastgw.config.gateway_file import MappingTable
 from fastgw.errors import GatewayError
 from fastgw.integrations.base import Request, Response
 from fastgw.integrations.upstream import UpstreamPools
+from fastgw.observability.access_log import AccessLogWriter
+from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, access_record, record_spans
+from fastgw.observability.tracing import GatewayTracer, build_tracer
 from fastgw.routing import StageRuntime
 
 log = logging.getLogger("fastgw")
@@ -63,11 +66,22 @@ class GatewayApp:
     """The RSGI application. Built once in the parent process; each worker calls ``__rsgi_init__``."""
 
     def __init__(
-        self, sites: Sites, *, proto: str = "http", port: int = 8080, admission: NodeAdmission | None = None
+        self,
+        sites: Sites,
+        *,
+        proto: str = "http",
+        port: int = 8080,
+        admission: NodeAdmission | None = None,
+        observability: NodeObservability | None = None,
     ) -> None:
         self.sites = sites
         self.admission = admission
         self.worker_admission: WorkerAdmission | None = None
+        self.observability = observability
+        self.metrics: Metrics | None = observability.metrics if observability else None
+        """Counting into the node's shared region (``None``: metrics off, nothing counted)."""
+        self.log_writers: dict[str, AccessLogWriter] = {}
+        self.tracer: GatewayTracer | None = None
         self.proto = proto
         self.port = port
         self.port_text = str(port)
@@ -88,6 +102,13 @@ class GatewayApp:
             engines = {StageKey(r.api_name, r.stage_name): r.engine for r in self.sites.runtimes}
             self.worker_admission = WorkerAdmission(self.admission, engines)
             self.worker_admission.start(loop)
+        if self.observability is not None:
+            self.log_writers = self.observability.open_writers()
+            for runtime in self.sites.runtimes:
+                runtime.access_log = self.observability.writer_for(
+                    self.log_writers, runtime.api_name, runtime.stage_name
+                )
+            self.tracer = build_tracer(self.observability.otlp_endpoint)
         # Everything built so far lives as long as the worker: keep the cyclic GC off it, and let the
         # short-lived per-request objects (futures, tuples) go in larger batches.
         gc.collect()
@@ -97,6 +118,10 @@ class GatewayApp:
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pools is not None:
             self.pools.close()
+        for writer in self.log_writers.values():
+            writer.close(timeout=2.0)
+        if self.tracer is not None:
+            self.tracer.shutdown()
         if self.worker_admission is not None:
             # Gives unspent quota blocks back to the store; the loop may already be stopped or closed.
             try:
@@ -127,13 +152,36 @@ class GatewayApp:
         query: str = scope.query_string
         headers = scope.headers.items()
         request = Request(scope, protocol, method, path, query, headers, runtime, request_id, extended_id, start)
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.gauge_add(runtime.metric_slots.in_flight, 1)
+        try:
+            await self._serve(request, runtime, method, path, headers, query, scope.client)
+        finally:
+            if metrics is not None or runtime.access_log is not None or self.tracer is not None:
+                self._observe(request, runtime, metrics)
+
+    __call__ = __rsgi__
+
+    async def _serve(
+        self,
+        request: Request,
+        runtime: StageRuntime,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]],
+        query: str,
+        client: str,
+    ) -> None:
+        protocol = request.protocol
+        request_id = request.request_id
         cors = runtime.cors
         try:
             preflight = cors.preflight(request) if cors is not None else None
             if preflight is not None:
                 response = preflight  # HTTP API CORS: the gateway answers preflight itself, before routing
             else:
-                response = await self._answer(request, runtime, method, path, headers, query, scope.client)
+                response = await self._answer(request, runtime, method, path, headers, query, client)
         except GatewayError as error:
             response = self._gateway_response(runtime, error.response_type, request, error.message)
         except Exception:
@@ -144,13 +192,40 @@ class GatewayApp:
         if runtime.compression is not None:
             response = runtime.compression.apply(request, response)
         response_headers = response.headers
-        add_id_headers(response_headers, runtime.api_type, request_id, extended_id)
+        add_id_headers(response_headers, runtime.api_type, request_id, request.extended_request_id)
+        request.response = response
         if response.stream is None:
             protocol.response_bytes(response.status, response_headers, response.body)
         else:
             await self._stream(request, response)
 
-    __call__ = __rsgi__
+    def _observe(self, request: Request, runtime: StageRuntime, metrics: Metrics | None) -> None:
+        """Counts the request and hands its access-log line to the writer thread: never raises."""
+        try:
+            response = request.response
+            status = response.status if response is not None else 500
+            latency = time.perf_counter() - request.start_time
+            integration = request.integration_seconds
+            slots = runtime.metric_slots
+            if metrics is not None:
+                slot = slots.first_slot if request.route_id is None else slots.first_slot + 1 + request.route_id
+                metrics.record(
+                    slot,
+                    request.method,
+                    status,
+                    int(latency * 1e6),
+                    None if integration is None else int(integration * 1e6),
+                    RESPONSE_TYPE_FIELDS.get(request.response_type or "")
+                    if request.response_type
+                    else request.cache_field,
+                    slots.in_flight,
+                )
+            if runtime.access_log is not None:
+                runtime.access_log.submit(access_record(request, runtime, status, latency, integration))
+            if self.tracer is not None and request.trace is not None:
+                record_spans(self.tracer, request, runtime, status, latency, integration)
+        except Exception:
+            log.exception("request %s: metrics or access log failed", request.request_id)
 
     async def _answer(
         self,
@@ -162,10 +237,16 @@ class GatewayApp:
         query: str,
         client: str,
     ) -> Response:
-        # The one call into Rust: limits, path re-encoding, route match, upstream head for plain proxies.
-        decision = runtime.engine.admit(method, path, headers, query, client, self.proto, self.port_text)
+        # The one call into Rust: limits, path re-encoding, route match, API key and throttle, upstream head
+        # (with the trace headers) for plain proxies.
+        decision = runtime.engine.admit(
+            method, path, headers, query, client, self.proto, self.port_text, request.request_id
+        )
         if type(decision) is not Forward:
             return self._gateway_response(runtime, decision.response_type, request)
+        request.route_id = decision.route_id
+        request.trace = decision.trace
+        request.key_slot = decision.key_slot
         if self.worker_admission is not None and (
             decision.plan_slot is not None or decision.deferred_throttle is not None
         ):
@@ -182,12 +263,18 @@ class GatewayApp:
         integration = route.integration
         if integration is None:
             return self._gateway_response(runtime, "API_CONFIGURATION_ERROR", request)
-        return await integration.invoke(request)
+        started = time.perf_counter()
+        try:
+            return await integration.invoke(request)
+        finally:
+            request.integration_seconds = time.perf_counter() - started
 
     @staticmethod
     def _gateway_response(
         runtime: StageRuntime, response_type: str, request: Request | None = None, message: str | None = None
     ) -> Response:
+        if request is not None:
+            request.response_type = response_type
         rendered = runtime.responses.render(response_type, message, request=request)
         return Response(rendered.status, rendered.headers.copy(), rendered.body)
 

@@ -17,10 +17,12 @@ import dataclasses
 import hashlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from fastgw.config.gateway_file import COMMAND_LINE, DEFAULT_HOST, DEFAULT_PORT, GatewayConfig, Listener
+from fastgw.config.gateway_file import COMMAND_LINE, DEFAULT_HOST, DEFAULT_PORT, ApiConfig, GatewayConfig, Listener
 from fastgw.config.model import ApiDefinition
+from fastgw.config.settings import NodeSettings
 from fastgw.errors import DefinitionError, Place, Problem
 
 EXIT_OK = 0
@@ -94,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     limits.add_argument("--state", metavar="PATH", help="quota and key state file (default: ./fastgw-state.db)")
     limits.add_argument("--redis-url", metavar="URL", help="share limits, quotas and keys through Redis")
+    observe = serve.add_argument_group("observability")
+    observe.add_argument("--metrics-port", type=int, metavar="PORT", help="serve /metrics and /health/* (default: off)")
+    observe.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics listener (127.0.0.1)")
+    observe.add_argument("--access-log", metavar="stdout|PATH", help="write access logs (default: off)")
+    observe.add_argument(
+        "--access-log-format", default="json", metavar="json|clf|TEMPLATE", help="a $context template (default: json)"
+    )
+    observe.add_argument("--otlp-endpoint", metavar="URL", help="export spans over OTLP/HTTP (needs opentelemetry)")
     limits.add_argument(
         "--redis-failure-policy",
         choices=("open", "closed"),
@@ -228,55 +238,74 @@ def _serve(args: argparse.Namespace) -> int:
 
 def apply_operation_flags(config: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
     """``--throttle-rate/--throttle-burst`` (every served stage's default route settings), ``--api-key``
-    (a key with an unlimited plan for every served stage), ``--gateway-throttle``, ``--state``, ``--redis-url``."""
-    from fastgw.config.settings import API_KEY_VALUE_RE, ApiKeyConfig, PlanStage, RedisSettings, Throttle, UsagePlan
-
-    cli = Place(COMMAND_LINE)
-    node = config.node
+    (a key with an unlimited plan for every served stage), and the node flags (``--gateway-throttle``,
+    ``--state``, ``--redis-url``, metrics, access logs, tracing)."""
     apis = dict(config.apis)
     if args.throttle_rate is not None or args.throttle_burst is not None:
-        rate = args.throttle_rate if args.throttle_rate is not None else 10_000.0
-        burst = args.throttle_burst if args.throttle_burst is not None else max(1, int(rate))
-        if rate < 0 or burst < 0:
-            raise DefinitionError(Problem(cli, "--throttle-rate and --throttle-burst must be at least 0"))
-        for name, api in apis.items():
-            stages = {
-                stage_name: dataclasses.replace(
-                    stage,
-                    settings=dataclasses.replace(
-                        stage.settings,
-                        default=dataclasses.replace(stage.settings.default, throttle=Throttle(rate, burst)),
-                    ),
-                )
-                for stage_name, stage in api.stages.items()
-            }
-            apis[name] = dataclasses.replace(api, stages=stages)
-    if args.gateway_throttle is not None:
-        node = dataclasses.replace(node, throttle=Throttle(*args.gateway_throttle))
+        apis = {name: _with_stage_throttle(api, args.throttle_rate, args.throttle_burst) for name, api in apis.items()}
+    node = _node_flags(config.node, args)
     if args.api_key:
-        for value in args.api_key:
-            if not API_KEY_VALUE_RE.fullmatch(value):
-                raise DefinitionError(Problem(cli, "--api-key: a key value is 20-128 letters and digits (AWS's rule)"))
-        plan_stages = tuple(PlanStage(api.name, stage) for api in apis.values() for stage in api.stages)
-        plan = UsagePlan("command-line", None, None, plan_stages, cli)
-        keys = tuple(
-            ApiKeyConfig(f"command-line-{index}", hashlib.sha256(value.encode()).hexdigest(), True, (plan.name,), cli)
-            for index, value in enumerate(args.api_key, 1)
-        )
-        node = dataclasses.replace(
-            node, usage_plans={**node.usage_plans, plan.name: plan}, api_keys=(*node.api_keys, *keys)
-        )
+        node = _with_cli_keys(node, apis, args.api_key)
+    return dataclasses.replace(config, apis=apis, node=node)
+
+
+def _with_stage_throttle(api: ApiConfig, rate: float | None, burst: int | None) -> ApiConfig:
+    from fastgw.config.settings import Throttle
+
+    rate = 10_000.0 if rate is None else rate
+    burst = max(1, int(rate)) if burst is None else burst
+    if rate < 0 or burst < 0:
+        raise DefinitionError(Problem(Place(COMMAND_LINE), "--throttle-rate and --throttle-burst must be at least 0"))
+    stages = {}
+    for name, stage in api.stages.items():
+        default = dataclasses.replace(stage.settings.default, throttle=Throttle(rate, burst))
+        stages[name] = dataclasses.replace(stage, settings=dataclasses.replace(stage.settings, default=default))
+    return dataclasses.replace(api, stages=stages)
+
+
+def _with_cli_keys(node: NodeSettings, apis: Mapping[str, ApiConfig], values: Sequence[str]) -> NodeSettings:
+    from fastgw.config.settings import API_KEY_VALUE_RE, ApiKeyConfig, PlanStage, UsagePlan
+
+    cli = Place(COMMAND_LINE)
+    for value in values:
+        if not API_KEY_VALUE_RE.fullmatch(value):
+            raise DefinitionError(Problem(cli, "--api-key: a key value is 20-128 letters and digits (AWS's rule)"))
+    plan_stages = tuple(PlanStage(api.name, stage) for api in apis.values() for stage in api.stages)
+    plan = UsagePlan("command-line", None, None, plan_stages, cli)
+    keys = tuple(
+        ApiKeyConfig(f"command-line-{index}", hashlib.sha256(value.encode()).hexdigest(), True, (plan.name,), cli)
+        for index, value in enumerate(values, 1)
+    )
+    return dataclasses.replace(
+        node, usage_plans={**node.usage_plans, plan.name: plan}, api_keys=(*node.api_keys, *keys)
+    )
+
+
+def _node_flags(node: NodeSettings, args: argparse.Namespace) -> NodeSettings:
+    from fastgw.config.settings import AccessLogSettings, MetricsSettings, RedisSettings, Throttle
+
+    changes: dict[str, Any] = {}
+    if args.gateway_throttle is not None:
+        changes["throttle"] = Throttle(*args.gateway_throttle)
     if args.state is not None:
-        node = dataclasses.replace(node, state_path=args.state)
+        changes["state_path"] = args.state
+    redis = node.redis
     if args.redis_url is not None:
         if not args.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise DefinitionError(Problem(cli, "--redis-url must start with redis://, rediss:// or unix://"))
-        node = dataclasses.replace(node, redis=RedisSettings(args.redis_url))
-    if args.redis_failure_policy is not None and node.redis is not None:
-        node = dataclasses.replace(
-            node, redis=dataclasses.replace(node.redis, failure_policy=args.redis_failure_policy)
-        )
-    return dataclasses.replace(config, apis=apis, node=node)
+            raise DefinitionError(
+                Problem(Place(COMMAND_LINE), "--redis-url must start with redis://, rediss:// or unix://")
+            )
+        redis = RedisSettings(args.redis_url)
+    if args.redis_failure_policy is not None and redis is not None:
+        redis = dataclasses.replace(redis, failure_policy=args.redis_failure_policy)
+    changes["redis"] = redis
+    if args.metrics_port is not None:
+        changes["metrics"] = MetricsSettings(args.metrics_port, args.metrics_host)
+    if args.access_log is not None:
+        changes["access_logs"] = AccessLogSettings(args.access_log, args.access_log_format)
+    if args.otlp_endpoint is not None:
+        changes["otlp_endpoint"] = args.otlp_endpoint
+    return dataclasses.replace(node, **changes)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from fastgw.config.model import ApiDefinition, ApiType
 from fastgw.config.settings import check_route_selectors
 from fastgw.errors import DefinitionError, Place, Problem
 from fastgw.integrations.python import Handler
+from fastgw.observability.node import NodeObservability
 from fastgw.routing import StageRuntime, compile_stage
 
 log = logging.getLogger("fastgw")
@@ -99,6 +100,28 @@ class Gateway:
         self.warnings = list(dict.fromkeys(warnings))
         self.admission.load_store_keys()
         self.admission.install_keys(self.engines())
+        self.observability = self._observability(config)
+
+    def _observability(self, config: GatewayConfig) -> NodeObservability:
+        node = config.node
+        stages = [
+            (api, stage, [route.route_key for route in runtime.routes]) for (api, stage), runtime in self.stages.items()
+        ]
+        formats = {
+            (api, stage): settings.access_log_format
+            for api, api_config in config.apis.items()
+            for stage, stage_config in api_config.stages.items()
+            if (settings := stage_config.settings).access_log_format is not None
+        }
+        try:
+            observability = NodeObservability(stages, node.metrics, node.access_logs, formats, node.otlp_endpoint)
+        except ValueError as error:  # a bad access-log format
+            raise DefinitionError(Problem(Place(config.source or "<command line>"), str(error))) from None
+        key_by_slot = self.admission.key_by_slot
+        for (api, stage), runtime in self.stages.items():
+            runtime.metric_slots = observability.stage_slots(api, stage)
+            runtime.key_ids = lambda slot: key.id if (key := key_by_slot.get(slot)) is not None else None
+        return observability
 
     def engines(self) -> dict[StageKey, Engine]:
         return {StageKey(api, stage): runtime.engine for (api, stage), runtime in self.stages.items()}
@@ -200,6 +223,13 @@ class Gateway:
         if host is not None or port is not None:
             first = listeners[0]
             listeners = (Listener(host or first.host, port or first.port, first.tls),)
+        self.observability.start_server()  # the metrics and health listener, in this (the parent) process
+        try:
+            self._serve_listeners(listeners, workers)
+        finally:
+            self.observability.stop_server()
+
+    def _serve_listeners(self, listeners: tuple[Listener, ...], workers: int) -> None:
         if len(listeners) == 1:
             self._serve_listener(listeners[0], workers)
             return
@@ -210,6 +240,7 @@ class Gateway:
             child.start()
 
         def forward(signum: int, _frame: object) -> None:
+            self.observability.draining.set()  # readiness answers 503 from now on
             for child in children:
                 if child.pid is not None and child.is_alive():
                     os.kill(child.pid, signum)
@@ -221,10 +252,23 @@ class Gateway:
 
     def _serve_listener(self, listener: Listener, workers: int) -> None:
         log.info("serving %s", listener.url)
-        serve_app(self.app(listener), listener, workers=workers, max_header_bytes=self.config.limits.max_header_bytes)
+        serve_app(
+            self.app(listener),
+            listener,
+            workers=workers,
+            max_header_bytes=self.config.limits.max_header_bytes,
+            on_interrupt=self.observability.draining.set,
+        )
 
 
-def serve_app(app: GatewayApp, listener: Listener, *, workers: int = 1, max_header_bytes: int = 10_240) -> None:
+def serve_app(
+    app: GatewayApp,
+    listener: Listener,
+    *,
+    workers: int = 1,
+    max_header_bytes: int = 10_240,
+    on_interrupt: Callable[[], None] | None = None,
+) -> None:
     """Runs ``app`` under Granian's RSGI interface: ``workers`` processes, one runtime thread each, uvloop."""
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
@@ -252,4 +296,14 @@ def serve_app(app: GatewayApp, listener: Listener, *, workers: int = 1, max_head
         http1_settings=http1,
         **tls,
     )
+    if on_interrupt is not None:
+        # Granian installs its SIGINT/SIGTERM handler from this attribute when serving starts: chain ours first
+        # (readiness turns false while in-flight requests drain).
+        granian_handler: Callable[..., None] = server.signal_handler_interrupt
+
+        def interrupted(*args: Any, **kwargs: Any) -> None:
+            on_interrupt()
+            granian_handler(*args, **kwargs)
+
+        setattr(server, "signal_handler_interrupt", interrupted)  # noqa: B010 (an instance attribute on purpose)
     server.serve(target_loader=lambda: app, wrap_loader=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +24,8 @@ from fastgw.integrations.http import Backend, HttpIntegration, ProxyTargetSpec
 from fastgw.integrations.mock import MockIntegration
 from fastgw.integrations.python import Handler, PythonIntegration
 from fastgw.integrations.upstream import UpstreamPools
+from fastgw.observability.access_log import AccessLogWriter
+from fastgw.observability.node import StageSlots
 from fastgw.responses import GatewayResponses, gateway_response_warnings
 from fastgw.routing_types import Compression, Cors, RequestValidator
 from fastgw.transforms.compression import build_compression
@@ -88,6 +90,12 @@ class StageRuntime:
         self.compression: Compression | None = build_compression(definition)
         self.listener_proto = "http"
         self.listener_port = "80"
+        self.metric_slots = StageSlots(0, 0)
+        """Where the stage counts in the node's metrics (set by the gateway when metrics are on)."""
+        self.access_log: AccessLogWriter | None = None
+        """This worker's access-log writer for the stage (``None``: access logs off)."""
+        self.key_ids: Callable[[int], str | None] | None = None
+        """An API key's id from its slot (``$context.identity.apiKeyId``)."""
 
     def bind(self, pools: UpstreamPools, *, proto: str, port: int) -> None:
         """Per worker: attach the connection pools and the listener facts sent as ``X-Forwarded-*``."""

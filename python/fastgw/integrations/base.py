@@ -24,11 +24,18 @@ class Request:
         "path",
         "protocol",
         "query_string",
+        "cache_field",
+        "integration_seconds",
+        "key_slot",
         "request_id",
+        "response",
+        "response_type",
         "route",
+        "route_id",
         "scope",
         "stage",
         "start_time",
+        "trace",
         "upstream_head",
     )
 
@@ -66,6 +73,18 @@ class Request:
         """The whole request body once a stage has read it (a request validator): later stages use this
         instead of reading ``protocol`` again. ``None`` while unread."""
         self._query: dict[str, list[str]] | None = None
+        self.route_id: int | None = None
+        self.key_slot: int | None = None
+        """The API key's slot in the node, when the route required a key."""
+        self.trace: tuple[str, str] | None = None
+        """``(traceparent, X-Amzn-Trace-Id)`` for the backend."""
+        self.response_type: str | None = None
+        """The gateway response type the request was answered with, if any (for metrics and logs)."""
+        self.integration_seconds: float | None = None
+        self.response: Response | None = None
+        """The answer, once sent (for metrics and access logs)."""
+        self.cache_field: int | None = None
+        """The metrics field of a cache lookup (hit or miss), when the route is cached."""
 
     async def read_body(self) -> bytes:
         """The whole request body, read once (RSGI allows one read) and kept in ``body``; a chunked body is

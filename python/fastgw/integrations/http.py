@@ -273,6 +273,10 @@ class HttpIntegration:
         else:
             content_type = request.header("content-type")
             headers = [("content-type", content_type)] if content_type else []
+        if request.trace is not None:  # the trace context replaces the client's (fastgw.observability)
+            traceparent, xray = request.trace
+            headers = [(n, v) for n, v in headers if n.lower() not in ("traceparent", "x-amzn-trace-id")]
+            mapped_headers = [*(mapped_headers or ()), ("traceparent", traceparent), ("X-Amzn-Trace-Id", xray)]
         stage = request.stage
         return self.upstream.request_head(
             method,

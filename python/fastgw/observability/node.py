@@ -1,0 +1,215 @@
+"""Observability of one gateway node: what the parent builds before the workers fork, and what each worker opens.
+
+- Metrics: one :class:`fastgw._core.Metrics` region for the node (shared memory: every worker counts into it
+  with atomics, from Rust), laid out by :class:`~fastgw.observability.metrics.MetricsLayout`; the parent serves
+  ``/metrics`` (and ``/health/live``, ``/health/ready``) from it on its own listener, off by default.
+- Access logs: each worker has its own writer thread per format (a line never blocks a response); stdout or
+  a file (appends of whole lines from several workers).
+- Tracing: W3C ``traceparent`` and ``X-Amzn-Trace-Id`` go to every backend (created when absent); spans
+  are exported over OTLP when an endpoint is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastgw._core import Metrics
+from fastgw.config.settings import AccessLogSettings, MetricsSettings
+from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, AccessLogWriter, AccessRecord
+from fastgw.observability.metrics import Field, MetricsLayout, NodeCounter
+from fastgw.observability.server import MetricsServer
+
+if TYPE_CHECKING:
+    from fastgw.integrations.base import Request
+    from fastgw.observability.tracing import GatewayTracer
+    from fastgw.routing import StageRuntime
+
+log = logging.getLogger("fastgw.observability")
+
+#: Gateway response types counted in a metrics field besides the status class.
+RESPONSE_TYPE_FIELDS = {
+    "THROTTLED": int(Field.THROTTLED),
+    "QUOTA_EXCEEDED": int(Field.QUOTA_REJECTED),
+    "INTEGRATION_TIMEOUT": int(Field.UPSTREAM_TIMEOUT),
+    "INTEGRATION_FAILURE": int(Field.UPSTREAM_ERROR),
+}
+
+
+def access_log_format(text: str) -> AccessLogFormat:
+    """``json``, ``clf`` or a template with ``$context`` variables (a bad one is a ``ValueError`` naming them)."""
+    return AccessLogFormat.parse({"json": JSON_FORMAT, "clf": CLF_FORMAT}.get(text, text))
+
+
+@dataclass(frozen=True, slots=True)
+class StageSlots:
+    """Where one stage counts: its no-route slot (route ``r`` is ``first_slot + 1 + r``) and in-flight gauge."""
+
+    first_slot: int
+    in_flight: int
+
+
+class NodeObservability:
+    """Built in the parent process; workers inherit the metrics region."""
+
+    def __init__(
+        self,
+        stages: Sequence[tuple[str, str, Sequence[str]]],
+        metrics: MetricsSettings | None,
+        access_logs: AccessLogSettings | None,
+        stage_log_formats: dict[tuple[str, str], str] | None = None,
+        otlp_endpoint: str | None = None,
+    ) -> None:
+        self.settings = metrics
+        self.otlp_endpoint = otlp_endpoint
+        self.layout = MetricsLayout.build(stages)
+        self.metrics = Metrics(self.layout.counters, self.layout.histograms) if metrics is not None else None
+        self.access_logs = access_logs
+        self.stage_log_formats = dict(stage_log_formats or {})
+        self.formats: dict[str, AccessLogFormat] = {}
+        if access_logs is not None:
+            for text in {access_logs.format, *self.stage_log_formats.values()}:
+                self.formats[text] = access_log_format(text)  # a bad format fails the load, not a request
+        self.draining = threading.Event()
+        self._server: MetricsServer | None = None
+
+    def stage_slots(self, api: str, stage: str) -> StageSlots:
+        return StageSlots(self.layout.stage_slot(api, stage), self.layout.in_flight_index(api, stage))
+
+    def count(self, counter: NodeCounter, n: int = 1) -> None:
+        if self.metrics is not None:
+            self.metrics.add(self.layout.node_counter_index(counter), n)
+
+    # -- the metrics listener (parent process) ----------------------------------------------------------
+
+    def start_server(self) -> MetricsServer | None:
+        if self.settings is None or self.metrics is None:
+            return None
+        from prometheus_client import CollectorRegistry
+
+        from fastgw.observability.metrics import GatewayCollector
+
+        metrics = self.metrics
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(GatewayCollector(self.layout, lambda: memoryview(metrics.snapshot()).cast("Q")))
+        server = MetricsServer(
+            host=self.settings.host,
+            port=self.settings.port,
+            registry=registry,
+            readiness=lambda: not self.draining.is_set(),
+        )
+        server.start()
+        log.info("metrics and health on http://%s:%d/metrics", self.settings.host, server.port)
+        self._server = server
+        return server
+
+    def stop_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    # -- per worker --------------------------------------------------------------------------------------
+
+    def open_writers(self) -> dict[str, AccessLogWriter]:
+        """The access-log writers of one worker, by format text (threads do not survive a fork)."""
+        if self.access_logs is None:
+            return {}
+        destination = self.access_logs.destination
+
+        def dropped() -> None:
+            self.count(NodeCounter.ACCESS_LOG_DROPPED)
+
+        return {text: AccessLogWriter(destination, fmt, on_drop=dropped) for text, fmt in self.formats.items()}
+
+    def writer_for(self, writers: dict[str, AccessLogWriter], api: str, stage: str) -> AccessLogWriter | None:
+        if self.access_logs is None:
+            return None
+        return writers.get(self.stage_log_formats.get((api, stage), self.access_logs.format))
+
+
+def access_record(
+    request: Request, runtime: StageRuntime, status: int, latency: float, integration: float | None
+) -> AccessRecord:
+    """The facts of one request for its access-log line (built on the request path, rendered off it)."""
+    route = request.route
+    response = request.response
+    length = None
+    if response is not None and response.stream is None:
+        length = len(response.body)
+    api_key_id = None
+    if request.key_slot is not None and runtime.key_ids is not None:
+        api_key_id = runtime.key_ids(request.key_slot)
+    path = request.path if runtime.api_type == "HTTP" else f"/{runtime.stage_name}{request.path}"
+    return AccessRecord(
+        request_id=request.request_id,
+        extended_request_id=request.extended_request_id,
+        request_time=time.time() - latency,
+        http_method=request.method,
+        path=path,
+        stage=runtime.stage_name,
+        api_id=runtime.api_id,
+        route_key=route.route_key if route is not None else "-",
+        resource_path=route.resource_path if route is not None else None,
+        source_ip=request.client_ip,
+        user_agent=request.header("user-agent"),
+        api_key_id=api_key_id,
+        domain_name=request.host,
+        status=status,
+        response_length=length,
+        response_latency_ms=int(latency * 1000),
+        integration_latency_ms=None if integration is None else int(integration * 1000),
+        integration_status=status if integration is not None and request.response_type is None else None,
+        error_message=runtime.responses.default_for(request.response_type).message if request.response_type else None,
+        error_response_type=request.response_type,
+        xray_trace_id=_xray_trace_id(request.trace),
+    )
+
+
+def _xray_trace_id(trace: tuple[str, str] | None) -> str | None:
+    if trace is None:
+        return None
+    root = trace[1].split(";", 1)[0]
+    return root.removeprefix("Root=")
+
+
+def record_spans(
+    tracer: GatewayTracer,
+    request: Request,
+    runtime: StageRuntime,
+    status: int,
+    latency: float,
+    integration: float | None,
+) -> None:
+    """The gateway span and, when a backend was called, the integration span, with the propagated ids."""
+    from fastgw.observability.tracing import TraceContext, parse_traceparent
+
+    assert request.trace is not None
+    _, trace_id, span_id, flags = request.trace[0].split("-")
+    incoming = parse_traceparent(request.header("traceparent") or "")
+    parent = incoming.parent_id if incoming is not None and incoming.trace_id == trace_id else None
+    # A trace that starts here is sampled when spans are exported.
+    sampled = flags == "01" or parent is None
+    now = time.time_ns()
+    start = now - int(latency * 1e9)
+    route = request.route
+    integration_start = integration_end = None
+    if integration is not None:
+        integration_end = now
+        integration_start = now - int(integration * 1e9)
+    tracer.record(
+        TraceContext(trace_id, span_id, parent, sampled),
+        api=runtime.api_name,
+        stage=runtime.stage_name,
+        method=request.method,
+        route=route.route_key if route is not None else None,
+        status=status,
+        start_ns=start,
+        end_ns=now,
+        integration_start_ns=integration_start,
+        integration_end_ns=integration_end,
+        integration_status=status if integration is not None else None,
+    )
