@@ -5,9 +5,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use gateway_core::admission::{Admission, AdmissionSpec, KeyPlan, KeyTable, ThrottleMode};
+use gateway_core::cache::{CacheConfig, CacheKey, CachedResponse};
 use gateway_core::engine::RequestFacts;
 use gateway_core::http1::{ClientInfo, RequestBody};
 use gateway_core::paths::encode_path;
+use gateway_core::stage_cache::{
+    CacheLookup, Generations, Invalidation, KeyParam, KeySource, RouteCaching, StageCache,
+};
 use gateway_core::throttle::{Limit, OnTableFull, Throttle};
 use gateway_core::{ApiType, Decision, GatewaySpec, ProxyTarget, RouteSpec, RoutingOptions};
 use pyo3::exceptions::PyValueError;
@@ -46,6 +50,80 @@ pub struct PyForward {
     /// `head` for plain proxies).
     #[pyo3(get)]
     trace: Option<(String, String)>,
+    /// A cached route's miss: the key to store the response under (`Engine.cache_store`).
+    #[pyo3(get)]
+    cache_key: Option<Py<PyCacheKey>>,
+}
+
+/// A response served from the stage cache.
+#[pyclass(frozen, name = "Cached", module = "fastgw._core")]
+pub struct PyCached {
+    #[pyo3(get)]
+    route_id: u32,
+    #[pyo3(get)]
+    status: u16,
+    #[pyo3(get)]
+    headers: Py<PyList>,
+    #[pyo3(get)]
+    body: Py<PyBytes>,
+    /// An unauthorized `Cache-Control: max-age=0` was ignored (`SUCCEED_WITH_RESPONSE_HEADER`).
+    #[pyo3(get)]
+    warn: bool,
+}
+
+/// The cache key of a miss: hand it back to `Engine.cache_store` with the response.
+#[pyclass(frozen, name = "CacheKey", module = "fastgw._core")]
+pub struct PyCacheKey(CacheKey);
+
+#[pymethods]
+impl PyCacheKey {
+    /// The key's bytes (equal keys, equal bytes): for single-flight bookkeeping.
+    #[getter]
+    fn id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.0.as_bytes())
+    }
+}
+
+/// A flush generation per stage in memory shared by the workers: `bump(i)` flushes stage `i` everywhere.
+#[pyclass(frozen, name = "CacheGenerations", module = "fastgw._core")]
+pub struct PyCacheGenerations(Arc<Generations>);
+
+#[pymethods]
+impl PyCacheGenerations {
+    #[new]
+    fn new(stages: usize) -> PyResult<Self> {
+        Ok(Self(Generations::new(stages.max(1))?))
+    }
+
+    fn bump(&self, stage: usize) {
+        self.0.bump(stage);
+    }
+}
+
+type RouteCachingArgs = (f64, String, Vec<(String, String)>, bool, String);
+
+fn route_caching(args: RouteCachingArgs) -> PyResult<RouteCaching> {
+    let (ttl, namespace, params, all_methods, invalidation) = args;
+    let params = params
+        .into_iter()
+        .map(|(source, name)| {
+            let source = match source.as_str() {
+                "path" => KeySource::Path,
+                "querystring" => KeySource::Query,
+                "header" => KeySource::Header,
+                other => return Err(PyValueError::new_err(format!("unknown cache key source {other:?}"))),
+            };
+            Ok(KeyParam { source, name })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let invalidation = match invalidation.as_str() {
+        "allowed" => Invalidation::Allowed,
+        "FAIL_WITH_403" => Invalidation::Refuse,
+        "SUCCEED_WITH_RESPONSE_HEADER" => Invalidation::IgnoreWithWarning,
+        "SUCCEED_WITHOUT_RESPONSE_HEADER" => Invalidation::Ignore,
+        other => return Err(PyValueError::new_err(format!("unknown cache invalidation {other:?}"))),
+    };
+    Ok(RouteCaching { ttl: std::time::Duration::from_secs_f64(ttl), namespace, params, all_methods, invalidation })
 }
 
 /// The node's token buckets, shared by every worker process: create it before the workers start.
@@ -107,7 +185,7 @@ impl PyEngine {
     #[pyo3(signature = (
         api_type, routes, *, ignore_trailing_slash = None, max_header_bytes = None, max_body_bytes = None,
         proxies = None, throttle = None, throttle_mode = "local", stage_id = 0, gateway_limit = None,
-        route_limits = None, api_key_required = None
+        route_limits = None, api_key_required = None, cache = None
     ))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn new(
@@ -124,6 +202,7 @@ impl PyEngine {
         gateway_limit: Option<(f64, u32)>,
         route_limits: Option<Vec<Option<(f64, u32)>>>,
         api_key_required: Option<Vec<bool>>,
+        cache: Option<(usize, usize, Vec<Option<RouteCachingArgs>>, Option<PyRef<'_, PyCacheGenerations>>, usize)>,
     ) -> PyResult<Self> {
         let mode = match throttle_mode {
             "local" => ThrottleMode::Local,
@@ -156,8 +235,55 @@ impl PyEngine {
                 }
             });
         }
+        let stage_cache = match cache {
+            None => None,
+            Some((capacity, max_response, routes, generations, stage)) => {
+                let routes = routes.into_iter().map(|r| r.map(route_caching).transpose()).collect::<PyResult<_>>()?;
+                let config = CacheConfig { max_response_bytes: max_response, ..CacheConfig::new(capacity) };
+                Some(StageCache::new(config, routes, generations.map(|g| (Arc::clone(&g.0), stage))))
+            }
+        };
         let built = py.detach(|| gateway_core::Engine::build(&spec));
-        built.map(|engine| Self(engine.with_admission(admission))).map_err(|e| config_error(&e))
+        let engine = built.map_err(|e| config_error(&e))?.with_admission(admission);
+        Ok(Self(match stage_cache {
+            Some(cache) => engine.with_cache(cache),
+            None => engine,
+        }))
+    }
+
+    /// Keeps a response of route `route_id` under `key` (from `Forward.cache_key`) for the route's TTL.
+    fn cache_store(
+        &self,
+        route_id: u32,
+        key: &PyCacheKey,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> bool {
+        match self.0.cache() {
+            Some(cache) => cache.store(route_id, key.0.clone(), CachedResponse::new(status, headers, body.to_vec())),
+            None => false,
+        }
+    }
+
+    /// Empties the stage's cache in every worker.
+    fn flush_cache(&self) {
+        if let Some(cache) = self.0.cache() {
+            cache.flush();
+        }
+    }
+
+    /// This worker's share of the stage's cache capacity (starts empty).
+    fn set_cache_capacity(&self, capacity_bytes: usize) {
+        if let Some(cache) = self.0.cache() {
+            cache.set_capacity(capacity_bytes);
+        }
+    }
+
+    /// Entries in this worker's cache.
+    #[getter]
+    fn cache_entries(&self) -> usize {
+        self.0.cache().map_or(0, StageCache::len)
     }
 
     /// The API keys this stage accepts: `(sha256 digest, key_slot, plan_slot, plan throttle (rate, burst) |
@@ -235,6 +361,10 @@ impl PyEngine {
         match self.0.admit(method, &encoded, facts, request.api_key) {
             Decision::Forward(forwarded) => {
                 let found = forwarded.route;
+                let cache_key = match self.cache_lookup(py, &found, method, query, &strs)? {
+                    Ok(key) => key,
+                    Err(answer) => return Ok(answer),
+                };
                 let params = PyDict::new(py);
                 for (name, value) in &found.params {
                     params.set_item(name, value)?;
@@ -244,13 +374,7 @@ impl PyEngine {
                     (None, true) => Some(-1),
                     (None, false) => None,
                 };
-                let trace = request_id.map(|id| {
-                    let hex: String = id.chars().filter(char::is_ascii_hexdigit).collect();
-                    let now =
-                        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                    let headers = gateway_core::tracing::propagate(request.traceparent, request.xray, &hex, now);
-                    (headers.traceparent, headers.xray)
-                });
+                let trace = request_id.map(|id| trace_headers(id, &request));
                 let head = match self.0.proxy(found.route_id) {
                     Some(target) => target.target(&encoded, &found.params, query).map(|upstream_target| {
                         let body = match (request.content_length, request.chunked) {
@@ -260,21 +384,7 @@ impl PyEngine {
                         };
                         let ip = client_ip(client);
                         let info = ClientInfo { ip, proto, port, host: request.host.unwrap_or("") };
-                        let Some((traceparent, xray)) = &trace else {
-                            let head = target.write_head(method, &upstream_target, strs.iter().copied(), &info, body);
-                            return PyBytes::new(py, &head).unbind();
-                        };
-                        let passed = strs.iter().copied().filter(|(name, _)| {
-                            !name.eq_ignore_ascii_case("traceparent") && !name.eq_ignore_ascii_case("x-amzn-trace-id")
-                        });
-                        let mut head = target.write_head(method, &upstream_target, passed, &info, body);
-                        head.truncate(head.len() - 2); // before the blank line that ends the head
-                        for line in [("traceparent: ", traceparent), ("X-Amzn-Trace-Id: ", xray)] {
-                            head.extend_from_slice(line.0.as_bytes());
-                            head.extend_from_slice(line.1.as_bytes());
-                            head.extend_from_slice(b"\r\n");
-                        }
-                        head.extend_from_slice(b"\r\n");
+                        let head = write_head(target, method, &upstream_target, &strs, &info, body, trace.as_ref());
                         PyBytes::new(py, &head).unbind()
                     }),
                     None => None,
@@ -299,6 +409,7 @@ impl PyEngine {
                     plan_slot: forwarded.key.map(|k| k.plan_slot),
                     deferred_throttle,
                     trace,
+                    cache_key,
                 };
                 Ok(Py::new(py, forward)?.into_any())
             }
@@ -307,6 +418,76 @@ impl PyEngine {
             }
         }
     }
+}
+
+impl PyEngine {
+    /// The stage cache's answer for a routed request: `Ok(key)` to go on (with the key of a miss, if the route
+    /// is cached), `Err(answer)` when the cache answers (a hit, or `FAIL_WITH_403`).
+    fn cache_lookup(
+        &self,
+        py: Python<'_>,
+        found: &gateway_core::RouteMatch<'_, '_>,
+        method: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> PyResult<Result<Option<Py<PyCacheKey>>, Py<PyAny>>> {
+        let Some(cache) = self.0.cache() else {
+            return Ok(Ok(None));
+        };
+        Ok(match cache.lookup(found.route_id, method, &found.params, query, headers) {
+            CacheLookup::NotCached => Ok(None),
+            CacheLookup::Miss(key) => Ok(Some(Py::new(py, PyCacheKey(key))?)),
+            CacheLookup::Refused => Err(Py::new(py, PyReject { response_type: "ACCESS_DENIED" })?.into_any()),
+            CacheLookup::Hit { response, warn } => {
+                let headers = PyList::new(py, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+                let body = PyBytes::new(py, &response.body).unbind();
+                let cached = PyCached {
+                    route_id: found.route_id,
+                    status: response.status,
+                    headers: headers.unbind(),
+                    body,
+                    warn,
+                };
+                Err(Py::new(py, cached)?.into_any())
+            }
+        })
+    }
+}
+
+/// `(traceparent, X-Amzn-Trace-Id)` for the backend, from the client's headers and the request id.
+fn trace_headers(request_id: &str, request: &RequestHeaders<'_>) -> (String, String) {
+    let hex: String = request_id.chars().filter(char::is_ascii_hexdigit).collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let headers = gateway_core::tracing::propagate(request.traceparent, request.xray, &hex, now);
+    (headers.traceparent, headers.xray)
+}
+
+/// The upstream request head of a plain proxy, with the trace headers in place of the client's.
+fn write_head(
+    target: &ProxyTarget,
+    method: &str,
+    upstream_target: &str,
+    headers: &[(&str, &str)],
+    info: &ClientInfo<'_>,
+    body: RequestBody,
+    trace: Option<&(String, String)>,
+) -> Vec<u8> {
+    let Some((traceparent, xray)) = trace else {
+        return target.write_head(method, upstream_target, headers.iter().copied(), info, body);
+    };
+    let passed = headers
+        .iter()
+        .copied()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("traceparent") && !name.eq_ignore_ascii_case("x-amzn-trace-id"));
+    let mut head = target.write_head(method, upstream_target, passed, info, body);
+    head.truncate(head.len() - 2); // before the blank line that ends the head
+    for (name, value) in [("traceparent: ", traceparent), ("X-Amzn-Trace-Id: ", xray)] {
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
 }
 
 /// What the engine reads from the request headers, in one pass.

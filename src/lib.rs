@@ -14,7 +14,9 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::engine::{PyEngine, PyForward, PyReject, PyRequestIds, PyThrottle};
+    use crate::engine::{
+        PyCacheGenerations, PyCacheKey, PyCached, PyEngine, PyForward, PyReject, PyRequestIds, PyThrottle,
+    };
     #[pymodule_export]
     use crate::errors::{RouteConfigError, UpstreamProtocolError};
     #[pymodule_export]

@@ -6,6 +6,7 @@ use crate::error::ConfigError;
 use crate::proxy::ProxyTarget;
 use crate::routing::Router;
 use crate::spec::{ApiType, GatewaySpec, RouteId};
+use crate::stage_cache::StageCache;
 
 #[derive(Debug)]
 pub struct Engine {
@@ -15,6 +16,7 @@ pub struct Engine {
     max_body_bytes: u64,
     proxies: Vec<Option<ProxyTarget>>,
     admission: Option<Admission>,
+    cache: Option<StageCache>,
 }
 
 /// What the engine needs to know about a request besides its method and path.
@@ -35,7 +37,19 @@ impl Engine {
             max_body_bytes: spec.max_body_bytes.unwrap_or(u64::MAX),
             proxies: spec.proxies.clone(),
             admission: None,
+            cache: None,
         })
+    }
+
+    /// Adds the stage's response cache ([`StageCache`]); the caller looks requests up in it.
+    #[must_use]
+    pub fn with_cache(mut self, cache: StageCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    pub fn cache(&self) -> Option<&StageCache> {
+        self.cache.as_ref()
     }
 
     /// Adds the API key and throttle checks ([`Admission`]) to [`Engine::admit`].

@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod routing;
 pub mod shared;
 pub mod spec;
+pub mod stage_cache;
 pub mod throttle;
 pub mod tracing;
 pub mod validation;

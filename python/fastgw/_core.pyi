@@ -4,6 +4,9 @@ from typing import Literal, final
 
 __all__ = [
     "BodyValidator",
+    "CacheGenerations",
+    "CacheKey",
+    "Cached",
     "Engine",
     "Forward",
     "Metrics",
@@ -50,11 +53,45 @@ class Forward:
     def plan_slot(self) -> int | None:
         """The key's usage plan slot, when the route requires a key."""
     @property
+    def cache_key(self) -> CacheKey | None:
+        """A cached route's miss: the key to store the response under (:meth:`Engine.cache_store`)."""
+    @property
     def trace(self) -> tuple[str, str] | None:
         """``(traceparent, X-Amzn-Trace-Id)`` for the backend, when ``admit`` was given the request id."""
     @property
     def deferred_throttle(self) -> list[tuple[int, float, int]] | None:
         """With ``throttle_mode="deferred"``: the levels ``(bucket, rate, burst)`` to check in a shared store."""
+
+@final
+class Cached:
+    """A response served from the stage cache."""
+
+    @property
+    def route_id(self) -> int: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def warn(self) -> bool:
+        """An unauthorized ``Cache-Control: max-age=0`` was ignored (``SUCCEED_WITH_RESPONSE_HEADER``)."""
+
+@final
+class CacheKey:
+    """The cache key of a miss."""
+
+    @property
+    def id(self) -> bytes:
+        """The key's bytes: equal keys have equal bytes."""
+
+@final
+class CacheGenerations:
+    """A flush generation per stage in memory shared by the workers."""
+
+    def __new__(cls, stages: int) -> CacheGenerations: ...
+    def bump(self, stage: int) -> None: ...
 
 @final
 class Throttle:
@@ -92,6 +129,10 @@ class Engine:
         gateway_limit: tuple[float, int] | None = None,
         route_limits: list[tuple[float, int] | None] | None = None,
         api_key_required: list[bool] | None = None,
+        cache: tuple[
+            int, int, list[tuple[float, str, list[tuple[str, str]], bool, str] | None], CacheGenerations | None, int
+        ]
+        | None = None,
     ) -> Engine:
         """``routes``: ``(method, path)`` pairs (``ANY``, ``$default`` allowed); a route's id is its index.
         Raises :class:`RouteConfigError` for conflicting routes, with AWS's messages. Admission: API keys
@@ -104,6 +145,16 @@ class Engine:
         """The keys the stage accepts: ``(sha256 digest, key_slot, plan_slot, plan throttle, per-route
         throttles)``; replaces the previous set."""
 
+    def cache_store(
+        self, route_id: int, key: CacheKey, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> bool:
+        """Keeps a response under ``key`` for the route's TTL; ``False`` when it is not kept."""
+    def flush_cache(self) -> None:
+        """Empties the stage's cache in every worker."""
+    def set_cache_capacity(self, capacity_bytes: int) -> None:
+        """This worker's share of the stage's capacity (the cache starts over empty)."""
+    @property
+    def cache_entries(self) -> int: ...
     def throttle_locally(self, levels: list[tuple[int, float, int]]) -> int | None:
         """Takes a token at each level from the node's buckets: ``None``, or the level that throttled."""
 
@@ -117,7 +168,7 @@ class Engine:
         proto: str = "http",
         port: str = "80",
         request_id: str | None = None,
-    ) -> Forward | Reject:
+    ) -> Forward | Reject | Cached:
         """The one per-request call: rejects headers and declared bodies over the limits, re-encodes ``path``
         (as Granian gives it: decoded, without query string or stage prefix), matches it with AWS priority and,
         for plain HTTP proxy routes, writes the upstream request head (``client``: the peer as ``ip:port``;

@@ -19,18 +19,22 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fastgw._core import Forward, Metrics, RequestIds
+from fastgw._core import Cached, Forward, Metrics, RequestIds
 from fastgw.admission import NodeAdmission, StageKey, WorkerAdmission
+from fastgw.caching import IGNORED_REFRESH_WARNING, WorkerCache
 from fastgw.config.gateway_file import MappingTable
 from fastgw.errors import GatewayError
 from fastgw.integrations.base import Request, Response
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.observability.access_log import AccessLogWriter
+from fastgw.observability.metrics import Field
 from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, access_record, record_spans
 from fastgw.observability.tracing import GatewayTracer, build_tracer
 from fastgw.routing import StageRuntime
 
 log = logging.getLogger("fastgw")
+CACHE_HIT = int(Field.CACHE_HIT)
+CACHE_MISS = int(Field.CACHE_MISS)
 
 
 def add_id_headers(headers: list[tuple[str, str]], api_type: str, request_id: str, extended_id: str) -> None:
@@ -73,7 +77,9 @@ class GatewayApp:
         port: int = 8080,
         admission: NodeAdmission | None = None,
         observability: NodeObservability | None = None,
+        respect_backend_cache_control: bool = False,
     ) -> None:
+        self.cache = WorkerCache(respect_backend_cache_control=respect_backend_cache_control)
         self.sites = sites
         self.admission = admission
         self.worker_admission: WorkerAdmission | None = None
@@ -242,8 +248,12 @@ class GatewayApp:
         decision = runtime.engine.admit(
             method, path, headers, query, client, self.proto, self.port_text, request.request_id
         )
-        if type(decision) is not Forward:
-            return self._gateway_response(runtime, decision.response_type, request)
+        kind = type(decision)
+        if kind is Cached:
+            return await self._cached(request, runtime, decision)  # type: ignore[arg-type]
+        if kind is not Forward:
+            return self._gateway_response(runtime, decision.response_type, request)  # type: ignore[union-attr]
+        assert isinstance(decision, Forward)
         request.route_id = decision.route_id
         request.trace = decision.trace
         request.key_slot = decision.key_slot
@@ -265,9 +275,27 @@ class GatewayApp:
             return self._gateway_response(runtime, "API_CONFIGURATION_ERROR", request)
         started = time.perf_counter()
         try:
-            return await integration.invoke(request)
+            if decision.cache_key is None:
+                return await integration.invoke(request)
+            request.cache_field = CACHE_MISS
+            response, _ = await self.cache.fetch(
+                runtime.engine, decision.route_id, decision.cache_key, lambda: integration.invoke(request)
+            )
+            return response
         finally:
             request.integration_seconds = time.perf_counter() - started
+
+    async def _cached(self, request: Request, runtime: StageRuntime, cached: Cached) -> Response:
+        """A cache hit. Method request validation still applies, as on AWS (it comes before the cache)."""
+        request.route_id = cached.route_id
+        route = request.route = runtime.routes[cached.route_id]
+        if route.validator is not None:
+            await route.validator.validate(request)
+        request.cache_field = CACHE_HIT
+        headers = cached.headers
+        if cached.warn:
+            headers.append(IGNORED_REFRESH_WARNING)
+        return Response(cached.status, headers, cached.body)
 
     @staticmethod
     def _gateway_response(

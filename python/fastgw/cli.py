@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     limits.add_argument("--state", metavar="PATH", help="quota and key state file (default: ./fastgw-state.db)")
     limits.add_argument("--redis-url", metavar="URL", help="share limits, quotas and keys through Redis")
+    cache = serve.add_argument_group("caching")
+    cache.add_argument("--cache-ttl", type=int, metavar="SECONDS", help="enable the stage cache (GET), TTL 1-3600")
+    cache.add_argument("--cache-size-mb", type=float, metavar="N", help="stage cache capacity (default: 512 MB)")
+    cache.add_argument(
+        "--cache-respect-backend",
+        action="store_true",
+        help="do not cache backend responses with Cache-Control no-store/private (AWS caches them)",
+    )
     observe = serve.add_argument_group("observability")
     observe.add_argument("--metrics-port", type=int, metavar="PORT", help="serve /metrics and /health/* (default: off)")
     observe.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics listener (127.0.0.1)")
@@ -243,6 +251,8 @@ def apply_operation_flags(config: GatewayConfig, args: argparse.Namespace) -> Ga
     apis = dict(config.apis)
     if args.throttle_rate is not None or args.throttle_burst is not None:
         apis = {name: _with_stage_throttle(api, args.throttle_rate, args.throttle_burst) for name, api in apis.items()}
+    if args.cache_ttl is not None:
+        apis = {name: _with_stage_cache(api, args.cache_ttl, args.cache_size_mb) for name, api in apis.items()}
     node = _node_flags(config.node, args)
     if args.api_key:
         node = _with_cli_keys(node, apis, args.api_key)
@@ -260,6 +270,21 @@ def _with_stage_throttle(api: ApiConfig, rate: float | None, burst: int | None) 
     for name, stage in api.stages.items():
         default = dataclasses.replace(stage.settings.default, throttle=Throttle(rate, burst))
         stages[name] = dataclasses.replace(stage, settings=dataclasses.replace(stage.settings, default=default))
+    return dataclasses.replace(api, stages=stages)
+
+
+def _with_stage_cache(api: ApiConfig, ttl: int, size_mb: float | None) -> ApiConfig:
+    if not 0 <= ttl <= 3600:
+        raise DefinitionError(Problem(Place(COMMAND_LINE), f"--cache-ttl must be between 0 and 3600, got {ttl}"))
+    if size_mb is not None and size_mb <= 0:
+        raise DefinitionError(Problem(Place(COMMAND_LINE), "--cache-size-mb must be more than 0"))
+    stages = {}
+    for name, stage in api.stages.items():
+        settings = stage.settings
+        default = dataclasses.replace(settings.default, caching_enabled=ttl > 0, cache_ttl=ttl)
+        size = int(size_mb * 1024 * 1024) if size_mb is not None else settings.cache_size_bytes
+        settings = dataclasses.replace(settings, default=default, cache_enabled=ttl > 0, cache_size_bytes=size)
+        stages[name] = dataclasses.replace(stage, settings=settings)
     return dataclasses.replace(api, stages=stages)
 
 
@@ -305,6 +330,8 @@ def _node_flags(node: NodeSettings, args: argparse.Namespace) -> NodeSettings:
         changes["access_logs"] = AccessLogSettings(args.access_log, args.access_log_format)
     if args.otlp_endpoint is not None:
         changes["otlp_endpoint"] = args.otlp_endpoint
+    if args.cache_respect_backend:
+        changes["respect_backend_cache_control"] = True
     return dataclasses.replace(node, **changes)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from fastgw._core import Engine
 from fastgw.admission import NodeAdmission, StageKey
 from fastgw.app import GatewayApp, Sites
+from fastgw.caching import MAX_CACHED_BODY, NodeCaching, engine_cache_options
 from fastgw.config.gateway_file import (
     ApiConfig,
     BasePathMapping,
@@ -64,6 +65,7 @@ class Gateway:
         warnings: list[Problem] = [w for d in definitions.values() for w in d.warnings]
         warnings += unserved_stages(config, mappings)
         self.admission = NodeAdmission(config.node)
+        self.caching = NodeCaching()
         runtimes: dict[tuple[str, str], StageRuntime] = {}
         errors: list[Problem] = []
         for mapping in mappings:
@@ -74,6 +76,13 @@ class Gateway:
             definition = definitions[mapping.api]
             errors += check_route_selectors(stage.settings, definition.routes, stage.place)
             errors += self.admission.plan_problems(mapping.api, stage.name, definition)
+            engine_options = self.admission.engine_options(mapping.api, stage.name, definition, stage.settings)
+            cache_routes, cache_warnings = engine_cache_options(definition, stage.settings)
+            warnings += cache_warnings
+            if cache_routes is not None:
+                index = self.caching.index_for(mapping.api, stage.name)
+                capacity = stage.settings.cache_size_bytes
+                engine_options["cache"] = (capacity, MAX_CACHED_BODY, cache_routes, self.caching.generations, index)
             runtime, stage_warnings = compile_stage(
                 definition,
                 stage.name,
@@ -81,9 +90,11 @@ class Gateway:
                 limits=config.limits,
                 handlers=(handlers or {}).get(mapping.api),
                 api_name=mapping.api,
-                engine_options=self.admission.engine_options(mapping.api, stage.name, definition, stage.settings),
+                engine_options=engine_options,
             )
             runtimes[key] = runtime
+            if cache_routes is not None:
+                self.caching.register(mapping.api, stage.name, runtime.engine, stage.settings.cache_size_bytes)
             warnings += stage_warnings
             if definition.api_key_source == "AUTHORIZER" and any(r.api_key_required for r in definition.routes):
                 warnings.append(
@@ -220,6 +231,7 @@ class Gateway:
         """Serves every listener (or just ``host:port``) until SIGINT/SIGTERM; in-flight requests drain first."""
         listeners = self.config.listeners
         self.admission.workers = workers
+        self.caching.divide_capacity(workers)
         if host is not None or port is not None:
             first = listeners[0]
             listeners = (Listener(host or first.host, port or first.port, first.tls),)

@@ -215,8 +215,8 @@ class NodeSettings:
     metrics: MetricsSettings | None = None
     access_logs: AccessLogSettings | None = None
     otlp_endpoint: str | None = None
-    cache_ttl_override: int | None = None
-    """``--cache-ttl``: enable every served stage's cache with this TTL (the command line's one API)."""
+    respect_backend_cache_control: bool = False
+    """Do not cache a backend response with ``Cache-Control: no-store`` or ``private`` (AWS caches it)."""
 
 
 # ---------------------------------------------------------------------------------------------------------

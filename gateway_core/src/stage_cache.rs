@@ -1,0 +1,315 @@
+//! A stage's response cache on the request path, with AWS's rules (reference §7): which routes are cached,
+//! what the key is, what `Cache-Control: max-age=0` does, and a flush that reaches every worker.
+//!
+//! - A route is cached when its method setting enables caching; for GET requests, or for every method when
+//!   the method setting names the route's own method (AWS caches GET only unless a method setting says so).
+//! - The key is the method, the route's cache namespace (AWS's `cacheNamespace`, by default the resource)
+//!   and the values of the declared `cacheKeyParameters` (`method.request.path.x`, `.querystring.x`,
+//!   `.header.x`), in declared order: an undeclared query parameter does not split the key.
+//! - `Cache-Control: max-age=0` asks to refresh the entry. fastgw has no IAM caller identity, so with
+//!   `requireAuthorizationForCacheControl` on (AWS's default) every such request is unauthorized and the
+//!   `unauthorizedCacheControlHeaderStrategy` applies: `FAIL_WITH_403`, `SUCCEED_WITH_RESPONSE_HEADER`
+//!   (served from the cache with a warning header) or `SUCCEED_WITHOUT_RESPONSE_HEADER`. With it off, anyone
+//!   may refresh: the request goes to the integration and its response replaces the entry.
+//! - Each worker process has its own cache (its share of the stage's capacity). A flush bumps a generation
+//!   word in memory shared by the workers; each worker empties its cache when it sees a new generation.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::cache::{CacheConfig, CacheKey, CachedResponse, Clock, MonotonicClock, ResponseCache};
+use crate::routing::Params;
+use crate::shared::SharedRegion;
+use crate::spec::RouteId;
+
+/// Where a cache key parameter's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    Path,
+    Query,
+    Header,
+}
+
+/// One declared `cacheKeyParameters` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyParam {
+    pub source: KeySource,
+    pub name: String,
+}
+
+/// What an unauthorized `Cache-Control: max-age=0` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    /// `requireAuthorizationForCacheControl: false`: anyone may refresh the entry.
+    Allowed,
+    /// `FAIL_WITH_403`.
+    Refuse,
+    /// `SUCCEED_WITH_RESPONSE_HEADER`: served from the cache, with a warning header.
+    IgnoreWithWarning,
+    /// `SUCCEED_WITHOUT_RESPONSE_HEADER`.
+    Ignore,
+}
+
+/// The caching of one route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteCaching {
+    pub ttl: Duration,
+    pub namespace: String,
+    pub params: Vec<KeyParam>,
+    /// Cache every method (a method setting enabled caching for this route's own method), not only GET.
+    pub all_methods: bool,
+    pub invalidation: Invalidation,
+}
+
+/// The answer of [`StageCache::lookup`].
+#[derive(Debug)]
+pub enum CacheLookup {
+    /// The route (or this method) is not cached.
+    NotCached,
+    /// A fresh entry; `warn`: add the warning header (an ignored `max-age=0`).
+    Hit { response: Arc<CachedResponse>, warn: bool },
+    /// Fetch from the integration, then [`StageCache::store`] the response under this key.
+    Miss(CacheKey),
+    /// `FAIL_WITH_403`.
+    Refused,
+}
+
+/// A generation word in shared memory per stage: bumping one flushes that stage's cache in every worker.
+#[derive(Debug)]
+pub struct Generations {
+    region: SharedRegion,
+}
+
+impl Generations {
+    pub fn new(stages: usize) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(Self { region: SharedRegion::new(stages)? }))
+    }
+
+    pub fn bump(&self, stage: usize) {
+        self.region.words()[stage].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self, stage: usize) -> u64 {
+        self.region.words()[stage].load(Ordering::Relaxed)
+    }
+}
+
+/// One stage's cache in one worker.
+#[derive(Debug)]
+pub struct StageCache {
+    cache: Mutex<ResponseCache>,
+    routes: Vec<Option<RouteCaching>>,
+    generations: Option<(Arc<Generations>, usize)>,
+    seen_generation: AtomicU64,
+    clock: MonotonicClock,
+}
+
+impl StageCache {
+    pub fn new(
+        config: CacheConfig,
+        routes: Vec<Option<RouteCaching>>,
+        generations: Option<(Arc<Generations>, usize)>,
+    ) -> Self {
+        let seen = generations.as_ref().map_or(0, |(g, stage)| g.get(*stage));
+        Self {
+            cache: Mutex::new(ResponseCache::new(config)),
+            routes,
+            generations,
+            seen_generation: AtomicU64::new(seen),
+            clock: MonotonicClock::new(),
+        }
+    }
+
+    fn caching(&self, route: RouteId, method: &str) -> Option<&RouteCaching> {
+        let caching = self.routes.get(route as usize)?.as_ref()?;
+        (caching.all_methods || method == "GET").then_some(caching)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ResponseCache> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((generations, stage)) = &self.generations {
+            let current = generations.get(*stage);
+            if self.seen_generation.swap(current, Ordering::Relaxed) != current {
+                cache.flush();
+            }
+        }
+        cache
+    }
+
+    /// Looks the request up. `headers` are the request's `(name, value)` pairs; `query` the raw query string.
+    pub fn lookup(
+        &self,
+        route: RouteId,
+        method: &str,
+        params: &Params<'_, '_>,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> CacheLookup {
+        let Some(caching) = self.caching(route, method) else {
+            return CacheLookup::NotCached;
+        };
+        let mut key = CacheKey::builder(method, &caching.namespace);
+        for param in &caching.params {
+            let value = match param.source {
+                KeySource::Path => params.iter().find(|(name, _)| *name == param.name).map(|(_, v)| *v),
+                KeySource::Query => query_value(query, &param.name),
+                KeySource::Header => {
+                    headers.iter().find(|(name, _)| name.eq_ignore_ascii_case(&param.name)).map(|(_, v)| *v)
+                }
+            };
+            key.push_param(&param.name, value);
+        }
+        let key = key.build();
+        let mut warn = false;
+        if refresh_requested(headers) {
+            match caching.invalidation {
+                Invalidation::Allowed => return CacheLookup::Miss(key),
+                Invalidation::Refuse => return CacheLookup::Refused,
+                Invalidation::IgnoreWithWarning => warn = true,
+                Invalidation::Ignore => {}
+            }
+        }
+        let now = self.clock.now_micros();
+        match self.lock().get(&key, now) {
+            Some(hit) => CacheLookup::Hit { response: hit.response, warn },
+            None => CacheLookup::Miss(key),
+        }
+    }
+
+    /// Keeps a response for the route's TTL; `false` when it is not kept (too large, TTL 0).
+    pub fn store(&self, route: RouteId, key: CacheKey, response: CachedResponse) -> bool {
+        let Some(Some(caching)) = self.routes.get(route as usize) else {
+            return false;
+        };
+        let now = self.clock.now_micros();
+        self.lock().insert(key, response, caching.ttl, now)
+    }
+
+    /// Empties this worker's cache (and, through the generation, every worker's).
+    pub fn flush(&self) {
+        match &self.generations {
+            Some((generations, stage)) => generations.bump(*stage),
+            None => self.lock().flush(),
+        }
+    }
+
+    /// Starts over empty with another capacity (each worker's share of the stage's).
+    pub fn set_capacity(&self, capacity_bytes: usize) {
+        let mut cache = self.lock();
+        let config = CacheConfig { capacity_bytes, ..*cache.config() };
+        *cache = ResponseCache::new(config);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn bytes_used(&self) -> usize {
+        self.lock().bytes_used()
+    }
+}
+
+/// The first value of `name` in a raw query string (`a=1&b=2`), as sent; `Some("")` for `a` or `a=`.
+fn query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
+}
+
+/// `Cache-Control: max-age=0` among the request headers.
+fn refresh_requested(headers: &[(&str, &str)]) -> bool {
+    headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("cache-control")
+            && value.split(',').any(|directive| directive.trim().eq_ignore_ascii_case("max-age=0"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caching(params: Vec<KeyParam>, invalidation: Invalidation) -> StageCache {
+        let route = RouteCaching {
+            ttl: Duration::from_mins(1),
+            namespace: "pets".into(),
+            params,
+            all_methods: false,
+            invalidation,
+        };
+        StageCache::new(CacheConfig::new(1 << 20), vec![Some(route), None], None)
+    }
+
+    fn response() -> CachedResponse {
+        CachedResponse::new(200, vec![("content-type".into(), "application/json".into())], b"{}".to_vec())
+    }
+
+    fn lookup(cache: &StageCache, method: &str, query: &str, headers: &[(&str, &str)]) -> CacheLookup {
+        cache.lookup(0, method, &Params::default(), query, headers)
+    }
+
+    #[test]
+    fn undeclared_parameters_share_an_entry_and_declared_ones_split_it() {
+        let param = KeyParam { source: KeySource::Query, name: "type".into() };
+        let cache = caching(vec![param], Invalidation::Ignore);
+        let CacheLookup::Miss(key) = lookup(&cache, "GET", "type=a&department=A", &[]) else { panic!() };
+        assert!(cache.store(0, key, response()));
+        assert!(matches!(lookup(&cache, "GET", "type=a&department=B", &[]), CacheLookup::Hit { .. }));
+        assert!(matches!(lookup(&cache, "GET", "type=b", &[]), CacheLookup::Miss(_)));
+        assert!(matches!(lookup(&cache, "POST", "type=a", &[]), CacheLookup::NotCached));
+        assert!(matches!(cache.lookup(1, "GET", &Params::default(), "", &[]), CacheLookup::NotCached));
+    }
+
+    #[test]
+    fn max_age_zero_follows_the_strategy() {
+        let refresh = [("Cache-Control", "no-cache, max-age=0")];
+        for (invalidation, expected) in [
+            (Invalidation::Allowed, "miss"),
+            (Invalidation::Refuse, "refused"),
+            (Invalidation::IgnoreWithWarning, "warn"),
+            (Invalidation::Ignore, "hit"),
+        ] {
+            let cache = caching(vec![], invalidation);
+            let CacheLookup::Miss(key) = lookup(&cache, "GET", "", &[]) else { panic!() };
+            cache.store(0, key, response());
+            let found = match lookup(&cache, "GET", "", &refresh) {
+                CacheLookup::Miss(_) => "miss",
+                CacheLookup::Refused => "refused",
+                CacheLookup::Hit { warn: true, .. } => "warn",
+                CacheLookup::Hit { warn: false, .. } => "hit",
+                CacheLookup::NotCached => "not cached",
+            };
+            assert_eq!(found, expected, "{invalidation:?}");
+        }
+    }
+
+    #[test]
+    fn a_bumped_generation_flushes() {
+        let generations = Generations::new(2).unwrap();
+        let route = RouteCaching {
+            ttl: Duration::from_mins(1),
+            namespace: "n".into(),
+            params: vec![],
+            all_methods: true,
+            invalidation: Invalidation::Ignore,
+        };
+        let cache = StageCache::new(CacheConfig::new(1 << 20), vec![Some(route)], Some((generations.clone(), 1)));
+        let CacheLookup::Miss(key) = lookup(&cache, "POST", "", &[]) else { panic!() };
+        cache.store(0, key, response());
+        assert_eq!(cache.len(), 1);
+        generations.bump(1);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn query_values() {
+        assert_eq!(query_value("a=1&b=2", "b"), Some("2"));
+        assert_eq!(query_value("a&b=", "a"), Some(""));
+        assert_eq!(query_value("ab=1", "a"), None);
+    }
+}

@@ -1,0 +1,163 @@
+"""The stage cache on the data plane (reference §7), around the Rust cache that ``Engine.admit`` looks up.
+
+- What is cached, and the key: :func:`engine_cache_options` turns a stage's settings (``cacheClusterEnabled``,
+  method settings ``cachingEnabled``/``cacheTtlInSeconds``/...) and each route's integration
+  (``cacheNamespace``, ``cacheKeyParameters``) into the engine's per-route caching; the engine answers hits
+  and hands misses a key.
+- Memory: a stage's ``cacheClusterSize`` is the capacity of the whole node; each of N workers holds 1/N of it
+  in its own process (:meth:`NodeCaching.divide_capacity`), so the total never exceeds what the user set.
+  Workers do not share entries (a hot key is fetched once per worker).
+- A miss (:class:`WorkerCache`) runs the integration once per key however many requests miss at the same time
+  (single flight, per worker), then keeps a 2xx response of at most 1 MB for the route's TTL. Optionally
+  (``respectBackendCacheControl``, off as on AWS) a backend's ``Cache-Control: no-store`` or ``private`` is
+  not cached.
+- A flush (``fastgw cache flush`` through the admin endpoint, or :meth:`NodeCaching.flush`) reaches every
+  worker through a generation word in shared memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fastgw._core import CacheGenerations, CacheKey, Engine
+from fastgw.config.settings import DEFAULT_CACHE_TTL, StageSettings
+from fastgw.errors import Place, Problem
+from fastgw.integrations.base import Response
+
+if TYPE_CHECKING:
+    from fastgw.config.model import ApiDefinition, Route
+
+log = logging.getLogger("fastgw.cache")
+
+MAX_CACHED_BODY = 1_048_576
+#: SUCCEED_WITH_RESPONSE_HEADER: the header on a response served from the cache although the client asked
+#: for a refresh it may not make. AWS documents "a warning header" without its text (UNVERIFIED wording).
+IGNORED_REFRESH_WARNING = ("Warning", '199 - "Cache-Control: max-age=0 ignored: not authorized to refresh the cache"')
+_SOURCES = ("path", "querystring", "header")
+
+
+def key_parameters(route: Route, place: Place, problems: list[Problem]) -> list[tuple[str, str]]:
+    """``method.request.querystring.type`` -> ``("querystring", "type")``; anything else is a load problem."""
+    integration = route.integration
+    found = []
+    for index, text in enumerate(integration.cache_key_parameters if integration else ()):
+        parts = text.split(".", 3)
+        if len(parts) == 4 and parts[:2] == ["method", "request"] and parts[2] in _SOURCES and parts[3]:
+            found.append((parts[2], parts[3]))
+        else:
+            where = integration.place.child("cacheKeyParameters", index) if integration else place
+            problems.append(Problem(where, f"'{text}' is not a method request parameter: not part of the cache key"))
+    return found
+
+
+def engine_cache_options(definition: ApiDefinition, settings: StageSettings) -> tuple[list[Any] | None, list[Problem]]:
+    """The per-route caching the engine takes (``None``: the stage caches nothing), and warnings."""
+    problems: list[Problem] = []
+    if not settings.cache_enabled:
+        return None, problems
+    if definition.api_type != "REST":
+        problems.append(Problem(Place(definition.source), "HTTP APIs have no stage cache (AWS): caching is off"))
+        return None, problems
+    routes: list[Any] = []
+    for index, route in enumerate(definition.routes):
+        setting = settings.for_route(route)
+        # AWS: a stage with its cache on caches GET methods unless a method setting turns caching off.
+        enabled = setting.caching_enabled if setting.caching_enabled is not None else route.method in ("GET", "ANY")
+        ttl = setting.cache_ttl if setting.cache_ttl is not None else DEFAULT_CACHE_TTL
+        if not enabled or ttl <= 0:
+            routes.append(None)
+            continue
+        namespace = (route.integration.cache_namespace if route.integration else None) or f"route-{index}"
+        # A method setting naming this route's method caches it whatever the method; the stage default only GET.
+        all_methods = route.method != "GET" and any(
+            selector.matches(route) and s.caching_enabled for selector, s, _ in settings.methods
+        )
+        require = setting.require_authorization_for_cache_control
+        strategy = setting.unauthorized_cache_control_strategy or "SUCCEED_WITH_RESPONSE_HEADER"
+        invalidation = strategy if require is not False else "allowed"
+        routes.append((float(ttl), namespace, key_parameters(route, route.place, problems), all_methods, invalidation))
+    return routes, problems
+
+
+class NodeCaching:
+    """The node's stage caches: flush generations (shared memory) and capacity per worker."""
+
+    def __init__(self) -> None:
+        self.generations = CacheGenerations(256)
+        self.stages: dict[tuple[str, str], tuple[int, Engine, int]] = {}
+        """(api, stage) -> (generation index, engine, the stage's capacity in bytes)."""
+
+    def register(self, api: str, stage: str, engine: Engine, capacity: int) -> None:
+        self.stages[(api, stage)] = (len(self.stages), engine, capacity)
+
+    def index_for(self, api: str, stage: str) -> int:
+        return len(self.stages) if (api, stage) not in self.stages else self.stages[(api, stage)][0]
+
+    def divide_capacity(self, workers: int) -> None:
+        """Before the workers fork: each holds its share of each stage's capacity."""
+        for _, engine, capacity in self.stages.values():
+            engine.set_cache_capacity(max(1, capacity // max(1, workers)))
+
+    def flush(self, api: str | None = None, stage: str | None = None) -> list[tuple[str, str]]:
+        """Flushes the matching stages in every worker; returns which."""
+        flushed = []
+        for (name, stage_name), (index, _, _) in self.stages.items():
+            if (api is None or api == name) and (stage is None or stage == stage_name):
+                self.generations.bump(index)
+                flushed.append((name, stage_name))
+        return flushed
+
+
+class WorkerCache:
+    """One worker's misses: single flight per key, and storing what the integration answered."""
+
+    def __init__(self, *, respect_backend_cache_control: bool = False) -> None:
+        self.respect_backend_cache_control = respect_backend_cache_control
+        self._flights: dict[bytes, asyncio.Future[Response]] = {}
+
+    async def fetch(
+        self, engine: Engine, route_id: int, key: CacheKey, answer: Callable[[], Awaitable[Response]]
+    ) -> tuple[Response, bool]:
+        """The integration's response for a miss, fetched once per key at a time; ``True`` when this request
+        waited for another's fetch instead of calling the backend."""
+        flight_id = key.id
+        leader = self._flights.get(flight_id)
+        if leader is not None:
+            shared = await asyncio.shield(leader)
+            return Response(shared.status, list(shared.headers), shared.body), True
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._flights[flight_id] = future
+        try:
+            response = await answer()
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # followers see it; nobody else needs to retrieve it
+            raise
+        finally:
+            del self._flights[flight_id]
+        self._store(engine, route_id, key, response)
+        if not future.done():
+            future.set_result(Response(response.status, list(response.headers), response.body))
+        return response, False
+
+    def _store(self, engine: Engine, route_id: int, key: CacheKey, response: Response) -> None:
+        if response.stream is not None or not 200 <= response.status < 300 or len(response.body) > MAX_CACHED_BODY:
+            return
+        if self.respect_backend_cache_control and _private(response.headers):
+            return
+        engine.cache_store(route_id, key, response.status, response.headers, response.body)
+
+
+def _private(headers: Sequence[tuple[str, str]]) -> bool:
+    for name, value in headers:
+        if name.lower() == "cache-control":
+            directives = {part.strip().split("=", 1)[0].lower() for part in value.split(",")}
+            if directives & {"no-store", "private"}:
+                return True
+    return False
+
+
+CacheOptions = Mapping[str, Any]
