@@ -139,6 +139,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         await response.write_eof()
         return response
     if head == "sized" and len(parts) > 1:
+        request.app["hits"] += 1
         total = int(parts[1])
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         response.content_length = total

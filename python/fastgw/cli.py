@@ -96,10 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     limits.add_argument("--state", metavar="PATH", help="quota and key state file (default: ./fastgw-state.db)")
     limits.add_argument("--redis-url", metavar="URL", help="share limits, quotas and keys through Redis")
-    cache = serve.add_argument_group("caching")
-    cache.add_argument("--cache-ttl", type=int, metavar="SECONDS", help="enable the stage cache (GET), TTL 1-3600")
-    cache.add_argument("--cache-size-mb", type=float, metavar="N", help="stage cache capacity (default: 512 MB)")
-    cache.add_argument(
+    caching = serve.add_argument_group("caching")
+    caching.add_argument("--cache-ttl", type=int, metavar="SECONDS", help="enable the stage cache (GET), TTL 1-3600")
+    caching.add_argument("--cache-size-mb", type=float, metavar="N", help="stage cache capacity (default: 512 MB)")
+    caching.add_argument(
         "--cache-respect-backend",
         action="store_true",
         help="do not cache backend responses with Cache-Control no-store/private (AWS caches them)",
@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     from fastgw.usage.cli import add_keys_parser
 
     add_keys_parser(commands)
+    cache = commands.add_parser("cache", help="act on a running gateway's stage caches (its admin endpoint)")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
+    flush = cache_commands.add_parser("flush", help="empty the stage caches in every worker")
+    flush.add_argument("--admin-url", required=True, help="the metrics listener, e.g. http://127.0.0.1:9090")
+    flush.add_argument("--token", help="the admin token (default: $FASTGW_ADMIN_TOKEN)")
+    flush.add_argument("--api", help="only this API")
+    flush.add_argument("--stage", help="only this stage")
 
     routes = commands.add_parser("routes", help="print the route table with integration targets")
     routes.add_argument("file", metavar="FILE")
@@ -156,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "cache":
+            return _flush_cache(args)
         if args.command == "keys":
             from fastgw.usage.cli import run_keys
 
@@ -241,6 +250,33 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {len(gateway.warnings)} warnings and --fail-on-warnings", file=sys.stderr)
         return EXIT_INVALID
     gateway.serve(workers=args.workers)
+    return EXIT_OK
+
+
+def _flush_cache(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    token = args.token or os.environ.get("FASTGW_ADMIN_TOKEN")
+    if not token:
+        print("error: no admin token (--token or FASTGW_ADMIN_TOKEN)", file=sys.stderr)
+        return EXIT_INVALID
+    query = urllib.parse.urlencode({k: v for k, v in (("api", args.api), ("stage", args.stage)) if v})
+    url = f"{args.admin_url.rstrip('/')}/admin/cache/flush" + (f"?{query}" if query else "")
+    request = urllib.request.Request(url, method="POST", headers={"Authorization": f"Bearer {token}"}, data=b"")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            flushed = json.loads(response.read())["flushed"]
+    except urllib.error.HTTPError as error:
+        print(f"error: the gateway answered {error.code} (admin off, or a wrong token)", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as error:
+        print(f"error: cannot reach {args.admin_url}: {error}", file=sys.stderr)
+        return 1
+    print("flushed: " + (", ".join(flushed) or "nothing (no cached stage matched)"))
     return EXIT_OK
 
 

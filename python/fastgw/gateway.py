@@ -224,7 +224,12 @@ class Gateway:
         listener = listener or self.config.listeners[0]
         sites = Sites(MappingTable(self.mappings), self.stages)
         return GatewayApp(
-            sites, proto="https" if listener.tls else "http", port=listener.port, admission=self.admission
+            sites,
+            proto="https" if listener.tls else "http",
+            port=listener.port,
+            admission=self.admission,
+            observability=self.observability,
+            respect_backend_cache_control=self.config.node.respect_backend_cache_control,
         )
 
     def serve(self, host: str | None = None, port: int | None = None, *, workers: int = 1) -> None:
@@ -235,11 +240,16 @@ class Gateway:
         if host is not None or port is not None:
             first = listeners[0]
             listeners = (Listener(host or first.host, port or first.port, first.tls),)
-        self.observability.start_server()  # the metrics and health listener, in this (the parent) process
+        # The metrics, health and admin listener, in this (the parent) process.
+        self.observability.start_server({"cache/flush": self._flush_cache})
         try:
             self._serve_listeners(listeners, workers)
         finally:
             self.observability.stop_server()
+
+    def _flush_cache(self, query: Mapping[str, str]) -> dict[str, list[str]]:
+        flushed = self.caching.flush(query.get("api"), query.get("stage"))
+        return {"flushed": [f"{api}/{stage}" for api, stage in flushed]}
 
     def _serve_listeners(self, listeners: tuple[Listener, ...], workers: int) -> None:
         if len(listeners) == 1:

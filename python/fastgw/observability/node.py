@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from fastgw.routing import StageRuntime
 
 log = logging.getLogger("fastgw.observability")
+
+#: The admin token's environment variable: admin actions are off without it.
+ADMIN_TOKEN_ENV = "FASTGW_ADMIN_TOKEN"
 
 #: Gateway response types counted in a metrics field besides the status class.
 RESPONSE_TYPE_FIELDS = {
@@ -86,7 +90,11 @@ class NodeObservability:
 
     # -- the metrics listener (parent process) ----------------------------------------------------------
 
-    def start_server(self) -> MetricsServer | None:
+    def start_server(
+        self, admin_actions: dict[str, Callable[[Mapping[str, str]], object]] | None = None
+    ) -> MetricsServer | None:
+        """The metrics, health and admin listener, when metrics are on (``--metrics-port``). Admin actions need
+        ``FASTGW_ADMIN_TOKEN`` in the environment."""
         if self.settings is None or self.metrics is None:
             return None
         from prometheus_client import CollectorRegistry
@@ -101,6 +109,8 @@ class NodeObservability:
             port=self.settings.port,
             registry=registry,
             readiness=lambda: not self.draining.is_set(),
+            admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+            admin_actions=admin_actions,
         )
         server.start()
         log.info("metrics and health on http://%s:%d/metrics", self.settings.host, server.port)

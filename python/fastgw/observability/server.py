@@ -1,4 +1,5 @@
-"""The metrics and health listener: ``GET /metrics``, ``GET /health/live``, ``GET /health/ready``.
+"""The metrics and health listener: ``GET /metrics``, ``GET /health/live``, ``GET /health/ready``, and the admin
+actions (``POST /admin/cache/flush``) when an admin token is configured.
 
 It runs in the gateway's parent process, in a daemon thread, on its own port (``127.0.0.1`` by default, so the
 scrape endpoint is not on the public listener). The parent is the right place: it holds the shared metrics
@@ -8,13 +9,19 @@ seconds and a probe or two, so the stdlib ``ThreadingHTTPServer`` is plenty and 
 ``/health/live`` answers 200 while the process runs. ``/health/ready`` asks ``readiness()`` on every probe: 200
 when the gateway takes traffic, 503 ``{"status":"draining"}`` while it starts or shuts down, so a load balancer
 stops sending requests before the workers stop.
+
+Admin actions are off unless the gateway has an admin token (``FASTGW_ADMIN_TOKEN``): then they need
+``Authorization: Bearer <token>`` (compared in constant time); without a token they answer 404, like any unknown
+path. The token is never logged.
 """
 
 from __future__ import annotations
 
+import hmac
+import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -42,8 +49,14 @@ class MetricsServer:
         port: int,
         registry: CollectorRegistry,
         readiness: Callable[[], bool],
+        admin_token: str | None = None,
+        admin_actions: Mapping[str, Callable[[Mapping[str, str]], object]] | None = None,
     ) -> None:
+        """``admin_actions``: ``POST /admin/<name>`` -> a function of the query parameters returning a JSON-able
+        result; served only with ``admin_token``."""
         self.host = host
+        self.admin_token = admin_token
+        self.admin_actions = dict(admin_actions or {})
         self._requested_port = port
         self.registry = registry
         self.readiness = readiness
@@ -103,6 +116,29 @@ def _handler_for(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200 if ready else 503, _JSON, _READY if ready else _DRAINING)
             else:
                 self._send(404, _JSON, _NOT_FOUND)
+
+        def do_POST(self) -> None:
+            from urllib.parse import parse_qsl
+
+            path, _, query = self.path.partition("?")
+            action = server.admin_actions.get(path.removeprefix("/admin/")) if path.startswith("/admin/") else None
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(min(length, 65536))
+            if server.admin_token is None or action is None:
+                self._send(404, _JSON, _NOT_FOUND)
+                return
+            given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), server.admin_token.encode()):
+                self._send(403, _JSON, b'{"message":"Forbidden"}')
+                return
+            try:
+                result = action(dict(parse_qsl(query)))
+            except Exception as error:
+                log.exception("admin action %s failed", path)
+                self._send(500, _JSON, json.dumps({"message": str(error)}).encode())
+                return
+            self._send(200, _JSON, json.dumps(result).encode())
 
         def _send(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)

@@ -1,0 +1,190 @@
+"""The stage cache through a real server and a backend that counts its hits (reference §7)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import GatewayFactory, Process, Reply, call, run_cli
+
+
+def cached_api(backend_port: int, *, path: str = "/items") -> dict[str, Any]:
+    """REST: GET and POST /items proxied to ``path`` on the backend; ``type`` is a declared cache key, ``department``
+    an undeclared query parameter."""
+    integration = {
+        "type": "http_proxy",
+        "httpMethod": "ANY",
+        "uri": f"http://127.0.0.1:{backend_port}{path}",
+        "requestParameters": {"integration.request.querystring.type": "method.request.querystring.type"},
+        "cacheKeyParameters": ["method.request.querystring.type"],
+        "cacheNamespace": "items",
+    }
+    parameters = [
+        {"name": "type", "in": "query", "required": False, "type": "string"},
+        {"name": "department", "in": "query", "required": False, "type": "string"},
+    ]
+    operation = {
+        "parameters": parameters,
+        "responses": {"200": {"description": "ok"}},
+        "x-amazon-apigateway-integration": integration,
+    }
+    return {
+        "swagger": "2.0",
+        "info": {"title": "cached", "version": "1"},
+        "paths": {"/items": {"get": operation, "post": operation}},
+    }
+
+
+def hits(backend: Process) -> int:
+    return int(backend.call("GET", "/_stats").json()["hits"])
+
+
+def served_by_backend(backend: Process, reply: Reply) -> int:
+    """The backend's hit number that produced this (possibly cached) answer."""
+    assert reply.status == 200, reply.body
+    return int(reply.json()["hits"])
+
+
+def start(gateway: GatewayFactory, tmp_path: Path, api: dict[str, Any], stage: dict[str, Any], *args: str) -> Process:
+    (tmp_path / "api.yaml").write_text(yaml.safe_dump(api, sort_keys=False))
+    config = {
+        "apis": {"items": {"definition": "api.yaml", "stages": {"prod": stage}}},
+        "mappings": [{"api": "items", "stage": "prod", "basePath": ""}],
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return gateway.start(path, *args)
+
+
+def test_repeated_get_is_served_once_and_keys_follow_the_declared_parameters(
+    gateway: GatewayFactory, backend: Process
+) -> None:
+    process = gateway.start(cached_api(backend.port), "--cache-ttl", "60")
+    before = hits(backend)
+    first = process.call("GET", "/items?type=a&department=A")
+    again = process.call("GET", "/items?type=a&department=A")
+    undeclared = process.call("GET", "/items?type=a&department=B")
+    assert (
+        served_by_backend(backend, first) == served_by_backend(backend, again) == served_by_backend(backend, undeclared)
+    )
+    assert again.body == first.body and again.header("content-type") == "application/json; charset=utf-8"
+    assert again.header("x-amzn-RequestId") != first.header("x-amzn-RequestId")  # ids are per request
+    assert hits(backend) == before + 1  # one fetch
+    declared = process.call("GET", "/items?type=b")
+    assert served_by_backend(backend, declared) != served_by_backend(backend, first)
+    # POST is not cached (GET only unless a method setting says otherwise).
+    posts = {served_by_backend(backend, process.call("POST", "/items?type=a", body=b"{}")) for _ in range(2)}
+    assert len(posts) == 2
+
+
+def test_ttl_expiry(gateway: GatewayFactory, backend: Process) -> None:
+    process = gateway.start(cached_api(backend.port), "--cache-ttl", "1")
+    first = served_by_backend(backend, process.call("GET", "/items"))
+    assert served_by_backend(backend, process.call("GET", "/items")) == first
+    time.sleep(1.2)
+    assert served_by_backend(backend, process.call("GET", "/items")) != first
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({"requireAuthorizationForCacheControl": False}, "refreshed"),
+        ({"unauthorizedCacheControlHeaderStrategy": "FAIL_WITH_403"}, 403),
+        ({"unauthorizedCacheControlHeaderStrategy": "SUCCEED_WITH_RESPONSE_HEADER"}, "cached with warning"),
+        ({"unauthorizedCacheControlHeaderStrategy": "SUCCEED_WITHOUT_RESPONSE_HEADER"}, "cached"),
+    ],
+)
+def test_max_age_zero_under_each_strategy(
+    gateway: GatewayFactory, backend: Process, tmp_path: Path, setting: dict[str, Any], expected: Any
+) -> None:
+    stage = {"cacheClusterEnabled": True, "methodSettings": {"*/*": {"cacheTtlInSeconds": 60, **setting}}}
+    process = start(gateway, tmp_path, cached_api(backend.port), stage)
+    first = served_by_backend(backend, process.call("GET", "/items"))
+    reply = process.call("GET", "/items", headers={"Cache-Control": "max-age=0"})
+    if expected == 403:
+        assert reply.status == 403
+        assert reply.header("x-amzn-ErrorType") == "AccessDeniedException"
+        return
+    served = served_by_backend(backend, reply)
+    if expected == "refreshed":
+        assert served != first
+        assert served_by_backend(backend, process.call("GET", "/items")) == served  # the entry was replaced
+    else:
+        assert served == first
+        assert (reply.header("Warning") is not None) == (expected == "cached with warning")
+
+
+def test_concurrent_misses_send_one_request(gateway: GatewayFactory, backend: Process) -> None:
+    process = gateway.start(cached_api(backend.port, path="/delay/300"), "--cache-ttl", "60")
+    before = hits(backend)
+    replies: list[Reply] = []
+    barrier = threading.Barrier(20)
+
+    def client() -> None:
+        barrier.wait()
+        replies.append(call(process.port, "GET", "/items?type=same"))
+
+    threads = [threading.Thread(target=client) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status for r in replies] == [200] * 20
+    assert len({served_by_backend(backend, r) for r in replies}) == 1
+    assert hits(backend) == before + 1  # the one fetch
+
+
+def test_capacity_and_max_entry_size(gateway: GatewayFactory, backend: Process) -> None:
+    """Bodies over 1 MB are not cached (AWS's limit); the stage capacity bounds what is kept."""
+    process = gateway.start(cached_api(backend.port, path="/sized/1100000"), "--cache-ttl", "60")
+    before = hits(backend)
+    for _ in range(2):
+        assert len(process.call("GET", "/items").body) == 1_100_000
+    assert hits(backend) == before + 2
+
+
+def test_respecting_backend_no_store_is_an_option(gateway: GatewayFactory, backend: Process) -> None:
+    api = cached_api(backend.port, path="/headers")
+    api["paths"]["/items"]["get"]["x-amazon-apigateway-integration"]["requestParameters"] = {
+        "integration.request.querystring.Cache-Control": "'no-store'"
+    }
+    aws_like = gateway.start(api, "--cache-ttl", "60")
+    first = served_by_backend(backend, aws_like.call("GET", "/items"))
+    assert served_by_backend(backend, aws_like.call("GET", "/items")) == first  # AWS caches it anyway
+    respectful = gateway.start(api, "--cache-ttl", "60", "--cache-respect-backend")
+    first = served_by_backend(backend, respectful.call("GET", "/items"))
+    assert served_by_backend(backend, respectful.call("GET", "/items")) != first
+
+
+def test_flush_from_the_cli(gateway: GatewayFactory, backend: Process, tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    admin = free_port()
+    token = "t" * 32
+    process = gateway.start(
+        cached_api(backend.port),
+        "--cache-ttl",
+        "60",
+        "--workers",
+        "2",
+        "--metrics-port",
+        str(admin),
+        env={"FASTGW_ADMIN_TOKEN": token},
+    )
+    first = served_by_backend(backend, process.call("GET", "/items"))
+    # With two workers each holds its own entry: fill both, then flush both.
+    for _ in range(6):
+        process.call("GET", "/items")
+    url = f"http://127.0.0.1:{admin}"
+    refused = run_cli("cache", "flush", "--admin-url", url, "--token", "wrong" * 8)
+    assert refused.returncode != 0
+    flushed = run_cli("cache", "flush", "--admin-url", url, "--token", token)
+    assert flushed.returncode == 0, flushed.stderr
+    assert "api/$default" in flushed.stdout
+    after = {served_by_backend(backend, process.call("GET", "/items")) for _ in range(6)}
+    assert first not in after
