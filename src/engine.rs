@@ -159,6 +159,9 @@ fn limit(pair: (f64, u32)) -> Limit {
 pub struct PyReject {
     #[pyo3(get)]
     response_type: &'static str,
+    /// The matched route, when the request was refused after routing (API key, throttle, cache refresh).
+    #[pyo3(get)]
+    route_id: Option<u32>,
 }
 
 #[pyclass(frozen, name = "Engine", module = "fastgw._core")]
@@ -414,7 +417,11 @@ impl PyEngine {
                 Ok(Py::new(py, forward)?.into_any())
             }
             Decision::Reject(rejection) => {
-                Ok(Py::new(py, PyReject { response_type: rejection.response_type() })?.into_any())
+                Ok(Py::new(py, PyReject { response_type: rejection.response_type(), route_id: None })?.into_any())
+            }
+            Decision::RejectRoute(rejection, route) => {
+                let reject = PyReject { response_type: rejection.response_type(), route_id: Some(route) };
+                Ok(Py::new(py, reject)?.into_any())
             }
         }
     }
@@ -437,7 +444,10 @@ impl PyEngine {
         Ok(match cache.lookup(found.route_id, method, &found.params, query, headers) {
             CacheLookup::NotCached => Ok(None),
             CacheLookup::Miss(key) => Ok(Some(Py::new(py, PyCacheKey(key))?)),
-            CacheLookup::Refused => Err(Py::new(py, PyReject { response_type: "ACCESS_DENIED" })?.into_any()),
+            CacheLookup::Refused => {
+                let reject = PyReject { response_type: "ACCESS_DENIED", route_id: Some(found.route_id) };
+                Err(Py::new(py, reject)?.into_any())
+            }
             CacheLookup::Hit { response, warn } => {
                 let headers = PyList::new(py, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
                 let body = PyBytes::new(py, &response.body).unbind();

@@ -2,6 +2,7 @@
 
 use crate::admission::AdmittedKey;
 use crate::routing::RouteMatch;
+use crate::spec::RouteId;
 use crate::throttle::Limit;
 
 /// What the gateway does with a request.
@@ -13,6 +14,8 @@ pub enum Decision<'r, 'p> {
     Forward(Forwarded<'r, 'p>),
     /// Answer with a gateway response instead.
     Reject(Rejection),
+    /// Answer with a gateway response for a matched route (an API key or throttle refusal).
+    RejectRoute(Rejection, RouteId),
 }
 
 /// A request that passed routing, the key check and (unless deferred) the throttle.

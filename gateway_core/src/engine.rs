@@ -93,8 +93,8 @@ impl Engine {
             Admit::Admitted { key, deferred } => {
                 Decision::Forward(Forwarded { route, key, deferred_throttle: deferred })
             }
-            Admit::InvalidApiKey => Decision::Reject(Rejection::InvalidApiKey),
-            Admit::Throttled => Decision::Reject(Rejection::Throttled),
+            Admit::InvalidApiKey => Decision::RejectRoute(Rejection::InvalidApiKey, route.route_id),
+            Admit::Throttled => Decision::RejectRoute(Rejection::Throttled, route.route_id),
         }
     }
 }

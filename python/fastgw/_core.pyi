@@ -109,6 +109,9 @@ class Reject:
 
     @property
     def response_type(self) -> str: ...
+    @property
+    def route_id(self) -> int | None:
+        """The matched route, when the request was refused after routing (API key, throttle, cache refresh)."""
 
 @final
 class Engine:

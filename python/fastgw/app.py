@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fastgw._core import Cached, Forward, Metrics, RequestIds
+from fastgw._core import Cached, Forward, Metrics, Reject, RequestIds
 from fastgw.admission import NodeAdmission, StageKey, WorkerAdmission
 from fastgw.caching import IGNORED_REFRESH_WARNING, WorkerCache
 from fastgw.config.gateway_file import MappingTable
@@ -252,7 +252,11 @@ class GatewayApp:
         if kind is Cached:
             return await self._cached(request, runtime, decision)  # type: ignore[arg-type]
         if kind is not Forward:
-            return self._gateway_response(runtime, decision.response_type, request)  # type: ignore[union-attr]
+            assert isinstance(decision, Reject)
+            if decision.route_id is not None:
+                request.route_id = decision.route_id
+                request.route = runtime.routes[decision.route_id]
+            return self._gateway_response(runtime, decision.response_type, request)
         assert isinstance(decision, Forward)
         request.route_id = decision.route_id
         request.trace = decision.trace

@@ -82,7 +82,7 @@ class NodeObservability:
         self._server: MetricsServer | None = None
 
     def stage_slots(self, api: str, stage: str) -> StageSlots:
-        return StageSlots(self.layout.stage_slot(api, stage), self.layout.in_flight_index(api, stage))
+        return StageSlots(self.layout.route_slot(api, stage), self.layout.in_flight_index(api, stage))
 
     def count(self, counter: NodeCounter, n: int = 1) -> None:
         if self.metrics is not None:
