@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
+
+use rustc_hash::FxHashMap;
 
 use gateway_core::admission::{Admission, AdmissionSpec, KeyPlan, KeyTable, ThrottleMode};
 use gateway_core::cache::{CacheConfig, CacheKey, CachedResponse};
@@ -165,7 +167,39 @@ pub struct PyReject {
 }
 
 #[pyclass(frozen, name = "Engine", module = "fastgw._core")]
-pub struct PyEngine(gateway_core::Engine);
+pub struct PyEngine(gateway_core::Engine, HitObjects);
+
+/// The Python objects of cached responses, built on an entry's first hit and reused by the next ones (a hit
+/// then copies a list of references instead of making a string per header name and value). Keyed by the
+/// entry's address and checked through a `Weak`, so an evicted entry's objects are never served for another.
+#[derive(Default)]
+struct HitObjects(Mutex<FxHashMap<usize, EntryObjects>>);
+
+/// An entry (weakly), its headers as a Python list, its body as Python bytes.
+type EntryObjects = (Weak<CachedResponse>, Py<PyList>, Py<PyBytes>);
+
+impl HitObjects {
+    const PRUNE_AT: usize = 4096;
+
+    fn get<'py>(&self, py: Python<'py>, response: &Arc<CachedResponse>) -> PyResult<(Bound<'py, PyList>, Py<PyBytes>)> {
+        let address = Arc::as_ptr(response) as usize;
+        let mut objects = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((entry, headers, body)) = objects.get(&address) {
+            if entry.upgrade().is_some_and(|live| Arc::ptr_eq(&live, response)) {
+                let copy = PyList::new(py, headers.bind(py).iter())?;
+                return Ok((copy, body.clone_ref(py)));
+            }
+        }
+        if objects.len() >= Self::PRUNE_AT {
+            objects.retain(|_, (entry, _, _)| entry.strong_count() > 0);
+        }
+        let headers = PyList::new(py, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+        let body = PyBytes::new(py, &response.body).unbind();
+        let copy = PyList::new(py, headers.iter())?;
+        objects.insert(address, (Arc::downgrade(response), headers.unbind(), body.clone_ref(py)));
+        Ok((copy, body))
+    }
+}
 
 fn parse_api_type(api_type: &str) -> PyResult<ApiType> {
     match api_type {
@@ -248,10 +282,52 @@ impl PyEngine {
         };
         let built = py.detach(|| gateway_core::Engine::build(&spec));
         let engine = built.map_err(|e| config_error(&e))?.with_admission(admission);
-        Ok(Self(match stage_cache {
+        let engine = match stage_cache {
             Some(cache) => engine.with_cache(cache),
             None => engine,
-        }))
+        };
+        Ok(Self(engine, HitObjects::default()))
+    }
+
+    /// The cache-hit fast path of a REST stage: a request that its stage cache can answer, with no API key to
+    /// check, gets `(status, headers with the request ids, body)` from one call; anything else gets `None`
+    /// and takes the full path (`admit`), with no throttle token taken here.
+    fn answer_from_cache(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        path: &Bound<'_, PyString>,
+        headers: &Bound<'_, PyList>,
+        query: &str,
+        ids: &PyRequestIds,
+    ) -> PyResult<Option<Answer>> {
+        let Some(cache) = self.0.cache() else {
+            return Ok(None);
+        };
+        let owned = header_strings(headers)?;
+        let mut strs: Vec<(&str, &str)> = Vec::with_capacity(owned.len() / 2);
+        for pair in owned.chunks_exact(2) {
+            strs.push((pair[0].to_str()?, pair[1].to_str()?));
+        }
+        let request = RequestHeaders::read(&strs);
+        let encoded = encode_path(path.to_str()?);
+        let facts = RequestFacts { header_bytes: request.size, content_length: request.content_length };
+        let Some(found) = self.0.route(method, &encoded, facts) else {
+            return Ok(None);
+        };
+        let CacheLookup::Hit { response, warn: false } =
+            cache.lookup(found.route_id, method, &found.params, query, &strs)
+        else {
+            return Ok(None);
+        };
+        if !self.0.admits_anonymously(found.route_id) {
+            return Ok(None);
+        }
+        let (request_id, extended_id) = ids.0.next();
+        let (headers, body) = self.1.get(py, &response)?;
+        headers.append(("x-amzn-RequestId", request_id))?;
+        headers.append(("x-amz-apigw-id", extended_id))?;
+        Ok(Some((response.status, headers.unbind(), body)))
     }
 
     /// Keeps a response of route `route_id` under `key` (from `Forward.cache_key`) for the route's TTL.
@@ -340,19 +416,10 @@ impl PyEngine {
         request_id: Option<&str>,
     ) -> PyResult<Py<PyAny>> {
         // The header strings, kept alive here so that they can be borrowed without copying.
-        let mut owned: Vec<Bound<'_, PyString>> = Vec::new();
-        if let Some(list) = headers {
-            owned.reserve(list.len() * 2);
-            for item in list.iter() {
-                let pair = item.cast_into::<PyTuple>().map_err(PyErr::from)?;
-                if pair.len() != 2 {
-                    return Err(PyValueError::new_err("headers must be (name, value) pairs"));
-                }
-                for index in 0..2 {
-                    owned.push(pair.get_item(index)?.cast_into::<PyString>().map_err(PyErr::from)?);
-                }
-            }
-        }
+        let owned = match headers {
+            Some(list) => header_strings(list)?,
+            None => Vec::new(),
+        };
         let mut strs: Vec<(&str, &str)> = Vec::with_capacity(owned.len() / 2);
         for pair in owned.chunks_exact(2) {
             strs.push((pair[0].to_str()?, pair[1].to_str()?));
@@ -462,6 +529,24 @@ impl PyEngine {
             }
         })
     }
+}
+
+/// A whole answer: status, headers, body.
+type Answer = (u16, Py<PyList>, Py<PyBytes>);
+
+/// The names and values of a list of `(name, value)` string pairs, in turn.
+fn header_strings<'py>(list: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, PyString>>> {
+    let mut owned = Vec::with_capacity(list.len() * 2);
+    for item in list.iter() {
+        let pair = item.cast_into::<PyTuple>().map_err(PyErr::from)?;
+        if pair.len() != 2 {
+            return Err(PyValueError::new_err("headers must be (name, value) pairs"));
+        }
+        for index in 0..2 {
+            owned.push(pair.get_item(index)?.cast_into::<PyString>().map_err(PyErr::from)?);
+        }
+    }
+    Ok(owned)
 }
 
 /// `(traceparent, X-Amzn-Trace-Id)` for the backend, from the client's headers and the request id.

@@ -4,7 +4,7 @@ use crate::admission::{Admission, Admit};
 use crate::decision::{Decision, Forwarded, Rejection};
 use crate::error::ConfigError;
 use crate::proxy::ProxyTarget;
-use crate::routing::Router;
+use crate::routing::{RouteMatch, Router};
 use crate::spec::{ApiType, GatewaySpec, RouteId};
 use crate::stage_cache::StageCache;
 
@@ -100,6 +100,26 @@ impl Engine {
 }
 
 impl Engine {
+    /// The route of a request within the limits, without the admission checks (the cache-hit fast path).
+    pub fn route<'r, 'p>(&'r self, method: &str, path: &'p str, facts: RequestFacts) -> Option<RouteMatch<'r, 'p>> {
+        if facts.header_bytes > self.max_header_bytes || facts.content_length.is_some_and(|n| n > self.max_body_bytes) {
+            return None;
+        }
+        self.router.lookup(method, path)
+    }
+
+    /// Whether a request to `route` without an API key passes admission right here (no key required, no
+    /// deferred throttle, a token at every local level). `false` sends it down the full path.
+    pub fn admits_anonymously(&self, route: RouteId) -> bool {
+        match &self.admission {
+            None => true,
+            Some(admission) => matches!(
+                admission.admit(route, None),
+                Admit::Admitted { key: None, ref deferred } if deferred.is_empty()
+            ),
+        }
+    }
+
     /// The proxy target of a route, when the engine writes its upstream request head itself.
     pub fn proxy(&self, route: RouteId) -> Option<&ProxyTarget> {
         self.proxies.get(route as usize).and_then(Option::as_ref)

@@ -5,8 +5,9 @@
 //!   sampled flag are kept, and the gateway's own span id becomes the parent the backend sees.
 //! - Else a valid X-Ray `Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy` gives the trace id (the 8 + 24 hex digits,
 //!   the mapping X-Ray documents for W3C ids) and its `Sampled` flag.
-//! - Else a new trace: 8 hex digits of the epoch seconds (so the id is a valid X-Ray root too) and 24 of
-//!   the request's random id. The span id comes from the request id as well: no second random draw.
+//! - Else a new trace: 8 hex digits of the epoch seconds (so the id is a valid X-Ray root too) and the last
+//!   24 of the request id (a random per-worker prefix, then the worker's request counter, so no two requests
+//!   share one). The span id is the request id's last 16 digits: no second random draw.
 //!
 //! This runs per request inside `Engine.admit`, so it only slices and formats strings.
 
@@ -77,7 +78,7 @@ pub fn propagate(traceparent: Option<&str>, xray: Option<&str>, request_hex: &st
             if let Some((trace, sampled)) = xray.and_then(from_xray) {
                 (trace, sampled.unwrap_or(false))
             } else {
-                let random = request_hex.get(..24).unwrap_or("000000000000000000000001");
+                let random = request_hex.get(8..32).unwrap_or("000000000000000000000001");
                 (format!("{:08x}{random}", epoch_seconds & 0xffff_ffff), false)
             }
         }
@@ -98,8 +99,8 @@ mod tests {
     #[test]
     fn creates_agreeing_headers_when_absent() {
         let headers = propagate(None, None, REQUEST, 0x6740_0000);
-        assert_eq!(headers.traceparent, "00-674000000123456789abcdef01234567-0123456789abcdef-00");
-        assert_eq!(headers.xray, "Root=1-67400000-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=0");
+        assert_eq!(headers.traceparent, "00-6740000089abcdef0123456789abcdef-0123456789abcdef-00");
+        assert_eq!(headers.xray, "Root=1-67400000-89abcdef0123456789abcdef;Parent=0123456789abcdef;Sampled=0");
     }
 
     #[test]

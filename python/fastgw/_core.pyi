@@ -148,6 +148,11 @@ class Engine:
         """The keys the stage accepts: ``(sha256 digest, key_slot, plan_slot, plan throttle, per-route
         throttles)``; replaces the previous set."""
 
+    def answer_from_cache(
+        self, method: str, path: str, headers: list[tuple[str, str]], query: str, ids: RequestIds
+    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """The cache-hit fast path (REST): ``(status, headers with the request ids, body)`` when the stage cache
+        answers a request with no API key to check; ``None``: take :meth:`admit` (no throttle token taken)."""
     def cache_store(
         self, route_id: int, key: CacheKey, status: int, headers: list[tuple[str, str]], body: bytes
     ) -> bool:

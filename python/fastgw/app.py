@@ -16,7 +16,7 @@ import gc
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastgw._core import Cached, Forward, Metrics, Reject, RequestIds
@@ -94,6 +94,8 @@ class GatewayApp:
         self.ids = RequestIds(secrets.token_bytes(16))
         self.pools: UpstreamPools | None = None
         self._only = sites.only
+        self._answer_from_cache: Callable[..., tuple[int, list[tuple[str, str]], bytes] | None] | None = None
+        """The one stage's cache-hit fast path (``Engine.answer_from_cache``), when it has one."""
         default = sites.runtimes[0] if sites.runtimes else None
         self._no_site_responses = default.responses if default else None
 
@@ -115,11 +117,28 @@ class GatewayApp:
                     self.log_writers, runtime.api_name, runtime.stage_name
                 )
             self.tracer = build_tracer(self.observability.otlp_endpoint)
+        for runtime in self.sites.runtimes:
+            runtime.cache_fast_path = runtime.cache_enabled and self._plain(runtime)
+        only = self._only
+        self._answer_from_cache = only.engine.answer_from_cache if only is not None and only.cache_fast_path else None
         # Everything built so far lives as long as the worker: keep the cyclic GC off it, and let the
         # short-lived per-request objects (futures, tuples) go in larger batches.
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
+
+    def _plain(self, runtime: StageRuntime) -> bool:
+        """Nothing but the Rust engine acts on this stage's requests: no CORS, compression, validators, metrics,
+        access logs or spans (their hits take the full path)."""
+        return (
+            runtime.api_type == "REST"
+            and runtime.cors is None
+            and runtime.compression is None
+            and all(route.validator is None for route in runtime.routes)
+            and self.metrics is None
+            and not self.log_writers
+            and (self.observability is None or self.observability.otlp_endpoint is None)
+        )
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pools is not None:
@@ -144,10 +163,18 @@ class GatewayApp:
         if scope.proto != "http":
             protocol.close(403)  # WebSocket APIs come with their own issue
             return
+        runtime = self._only
+        if runtime is not None and runtime.cache_fast_path and scope.method == "GET":
+            # A stage cache hit answered by one call into Rust (see StageRuntime.cache_fast_path).
+            hit = runtime.engine.answer_from_cache(
+                "GET", scope.path, scope.headers.items(), scope.query_string, self.ids
+            )
+            if hit is not None:
+                protocol.response_bytes(*hit)
+                return
         start = time.perf_counter()
         request_id, extended_id = self.ids.next()
         path: str = scope.path
-        runtime = self._only
         if runtime is None:
             selected = self.sites.select(scope.headers.get("host"), path)
             if selected is None:

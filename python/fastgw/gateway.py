@@ -94,6 +94,7 @@ class Gateway:
             )
             runtimes[key] = runtime
             if cache_routes is not None:
+                runtime.cache_enabled = True
                 self.caching.register(mapping.api, stage.name, runtime.engine, stage.settings.cache_size_bytes)
             warnings += stage_warnings
             if definition.api_key_source == "AUTHORIZER" and any(r.api_key_required for r in definition.routes):

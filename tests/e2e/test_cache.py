@@ -188,3 +188,13 @@ def test_flush_from_the_cli(gateway: GatewayFactory, backend: Process, tmp_path:
     assert "api/$default" in flushed.stdout
     after = {served_by_backend(backend, process.call("GET", "/items")) for _ in range(6)}
     assert first not in after
+
+
+def test_throttling_applies_to_cache_hits(gateway: GatewayFactory, backend: Process) -> None:
+    """Throttling comes before the cache, as on AWS: a hit still takes a token."""
+    process = gateway.start(
+        cached_api(backend.port), "--cache-ttl", "60", "--throttle-rate", "0.001", "--throttle-burst", "3"
+    )
+    replies = [process.call("GET", "/items") for _ in range(4)]
+    assert [r.status for r in replies] == [200, 200, 200, 429]
+    assert len({served_by_backend(backend, r) for r in replies[:3]}) == 1

@@ -195,6 +195,12 @@ def fastgw(t: Target) -> Launch:
     return Launch(argv, configs=(api,))
 
 
+def fastgw_cache(t: Target) -> Launch:
+    """fastgw with the stage cache on: after the first request every answer is a cache hit (no backend)."""
+    launch = fastgw(t)
+    return Launch([*launch.argv, "--cache-ttl", "3600"], configs=launch.configs)
+
+
 GATEWAYS: dict[str, Gateway] = {
     g.name: g
     for g in [
@@ -243,6 +249,13 @@ GATEWAYS: dict[str, Gateway] = {
             "fastgw serve, 1,000-route OpenAPI, http_proxy",
             (Program("fastgw", ()), PythonPackage("fastgw")),
             fastgw,
+            start_timeout=60.0,
+        ),
+        Gateway(
+            "fastgw-cache",
+            "fastgw serve --cache-ttl 3600: every request a stage-cache hit",
+            (Program("fastgw", ()), PythonPackage("fastgw")),
+            fastgw_cache,
             start_timeout=60.0,
         ),
     ]
