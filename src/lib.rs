@@ -1,6 +1,7 @@
 //! `fastgw._core`: the thin `PyO3` binding over `gateway_core`. A request crosses into Rust once
 //! (`Engine.admit`) plus the upstream response parser's `feed` calls.
 
+mod access_log;
 mod engine;
 mod errors;
 mod metrics;
@@ -13,6 +14,8 @@ use pyo3::prelude::*;
 mod _core {
     use pyo3::prelude::*;
 
+    #[pymodule_export]
+    use crate::access_log::PyAccessLogSink;
     #[pymodule_export]
     use crate::engine::{
         PyCacheGenerations, PyCacheKey, PyCached, PyEngine, PyForward, PyReject, PyRequestIds, PyThrottle,

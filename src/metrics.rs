@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use gateway_core::metrics::MetricsRegion;
+use gateway_core::throttle::{Clock, MonotonicClock};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -15,6 +16,11 @@ const METHODS: usize = 8;
 const FIELDS: usize = 11;
 const HISTOGRAM_KINDS: usize = 2;
 const STATUS_CLASSES: usize = 5;
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn micros(seconds: f64) -> u64 {
+    (seconds.max(0.0) * 1e6) as u64
+}
 
 fn method_index(method: &str) -> usize {
     match method {
@@ -52,19 +58,24 @@ impl PyMetrics {
     }
 
     /// One answered request: its status class, `extra` field (cache hit/miss, throttled, ...) if any, the
-    /// latency and integration latency histograms, and the stage's in-flight gauge back down by one.
-    #[pyo3(signature = (slot, method, status, latency_us, integration_us = None, extra = None, in_flight = None))]
+    /// latency (from `start`, a `time.perf_counter()` reading: `CLOCK_MONOTONIC` seconds on Linux, as here)
+    /// and integration latency (seconds) histograms, and the stage's in-flight gauge back down by one.
+    #[pyo3(signature = (slot, method, status, start, integration = None, extra = None, in_flight = None))]
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         slot: usize,
         method: &str,
         status: u16,
-        latency_us: u64,
-        integration_us: Option<u64>,
+        start: f64,
+        integration: Option<f64>,
         extra: Option<usize>,
         in_flight: Option<usize>,
     ) {
+        #[allow(clippy::cast_precision_loss)]
+        let now = MonotonicClock.now_nanos() as f64 / 1e9;
+        let latency_us = micros(now - start);
+        let integration_us = integration.map(micros);
         let method = method_index(method);
         let base = slot * METHODS * FIELDS + method * FIELDS;
         let class = match status {

@@ -13,6 +13,7 @@
 //! 3. The binding crate (`fastgw._core`) turns the decision into Python values; Python runs the
 //!    integration. Upstream responses are parsed by [`http1`], also here.
 
+pub mod access_log;
 pub mod admission;
 pub mod cache;
 pub mod decision;

@@ -3,6 +3,7 @@
 from typing import Literal, final
 
 __all__ = [
+    "AccessLogSink",
     "BodyValidator",
     "CacheGenerations",
     "CacheKey",
@@ -268,11 +269,27 @@ class Metrics:
         slot: int,
         method: str,
         status: int,
-        latency_us: int,
-        integration_us: int | None = None,
+        start: float,
+        integration: float | None = None,
         extra: int | None = None,
         in_flight: int | None = None,
     ) -> None:
-        """One answered request: status class, ``extra`` field, latency histograms, in-flight gauge down."""
+        """One answered request: status class, ``extra`` field, latency from ``start`` (``time.perf_counter()``)
+        and integration latency (seconds) histograms, in-flight gauge down."""
     def snapshot(self) -> bytes:
         """Every word as little-endian unsigned 64-bit integers."""
+
+@final
+class AccessLogSink:
+    """Access-log lines rendered in Rust and written by a thread of the sink's own (a bounded queue)."""
+
+    def __new__(
+        cls, destination: str, literals: list[str], kinds: list[str], json: bool, capacity: int = 10_000
+    ) -> AccessLogSink:
+        """``destination``: ``stdout`` or a file path; ``kinds`` per value: ``plain``, ``clf_time``, ``raw``."""
+    def submit(self, values: tuple[object, ...]) -> bool:
+        """Renders and queues one line; ``False`` when it was dropped (queue full). Never blocks."""
+    @property
+    def dropped(self) -> int: ...
+    def close(self) -> None:
+        """Writes what is queued and stops the writer thread."""

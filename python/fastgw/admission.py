@@ -27,7 +27,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -228,8 +228,12 @@ class NodeAdmission:
 class WorkerAdmission:
     """One worker's side: quotas, shared (Redis) throttling and the key poll. Created in ``__rsgi_init__``."""
 
-    def __init__(self, node: NodeAdmission, engines: Mapping[StageKey, Engine]) -> None:
+    def __init__(
+        self, node: NodeAdmission, engines: Mapping[StageKey, Engine], on_fallback: Callable[[], None] | None = None
+    ) -> None:
+        """``on_fallback``: called when a request is decided without the shared store (counted in metrics)."""
         self.node = node
+        self._on_fallback = on_fallback
         self.engines = engines
         self.store: UsageStore | None = node.open_store() if node.uses_store() else None
         self.ledger: QuotaLedger | None = None
@@ -299,6 +303,11 @@ class WorkerAdmission:
             return "QUOTA_EXCEEDED"
         return None
 
+    def _fell_back(self) -> None:
+        self.fallbacks += 1
+        if self._on_fallback is not None:
+            self._on_fallback()
+
     async def _throttled(self, engine: Engine, levels: list[tuple[int, float, int]]) -> bool:
         from fastgw.usage.store import StoreUnavailableError
 
@@ -307,7 +316,7 @@ class WorkerAdmission:
         try:
             return await self.buckets.admit(checks) is not None
         except StoreUnavailableError as error:
-            self.fallbacks += 1
+            self._fell_back()
             log.warning(
                 "Redis unavailable for throttling (%s): failing %s", error, "closed" if self.fail_closed else "open"
             )
@@ -329,7 +338,7 @@ class WorkerAdmission:
         try:
             return await self.ledger.acquire(key.id, plan, datetime.now(UTC))
         except StoreUnavailableError as error:
-            self.fallbacks += 1
+            self._fell_back()
             log.warning(
                 "state store unavailable for quotas (%s): failing %s", error, "closed" if self.fail_closed else "open"
             )

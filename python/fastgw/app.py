@@ -23,18 +23,18 @@ from fastgw._core import Cached, Forward, Metrics, Reject, RequestIds
 from fastgw.admission import NodeAdmission, StageKey, WorkerAdmission
 from fastgw.caching import IGNORED_REFRESH_WARNING, WorkerCache
 from fastgw.config.gateway_file import MappingTable
-from fastgw.errors import GatewayError
+from fastgw.errors import GatewayError, IntegrationUnreachableError
 from fastgw.integrations.base import Request, Response
 from fastgw.integrations.upstream import UpstreamPools
-from fastgw.observability.access_log import AccessLogWriter
-from fastgw.observability.metrics import Field
-from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, access_record, record_spans
+from fastgw.observability.metrics import Field, NodeCounter
+from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, StageLog, record_spans
 from fastgw.observability.tracing import GatewayTracer, build_tracer
 from fastgw.routing import StageRuntime
 
 log = logging.getLogger("fastgw")
 CACHE_HIT = int(Field.CACHE_HIT)
 CACHE_MISS = int(Field.CACHE_MISS)
+UPSTREAM_ERROR = int(Field.UPSTREAM_ERROR)
 
 
 def add_id_headers(headers: list[tuple[str, str]], api_type: str, request_id: str, extended_id: str) -> None:
@@ -86,7 +86,7 @@ class GatewayApp:
         self.observability = observability
         self.metrics: Metrics | None = observability.metrics if observability else None
         """Counting into the node's shared region (``None``: metrics off, nothing counted)."""
-        self.log_writers: dict[str, AccessLogWriter] = {}
+        self.log_writers: dict[str, StageLog] = {}
         self.tracer: GatewayTracer | None = None
         self.proto = proto
         self.port = port
@@ -108,7 +108,9 @@ class GatewayApp:
             runtime.bind(self.pools, proto=self.proto, port=self.port)
         if self.admission is not None and (self.admission.uses_store() or self.admission.redis is not None):
             engines = {StageKey(r.api_name, r.stage_name): r.engine for r in self.sites.runtimes}
-            self.worker_admission = WorkerAdmission(self.admission, engines)
+            observability = self.observability
+            on_fallback = (lambda: observability.count(NodeCounter.REDIS_FALLBACKS)) if observability else None
+            self.worker_admission = WorkerAdmission(self.admission, engines, on_fallback)
             self.worker_admission.start(loop)
         if self.observability is not None:
             self.log_writers = self.observability.open_writers()
@@ -144,7 +146,7 @@ class GatewayApp:
         if self.pools is not None:
             self.pools.close()
         for writer in self.log_writers.values():
-            writer.close(timeout=2.0)
+            writer.close()
         if self.tracer is not None:
             self.tracer.shutdown()
         if self.worker_admission is not None:
@@ -191,8 +193,21 @@ class GatewayApp:
         try:
             await self._serve(request, runtime, method, path, headers, query, scope.client)
         finally:
-            if metrics is not None or runtime.access_log is not None or self.tracer is not None:
-                self._observe(request, runtime, metrics)
+            if metrics is not None:
+                slots = runtime.metric_slots
+                route_id = request.route_id
+                response = request.response
+                metrics.record(
+                    slots.first_slot if route_id is None else slots.first_slot + 1 + route_id,
+                    method,
+                    500 if response is None else response.status,
+                    request.start_time,
+                    request.integration_seconds,
+                    request.metric_field,
+                    slots.in_flight,
+                )
+            if runtime.access_log is not None or self.tracer is not None:
+                self._observe(request, runtime)
 
     __call__ = __rsgi__
 
@@ -216,6 +231,8 @@ class GatewayApp:
             else:
                 response = await self._answer(request, runtime, method, path, headers, query, client)
         except GatewayError as error:
+            if isinstance(error, IntegrationUnreachableError):
+                request.metric_field = UPSTREAM_ERROR
             response = self._gateway_response(runtime, error.response_type, request, error.message)
         except Exception:
             log.exception("request %s failed", request_id)
@@ -232,33 +249,19 @@ class GatewayApp:
         else:
             await self._stream(request, response)
 
-    def _observe(self, request: Request, runtime: StageRuntime, metrics: Metrics | None) -> None:
-        """Counts the request and hands its access-log line to the writer thread: never raises."""
+    def _observe(self, request: Request, runtime: StageRuntime) -> None:
+        """Hands the request's access-log line to the sink and its spans to the exporter: never raises."""
         try:
             response = request.response
             status = response.status if response is not None else 500
             latency = time.perf_counter() - request.start_time
             integration = request.integration_seconds
-            slots = runtime.metric_slots
-            if metrics is not None:
-                slot = slots.first_slot if request.route_id is None else slots.first_slot + 1 + request.route_id
-                metrics.record(
-                    slot,
-                    request.method,
-                    status,
-                    int(latency * 1e6),
-                    None if integration is None else int(integration * 1e6),
-                    RESPONSE_TYPE_FIELDS.get(request.response_type or "")
-                    if request.response_type
-                    else request.cache_field,
-                    slots.in_flight,
-                )
             if runtime.access_log is not None:
-                runtime.access_log.submit(access_record(request, runtime, status, latency, integration))
+                runtime.access_log.write(request, runtime, status, latency, integration)
             if self.tracer is not None and request.trace is not None:
                 record_spans(self.tracer, request, runtime, status, latency, integration)
         except Exception:
-            log.exception("request %s: metrics or access log failed", request.request_id)
+            log.exception("request %s: access log or spans failed", request.request_id)
 
     async def _answer(
         self,
@@ -308,7 +311,7 @@ class GatewayApp:
         try:
             if decision.cache_key is None:
                 return await integration.invoke(request)
-            request.cache_field = CACHE_MISS
+            request.metric_field = CACHE_MISS
             response, _ = await self.cache.fetch(
                 runtime.engine, decision.route_id, decision.cache_key, lambda: integration.invoke(request)
             )
@@ -322,7 +325,7 @@ class GatewayApp:
         route = request.route = runtime.routes[cached.route_id]
         if route.validator is not None:
             await route.validator.validate(request)
-        request.cache_field = CACHE_HIT
+        request.metric_field = CACHE_HIT
         headers = cached.headers
         if cached.warn:
             headers.append(IGNORED_REFRESH_WARNING)
@@ -334,6 +337,9 @@ class GatewayApp:
     ) -> Response:
         if request is not None:
             request.response_type = response_type
+            field = RESPONSE_TYPE_FIELDS.get(response_type)
+            if field is not None:
+                request.metric_field = field
         rendered = runtime.responses.render(response_type, message, request=request)
         return Response(rendered.status, rendered.headers.copy(), rendered.body)
 

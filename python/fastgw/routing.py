@@ -24,8 +24,7 @@ from fastgw.integrations.http import Backend, HttpIntegration, ProxyTargetSpec
 from fastgw.integrations.mock import MockIntegration
 from fastgw.integrations.python import Handler, PythonIntegration
 from fastgw.integrations.upstream import UpstreamPools
-from fastgw.observability.access_log import AccessLogWriter
-from fastgw.observability.node import StageSlots
+from fastgw.observability.node import StageLog, StageSlots
 from fastgw.responses import GatewayResponses, gateway_response_warnings
 from fastgw.routing_types import Compression, Cors, RequestValidator
 from fastgw.transforms.compression import build_compression
@@ -92,7 +91,7 @@ class StageRuntime:
         self.listener_port = "80"
         self.metric_slots = StageSlots(0, 0)
         """Where the stage counts in the node's metrics (set by the gateway when metrics are on)."""
-        self.access_log: AccessLogWriter | None = None
+        self.access_log: StageLog | None = None
         """This worker's access-log writer for the stage (``None``: access logs off)."""
         self.cache_enabled = False
         """The stage has a response cache (set by the gateway)."""

@@ -279,6 +279,9 @@ def test_quota_holds_across_a_restart(gateway: GatewayFactory, tmp_path: Path) -
     reply = second.call("GET", "/pets", headers=alice)
     assert (reply.status, reply.json()) == (429, {"message": "Limit Exceeded"})
     assert reply.header("x-amzn-ErrorType") == "LimitExceededException"
+    usage = run_cli("keys", "usage", "config:alice", "--plan", "gold", "--state", str(tmp_path / "state.db"))
+    assert usage.returncode == 0, usage.stderr
+    assert ": 5 requests" in usage.stdout
 
 
 def test_a_crash_never_grants_more_than_the_quota(gateway: GatewayFactory, tmp_path: Path) -> None:
@@ -375,8 +378,11 @@ def test_two_gateways_sharing_redis_hold_one_limit(
 def test_redis_down_follows_the_failure_policy(
     gateway: GatewayFactory, tmp_path: Path, redis_server: RedisServer, policy: str
 ) -> None:
+    from tests.conftest import free_port
+
     path = redis_gateway(tmp_path, redis_server.url, policy, 1000.0, 1000)
-    process = gateway.start(path)
+    metrics_port = free_port()
+    process = gateway.start(path, "--metrics-port", str(metrics_port))
     assert statuses(process, 5) == [200] * 5
     redis_server.kill()
     time.sleep(1.2)  # tokens leased before the outage may be spent for a second (the lease time)
@@ -388,6 +394,9 @@ def test_redis_down_follows_the_failure_policy(
     else:
         assert set(down) == {429}
     assert "Redis unavailable" in process.output()
+    scrape = call(metrics_port, "GET", "/metrics").body.decode()
+    fallbacks = next(line for line in scrape.splitlines() if line.startswith("fastgw_redis_fallbacks_total"))
+    assert float(fallbacks.split()[-1]) >= 1
     redis_server.restart()
     deadline = time.monotonic() + 15
     while process.call("GET", "/pets").status != 200 or policy == "closed" and statuses(process, 3) != [200] * 3:

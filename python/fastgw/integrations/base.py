@@ -24,7 +24,7 @@ class Request:
         "path",
         "protocol",
         "query_string",
-        "cache_field",
+        "metric_field",
         "integration_seconds",
         "key_slot",
         "request_id",
@@ -83,8 +83,8 @@ class Request:
         self.integration_seconds: float | None = None
         self.response: Response | None = None
         """The answer, once sent (for metrics and access logs)."""
-        self.cache_field: int | None = None
-        """The metrics field of a cache lookup (hit or miss), when the route is cached."""
+        self.metric_field: int | None = None
+        """A metrics field besides the status class: cache hit or miss, upstream unreachable."""
 
     async def read_body(self) -> bytes:
         """The whole request body, read once (RSGI allows one read) and kept in ``body``; a chunked body is

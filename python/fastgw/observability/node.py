@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fastgw._core import Metrics
+from fastgw._core import AccessLogSink, Metrics
 from fastgw.config.settings import AccessLogSettings, MetricsSettings
-from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, AccessLogWriter, AccessRecord
+from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat
+from fastgw.observability.log_sink import Values, compile_sink
 from fastgw.observability.metrics import Field, MetricsLayout, NodeCounter
 from fastgw.observability.server import MetricsServer
 
@@ -44,9 +45,33 @@ RESPONSE_TYPE_FIELDS = {
 }
 
 
+FORMAT_PRESETS = {"json": JSON_FORMAT, "clf": CLF_FORMAT}
+
+
 def access_log_format(text: str) -> AccessLogFormat:
     """``json``, ``clf`` or a template with ``$context`` variables (a bad one is a ``ValueError`` naming them)."""
-    return AccessLogFormat.parse({"json": JSON_FORMAT, "clf": CLF_FORMAT}.get(text, text))
+    return AccessLogFormat.parse(FORMAT_PRESETS.get(text, text))
+
+
+class StageLog:
+    """One worker's access log for a format: values read in Python, the line rendered and written in Rust."""
+
+    __slots__ = ("_dropped", "sink", "values")
+
+    def __init__(self, sink: AccessLogSink, values: Values, dropped: Callable[[], None]) -> None:
+        self.sink = sink
+        self.values = values
+        self._dropped = dropped
+
+    def write(
+        self, request: Request, runtime: StageRuntime, status: int, latency: float, integration: float | None
+    ) -> None:
+        values = self.values(request, runtime, status, latency, integration, time.time() - latency)
+        if not self.sink.submit(values):
+            self._dropped()
+
+    def close(self) -> None:
+        self.sink.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,66 +149,21 @@ class NodeObservability:
 
     # -- per worker --------------------------------------------------------------------------------------
 
-    def open_writers(self) -> dict[str, AccessLogWriter]:
-        """The access-log writers of one worker, by format text (threads do not survive a fork)."""
+    def open_writers(self) -> dict[str, StageLog]:
+        """The access logs of one worker, by format text (their writer threads do not survive a fork)."""
         if self.access_logs is None:
             return {}
         destination = self.access_logs.destination
+        logs = {}
+        for text in self.formats:
+            sink, values = compile_sink(FORMAT_PRESETS.get(text, text), destination)
+            logs[text] = StageLog(sink, values, lambda: self.count(NodeCounter.ACCESS_LOG_DROPPED))
+        return logs
 
-        def dropped() -> None:
-            self.count(NodeCounter.ACCESS_LOG_DROPPED)
-
-        return {text: AccessLogWriter(destination, fmt, on_drop=dropped) for text, fmt in self.formats.items()}
-
-    def writer_for(self, writers: dict[str, AccessLogWriter], api: str, stage: str) -> AccessLogWriter | None:
+    def writer_for(self, writers: dict[str, StageLog], api: str, stage: str) -> StageLog | None:
         if self.access_logs is None:
             return None
         return writers.get(self.stage_log_formats.get((api, stage), self.access_logs.format))
-
-
-def access_record(
-    request: Request, runtime: StageRuntime, status: int, latency: float, integration: float | None
-) -> AccessRecord:
-    """The facts of one request for its access-log line (built on the request path, rendered off it)."""
-    route = request.route
-    response = request.response
-    length = None
-    if response is not None and response.stream is None:
-        length = len(response.body)
-    api_key_id = None
-    if request.key_slot is not None and runtime.key_ids is not None:
-        api_key_id = runtime.key_ids(request.key_slot)
-    path = request.path if runtime.api_type == "HTTP" else f"/{runtime.stage_name}{request.path}"
-    return AccessRecord(
-        request_id=request.request_id,
-        extended_request_id=request.extended_request_id,
-        request_time=time.time() - latency,
-        http_method=request.method,
-        path=path,
-        stage=runtime.stage_name,
-        api_id=runtime.api_id,
-        route_key=route.route_key if route is not None else "-",
-        resource_path=route.resource_path if route is not None else None,
-        source_ip=request.client_ip,
-        user_agent=request.header("user-agent"),
-        api_key_id=api_key_id,
-        domain_name=request.host,
-        status=status,
-        response_length=length,
-        response_latency_ms=int(latency * 1000),
-        integration_latency_ms=None if integration is None else int(integration * 1000),
-        integration_status=status if integration is not None and request.response_type is None else None,
-        error_message=runtime.responses.default_for(request.response_type).message if request.response_type else None,
-        error_response_type=request.response_type,
-        xray_trace_id=_xray_trace_id(request.trace),
-    )
-
-
-def _xray_trace_id(trace: tuple[str, str] | None) -> str | None:
-    if trace is None:
-        return None
-    root = trace[1].split(";", 1)[0]
-    return root.removeprefix("Root=")
 
 
 def record_spans(

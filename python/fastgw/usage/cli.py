@@ -49,6 +49,10 @@ REDIS_ENV = "FASTGW_REDIS_URL"
 CLI_REDIS_TIMEOUT = 5.0
 
 
+#: Keys of the gateway config file have the id ``config:NAME`` (``fastgw keys usage config:alice --plan gold``).
+CONFIG_KEY_PREFIX = "config:"
+
+
 class _CommandError(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
@@ -188,13 +192,17 @@ async def _set_enabled(store: UsageStore, id_or_name: str, enabled: bool) -> int
 
 
 async def _usage(store: UsageStore, args: argparse.Namespace) -> int:
-    key = await _find(store, args.key)
-    plan = args.plan or key.plan
+    if args.key.startswith(CONFIG_KEY_PREFIX):
+        # A key of the gateway config file: not in the store, but its quota is counted there under this id.
+        key_id, name, plan = args.key, args.key.removeprefix(CONFIG_KEY_PREFIX), args.plan
+    else:
+        key = await _find(store, args.key)
+        key_id, name, plan = key.id, key.name, args.plan or key.plan
     if plan is None:
-        raise _CommandError(f"key {key.id} ({key.name}) is in no usage plan: pass --plan", EXIT_INVALID)
+        raise _CommandError(f"key {key_id} ({name}) is in no usage plan: pass --plan", EXIT_INVALID)
     period: Period = args.period
     start, end = period_bounds(period, datetime.now(UTC))
-    used = await store.usage(key.id, plan, start)
+    used = await store.usage(key_id, plan, start)
     span = f"{start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}"
-    print(f"{key.id} ({key.name}) plan {plan}, {period} {span}: {used} requests")
+    print(f"{key_id} ({name}) plan {plan}, {period} {span}: {used} requests")
     return EXIT_OK

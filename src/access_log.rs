@@ -1,0 +1,78 @@
+//! `fastgw._core.AccessLogSink`: renders access-log lines in Rust and writes them from a thread of its own.
+
+use gateway_core::access_log::{AccessLog, Destination, LogFormat, SlotKind, Value};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyFloat, PyInt, PyString, PyTuple};
+
+#[pyclass(frozen, name = "AccessLogSink", module = "fastgw._core")]
+pub struct PyAccessLogSink {
+    format: LogFormat,
+    log: AccessLog,
+}
+
+#[pymethods]
+impl PyAccessLogSink {
+    /// `destination`: `"stdout"` or a file path (appended to). The template is `literals[0] value[0] literals[1]
+    /// ...`; `kinds` per value: `"plain"`, `"clf_time"` (epoch seconds written as AWS's `requestTime`) or `"raw"`
+    /// (already JSON). `json`: values sit inside JSON strings. At most `capacity` lines wait for the writer.
+    #[new]
+    #[pyo3(signature = (destination, literals, kinds, json, capacity = 10_000))]
+    fn new(
+        destination: &str,
+        literals: Vec<String>,
+        kinds: Vec<String>,
+        json: bool,
+        capacity: usize,
+    ) -> PyResult<Self> {
+        if literals.len() != kinds.len() + 1 {
+            return Err(PyValueError::new_err("literals must be one more than kinds"));
+        }
+        let slots = kinds
+            .into_iter()
+            .map(|kind| match kind.as_str() {
+                "plain" => Ok(SlotKind::Plain),
+                "clf_time" => Ok(SlotKind::ClfTime),
+                "raw" => Ok(SlotKind::Raw),
+                other => Err(PyValueError::new_err(format!("unknown value kind {other:?}"))),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let destination = if destination == "stdout" {
+            Destination::Stdout
+        } else {
+            Destination::File(std::fs::OpenOptions::new().create(true).append(true).open(destination)?)
+        };
+        let log = AccessLog::start(destination, capacity)?;
+        Ok(Self { format: LogFormat { literals, slots, json }, log })
+    }
+
+    /// Renders and queues one line from `values` (str, int, float or None each); never blocks. `False` when the
+    /// line was dropped (queue full).
+    fn submit(&self, values: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        let mut converted = Vec::with_capacity(values.len());
+        for value in values.iter() {
+            converted.push(if value.is_none() {
+                Value::Absent
+            } else if let Ok(text) = value.cast::<PyString>() {
+                Value::Text(text.to_str()?.to_owned())
+            } else if value.is_instance_of::<PyInt>() {
+                Value::Int(value.extract()?)
+            } else if value.is_instance_of::<PyFloat>() {
+                Value::Float(value.extract()?)
+            } else {
+                Value::Text(value.str()?.to_str()?.to_owned())
+            });
+        }
+        Ok(self.log.submit(self.format.render(&converted)))
+    }
+
+    #[getter]
+    fn dropped(&self) -> u64 {
+        self.log.dropped()
+    }
+
+    /// Writes what is queued and stops the writer thread.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.log.close());
+    }
+}
