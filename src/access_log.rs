@@ -1,9 +1,17 @@
 //! `fastgw._core.AccessLogSink`: renders access-log lines in Rust and writes them from a thread of its own.
 
-use gateway_core::access_log::{AccessLog, Destination, LogFormat, SlotKind, Value};
+use gateway_core::access_log::{AccessLog, Destination, LogFormat, SlotKind, ValueRef};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{PyString, PyTuple};
+
+/// Where a submitted value is, while its line is rendered.
+enum Slot {
+    Absent,
+    Text(usize),
+    Int(i64),
+    Float(f64),
+}
 
 #[pyclass(frozen, name = "AccessLogSink", module = "fastgw._core")]
 pub struct PyAccessLogSink {
@@ -49,21 +57,32 @@ impl PyAccessLogSink {
     /// Renders and queues one line from `values` (str, int, float or None each); never blocks. `False` when the
     /// line was dropped (queue full).
     fn submit(&self, values: &Bound<'_, PyTuple>) -> PyResult<bool> {
-        let mut converted = Vec::with_capacity(values.len());
+        // Other types (a value that is neither text nor a number) are written through `str()`.
+        let mut texts: Vec<Bound<'_, PyString>> = Vec::new();
+        let mut refs = Vec::with_capacity(values.len());
         for value in values.iter() {
-            converted.push(if value.is_none() {
-                Value::Absent
-            } else if let Ok(text) = value.cast::<PyString>() {
-                Value::Text(text.to_str()?.to_owned())
-            } else if value.is_instance_of::<PyInt>() {
-                Value::Int(value.extract()?)
-            } else if value.is_instance_of::<PyFloat>() {
-                Value::Float(value.extract()?)
+            refs.push(if value.is_none() {
+                Slot::Absent
+            } else if let Ok(text) = value.cast_into::<PyString>() {
+                texts.push(text);
+                Slot::Text(texts.len() - 1)
+            } else if let Ok(number) = values.get_item(refs.len())?.extract::<i64>() {
+                Slot::Int(number)
+            } else if let Ok(number) = values.get_item(refs.len())?.extract::<f64>() {
+                Slot::Float(number)
             } else {
-                Value::Text(value.str()?.to_str()?.to_owned())
+                texts.push(values.get_item(refs.len())?.str()?);
+                Slot::Text(texts.len() - 1)
             });
         }
-        Ok(self.log.submit(self.format.render(&converted)))
+        let strs = texts.iter().map(|t| t.to_str()).collect::<PyResult<Vec<_>>>()?;
+        let line = self.format.render_with(|index| match refs.get(index) {
+            None | Some(Slot::Absent) => ValueRef::Absent,
+            Some(Slot::Text(at)) => ValueRef::Text(strs[*at]),
+            Some(Slot::Int(number)) => ValueRef::Int(*number),
+            Some(Slot::Float(number)) => ValueRef::Float(*number),
+        });
+        Ok(self.log.submit(line))
     }
 
     #[getter]

@@ -42,24 +42,43 @@ pub struct LogFormat {
     pub json: bool,
 }
 
+/// A value borrowed from the caller, for [`LogFormat::render_with`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'v> {
+    Absent,
+    Text(&'v str),
+    Int(i64),
+    Float(f64),
+}
+
 impl LogFormat {
     /// The line for `values` (one per slot), without the newline.
     pub fn render(&self, values: &[Value]) -> String {
+        self.render_with(|index| match values.get(index) {
+            None | Some(Value::Absent) => ValueRef::Absent,
+            Some(Value::Text(text)) => ValueRef::Text(text),
+            Some(Value::Int(number)) => ValueRef::Int(*number),
+            Some(Value::Float(number)) => ValueRef::Float(*number),
+        })
+    }
+
+    /// The line with slot `i`'s value from `value(i)`: the caller's values are written without copies.
+    pub fn render_with<'v>(&self, mut value: impl FnMut(usize) -> ValueRef<'v>) -> String {
         let mut line = String::with_capacity(256);
         for (index, literal) in self.literals.iter().enumerate() {
             line.push_str(literal);
-            let (Some(kind), Some(value)) = (self.slots.get(index), values.get(index)) else {
+            let Some(kind) = self.slots.get(index) else {
                 continue;
             };
-            match (kind, value) {
-                (_, Value::Absent) => line.push('-'),
-                (SlotKind::ClfTime, Value::Float(seconds)) => clf_time(&mut line, *seconds),
-                (SlotKind::Raw, Value::Text(text)) => line.push_str(text),
-                (_, Value::Text(text)) => escape(&mut line, text, self.json),
-                (_, Value::Int(number)) => {
+            match (kind, value(index)) {
+                (_, ValueRef::Absent) => line.push('-'),
+                (SlotKind::ClfTime, ValueRef::Float(seconds)) => clf_time(&mut line, seconds),
+                (SlotKind::Raw, ValueRef::Text(text)) => line.push_str(text),
+                (_, ValueRef::Text(text)) => escape(&mut line, text, self.json),
+                (_, ValueRef::Int(number)) => {
                     let _ = write!(line, "{number}");
                 }
-                (_, Value::Float(number)) => {
+                (_, ValueRef::Float(number)) => {
                     let _ = write!(line, "{number}");
                 }
             }
@@ -70,6 +89,10 @@ impl LogFormat {
 
 /// Control characters as JSON escapes (a value never breaks its line); in JSON also `"` and `\`.
 fn escape(out: &mut String, text: &str, json: bool) {
+    if !text.bytes().any(|b| b < 0x20 || b == 0x7f || (json && (b == b'"' || b == b'\\'))) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '"' | '\\' if json => {

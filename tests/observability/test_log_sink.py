@@ -22,7 +22,7 @@ def request(**overrides: Any) -> Any:
         "method": "GET",
         "route": SimpleNamespace(route_key="GET /pets/{id}", resource_path="/pets/{id}"),
         "path": "/pets/1",
-        "client_ip": "10.0.0.1",
+        "scope": SimpleNamespace(client="10.0.0.1:41234"),
         "response": SimpleNamespace(body=b"12345", stream=None),
         "response_type": None,
         "key_slot": None,

@@ -44,7 +44,7 @@ _EXPRESSIONS: dict[str, tuple[str, str]] = {
     "status": ("st", "plain"),
     "responseLength": ("_length(r)", "plain"),
     "responseLatency": ("int(lat * 1000)", "plain"),
-    "identity.sourceIp": ("r.client_ip", "plain"),
+    "identity.sourceIp": ("r.scope.client.rpartition(':')[0].strip('[]')", "plain"),
     "identity.userAgent": ("r.header('user-agent')", "plain"),
     "identity.apiKeyId": ("_key_id(r, rt)", "plain"),
     "integrationLatency": ("None if il is None else int(il * 1000)", "plain"),
