@@ -3,7 +3,7 @@
 use gateway_core::access_log::{AccessLog, Destination, LogFormat, SlotKind, ValueRef};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyFloat, PyInt, PyString, PyTuple};
 
 /// Where a submitted value is, while its line is rendered.
 enum Slot {
@@ -57,26 +57,26 @@ impl PyAccessLogSink {
     /// Renders and queues one line from `values` (str, int, float or None each); never blocks. `False` when the
     /// line was dropped (queue full).
     fn submit(&self, values: &Bound<'_, PyTuple>) -> PyResult<bool> {
-        // Other types (a value that is neither text nor a number) are written through `str()`.
         let mut texts: Vec<Bound<'_, PyString>> = Vec::new();
-        let mut refs = Vec::with_capacity(values.len());
+        let mut slots = Vec::with_capacity(values.len());
         for value in values.iter() {
-            refs.push(if value.is_none() {
+            // Type checks, not failed extractions: a failed extract builds a Python exception (~0.3 µs).
+            slots.push(if value.is_none() {
                 Slot::Absent
-            } else if let Ok(text) = value.cast_into::<PyString>() {
-                texts.push(text);
+            } else if value.is_instance_of::<PyString>() {
+                texts.push(value.cast_into::<PyString>().map_err(PyErr::from)?);
                 Slot::Text(texts.len() - 1)
-            } else if let Ok(number) = values.get_item(refs.len())?.extract::<i64>() {
+            } else if value.is_instance_of::<PyFloat>() {
+                Slot::Float(value.extract()?)
+            } else if let (true, Ok(number)) = (value.is_instance_of::<PyInt>(), value.extract::<i64>()) {
                 Slot::Int(number)
-            } else if let Ok(number) = values.get_item(refs.len())?.extract::<f64>() {
-                Slot::Float(number)
             } else {
-                texts.push(values.get_item(refs.len())?.str()?);
+                texts.push(value.str()?); // anything else is written through str()
                 Slot::Text(texts.len() - 1)
             });
         }
         let strs = texts.iter().map(|t| t.to_str()).collect::<PyResult<Vec<_>>>()?;
-        let line = self.format.render_with(|index| match refs.get(index) {
+        let line = self.format.render_with(|index| match slots.get(index) {
             None | Some(Slot::Absent) => ValueRef::Absent,
             Some(Slot::Text(at)) => ValueRef::Text(strs[*at]),
             Some(Slot::Int(number)) => ValueRef::Int(*number),

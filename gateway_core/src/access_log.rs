@@ -112,10 +112,28 @@ fn escape(out: &mut String, text: &str, json: bool) {
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/// `dd/MMM/yyyy:HH:mm:ss +0000` from epoch seconds (UTC; days to civil date after Howard Hinnant's algorithm).
+thread_local! {
+    /// The last second formatted on this thread: a busy gateway logs many requests per second.
+    static LAST_CLF_TIME: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((-1, String::new())) };
+}
+
+/// `dd/MMM/yyyy:HH:mm:ss +0000` from epoch seconds (UTC), formatted once per second.
 fn clf_time(out: &mut String, seconds: f64) {
     #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
     let total = seconds.max(0.0) as i64;
+    LAST_CLF_TIME.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != total {
+            last.1.clear();
+            format_clf_time(&mut last.1, total);
+            last.0 = total;
+        }
+        out.push_str(&last.1);
+    });
+}
+
+/// The CLF time of `total` epoch seconds (days to civil date after Howard Hinnant's algorithm).
+fn format_clf_time(out: &mut String, total: i64) {
     let (days, rest) = (total.div_euclid(86_400), total.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
