@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastgw._core import CacheGenerations, CacheKey, Engine
@@ -158,6 +158,3 @@ def _private(headers: Sequence[tuple[str, str]]) -> bool:
             if directives & {"no-store", "private"}:
                 return True
     return False
-
-
-CacheOptions = Mapping[str, Any]

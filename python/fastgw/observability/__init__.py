@@ -7,7 +7,7 @@ access logs, and trace context propagation (W3C and X-Ray) with optional OTLP ex
 - :mod:`.tracing`: ``traceparent`` / ``X-Amzn-Trace-Id`` for backend calls, and spans when configured.
 """
 
-from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, AccessLogWriter, AccessRecord
+from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, AccessRecord
 from fastgw.observability.metrics import (
     METRICS_TABLE_MARKDOWN,
     Field,
@@ -24,7 +24,6 @@ __all__ = [
     "JSON_FORMAT",
     "METRICS_TABLE_MARKDOWN",
     "AccessLogFormat",
-    "AccessLogWriter",
     "AccessRecord",
     "Field",
     "GatewayCollector",

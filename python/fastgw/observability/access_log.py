@@ -6,12 +6,10 @@ per variable, and a name fastgw does not know is a ``ValueError`` naming it (a t
 log ``-`` forever). Names AWS defines that fastgw has no value for (``waf.latency``, ``identity.cognito...``)
 are accepted and render ``-``, as absent values do on AWS, so AWS templates load unchanged.
 
-Per request, the data plane only fills an :class:`AccessRecord` (plain facts: ids, times, statuses) and calls
-:meth:`AccessLogWriter.submit`, which appends to a bounded deque and returns: it never blocks and never raises.
-A daemon thread takes records in batches, renders them (time formatting, JSON escaping) and writes and flushes
-each batch in one call. When the queue is full the record is dropped and counted (:attr:`AccessLogWriter.dropped`,
-and ``on_drop`` feeds ``fastgw_access_log_dropped_total``): a slow disk must not slow the gateway down or grow
-its memory without bound.
+The data plane does not render here: :mod:`fastgw.observability.log_sink` compiles the parsed template for the
+Rust sink, which renders each line and writes it from a thread of its own (a bounded queue; a full one drops and
+counts lines). :meth:`AccessLogFormat.render` over an :class:`AccessRecord` is the reference rendering of the same
+rules, kept for tests and tools.
 
 Escaping: when the template is JSON (it starts with ``{``), every value is JSON-escaped, so a user agent with a
 quote cannot break the line. In other templates control characters (newlines included) are escaped as
@@ -26,16 +24,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Final, TextIO
+from typing import Final
 
-__all__ = ["CLF_FORMAT", "JSON_FORMAT", "AccessLogFormat", "AccessLogWriter", "AccessRecord"]
+__all__ = ["CLF_FORMAT", "JSON_FORMAT", "AccessLogFormat", "AccessRecord"]
 
 log = logging.getLogger("fastgw.observability")
 
@@ -266,114 +260,3 @@ class AccessLogFormat:
                 parts.append(str(value))
             parts.append(literals[i])
         return "".join(parts)
-
-
-class AccessLogWriter:
-    """Writes access-log lines from a daemon thread; :meth:`submit` never blocks and never raises.
-
-    ``destination`` is ``"stdout"``, ``"stderr"``, a file path (opened for appending now, so a bad path fails at
-    load) or an open text stream. ``on_drop`` is called for each dropped record (count it in the metrics region).
-    """
-
-    def __init__(
-        self,
-        destination: str | Path | TextIO,
-        format: AccessLogFormat,
-        max_queue: int = 10_000,
-        *,
-        on_drop: Callable[[], None] | None = None,
-        batch_size: int = 512,
-        flush_interval: float = 0.1,
-    ) -> None:
-        self.format = format
-        self.max_queue = max_queue
-        self._on_drop = on_drop
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
-        self._owns_stream = False
-        if destination == "stdout":
-            self._stream: TextIO | None = None  # sys.stdout at write time: it may be replaced after startup
-        elif destination == "stderr":
-            self._stream = sys.stderr
-        elif isinstance(destination, str | Path):
-            self._stream = open(destination, "a", encoding="utf-8")  # closed by close()
-            self._owns_stream = True
-        else:
-            self._stream = destination
-        self._queue: deque[AccessRecord] = deque()
-        # Two tallies, each written by one thread only, so no increment is lost without a lock.
-        self._dropped_on_submit = 0
-        self._dropped_by_writer = 0
-        self._closed = False
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fastgw-access-log", daemon=True)
-        self._thread.start()
-
-    @property
-    def dropped(self) -> int:
-        """Records dropped so far: queue full, writer closed, or a failed render or write."""
-        return self._dropped_on_submit + self._dropped_by_writer
-
-    def submit(self, record: AccessRecord) -> None:
-        """Queues ``record`` for writing, or drops and counts it when the queue is full. Call it from one thread
-        (the worker's event loop)."""
-        if self._closed or len(self._queue) >= self.max_queue:
-            self._dropped_on_submit += 1
-            self._notify_drop(1)
-            return
-        self._queue.append(record)
-
-    def close(self, timeout: float | None = None) -> None:
-        """Writes what is queued, stops the thread and closes a file it opened."""
-        if self._closed:
-            return
-        self._closed = True
-        self._wake.set()
-        self._thread.join(timeout)
-        # A record submitted while the thread made its last pass is still queued: count it as dropped.
-        if not self._thread.is_alive() and self._queue:
-            self._writer_drop(len(self._queue))
-            self._queue.clear()
-        if self._owns_stream and self._stream is not None:
-            self._stream.close()
-
-    def _writer_drop(self, n: int) -> None:
-        self._dropped_by_writer += n
-        self._notify_drop(n)
-
-    def _notify_drop(self, n: int) -> None:
-        if self._on_drop is not None:
-            try:
-                for _ in range(n):
-                    self._on_drop()
-            except Exception:
-                log.exception("access log: on_drop failed")
-
-    def _run(self) -> None:
-        # A short sleep between batches instead of a wake-up per record: submit() stays one deque append.
-        while not self._closed:
-            self._write_batches()
-            self._wake.wait(self._flush_interval)
-        self._write_batches()
-
-    def _write_batches(self) -> None:
-        queue, render = self._queue, self.format.render
-        while queue:
-            lines: list[str] = []
-            for _ in range(min(self._batch_size, len(queue))):
-                record = queue.popleft()
-                try:
-                    lines.append(render(record))
-                except Exception:
-                    log.exception("access log: rendering a record failed")
-                    self._writer_drop(1)
-            if not lines:
-                continue
-            lines.append("")
-            try:
-                stream = self._stream or sys.stdout
-                stream.write("\n".join(lines))
-                stream.flush()
-            except Exception:
-                log.exception("access log: writing %d lines failed", len(lines) - 1)
-                self._writer_drop(len(lines) - 1)
