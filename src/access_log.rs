@@ -76,13 +76,14 @@ impl PyAccessLogSink {
             });
         }
         let strs = texts.iter().map(|t| t.to_str()).collect::<PyResult<Vec<_>>>()?;
-        let line = self.format.render_with(|index| match slots.get(index) {
-            None | Some(Slot::Absent) => ValueRef::Absent,
-            Some(Slot::Text(at)) => ValueRef::Text(strs[*at]),
-            Some(Slot::Int(number)) => ValueRef::Int(*number),
-            Some(Slot::Float(number)) => ValueRef::Float(*number),
-        });
-        Ok(self.log.submit(line))
+        Ok(self.log.submit_with(|line| {
+            self.format.render_into(line, |index| match slots.get(index) {
+                None | Some(Slot::Absent) => ValueRef::Absent,
+                Some(Slot::Text(at)) => ValueRef::Text(strs[*at]),
+                Some(Slot::Int(number)) => ValueRef::Int(*number),
+                Some(Slot::Float(number)) => ValueRef::Float(*number),
+            });
+        }))
     }
 
     #[getter]

@@ -7,8 +7,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -63,8 +62,14 @@ impl LogFormat {
     }
 
     /// The line with slot `i`'s value from `value(i)`: the caller's values are written without copies.
-    pub fn render_with<'v>(&self, mut value: impl FnMut(usize) -> ValueRef<'v>) -> String {
+    pub fn render_with<'v>(&self, value: impl FnMut(usize) -> ValueRef<'v>) -> String {
         let mut line = String::with_capacity(256);
+        self.render_into(&mut line, value);
+        line
+    }
+
+    /// Appends the line (without the newline) to `line`.
+    pub fn render_into<'v>(&self, line: &mut String, mut value: impl FnMut(usize) -> ValueRef<'v>) {
         for (index, literal) in self.literals.iter().enumerate() {
             line.push_str(literal);
             let Some(kind) = self.slots.get(index) else {
@@ -72,9 +77,9 @@ impl LogFormat {
             };
             match (kind, value(index)) {
                 (_, ValueRef::Absent) => line.push('-'),
-                (SlotKind::ClfTime, ValueRef::Float(seconds)) => clf_time(&mut line, seconds),
+                (SlotKind::ClfTime, ValueRef::Float(seconds)) => clf_time(line, seconds),
                 (SlotKind::Raw, ValueRef::Text(text)) => line.push_str(text),
-                (_, ValueRef::Text(text)) => escape(&mut line, text, self.json),
+                (_, ValueRef::Text(text)) => escape(line, text, self.json),
                 (_, ValueRef::Int(number)) => {
                     let _ = write!(line, "{number}");
                 }
@@ -83,7 +88,6 @@ impl LogFormat {
                 }
             }
         }
-        line
     }
 }
 
@@ -155,11 +159,17 @@ pub enum Destination {
     File(std::fs::File),
 }
 
-/// A bounded queue of lines and the thread that writes them.
+/// Lines waiting in one buffer (bounded in bytes) and the thread that writes them.
+///
+/// A request renders its line straight into the buffer under a short lock: no allocation per line and no
+/// hand-over of memory between threads. Every 50 ms the writer swaps the buffer for an empty one and writes
+/// what it took in one go; it is never woken by a request.
 pub struct AccessLog {
-    sender: Mutex<Option<SyncSender<String>>>,
+    pending: Arc<Mutex<String>>,
+    capacity_bytes: usize,
+    stop: Arc<AtomicBool>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    dropped: Arc<AtomicU64>,
+    dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for AccessLog {
@@ -168,43 +178,48 @@ impl std::fmt::Debug for AccessLog {
     }
 }
 
+/// Bytes of pending lines allowed per line of capacity.
+const BYTES_PER_LINE: usize = 512;
+
 impl AccessLog {
-    /// Starts the writer thread; at most `capacity` lines wait for it.
+    /// Starts the writer thread; about `capacity` lines (`capacity` × 512 bytes) may wait for it.
     pub fn start(destination: Destination, capacity: usize) -> io::Result<Self> {
-        let (sender, receiver) = sync_channel(capacity.max(1));
+        let capacity_bytes = capacity.max(1) * BYTES_PER_LINE;
+        let pending = Arc::new(Mutex::new(String::with_capacity(capacity_bytes.min(1 << 20))));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (queue, stopping) = (Arc::clone(&pending), Arc::clone(&stop));
         let writer = std::thread::Builder::new()
             .name("fastgw-access-log".into())
-            .spawn(move || write_lines(&receiver, destination))?;
-        Ok(Self {
-            sender: Mutex::new(Some(sender)),
-            writer: Mutex::new(Some(writer)),
-            dropped: Arc::new(AtomicU64::new(0)),
-        })
+            .spawn(move || write_lines(&queue, &stopping, destination))?;
+        Ok(Self { pending, capacity_bytes, stop, writer: Mutex::new(Some(writer)), dropped: AtomicU64::new(0) })
     }
 
-    /// Queues a line; `false` (and counted) when the queue is full or the log closed. Never blocks.
-    pub fn submit(&self, line: String) -> bool {
-        let sender = self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let sent = match sender.as_ref() {
-            Some(sender) => match sender.try_send(line) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-            },
-            None => false,
-        };
-        if !sent {
+    /// Renders a line into the buffer with `render`; `false` (and counted) when the buffer is full or the log
+    /// closed. Never blocks on I/O.
+    pub fn submit_with(&self, render: impl FnOnce(&mut String)) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pending.len() >= self.capacity_bytes || self.stop.load(Ordering::Relaxed) {
+            drop(pending);
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
         }
-        sent
+        render(&mut pending);
+        pending.push('\n');
+        true
+    }
+
+    /// Queues a rendered line (see [`AccessLog::submit_with`]).
+    pub fn submit(&self, line: &str) -> bool {
+        self.submit_with(|pending| pending.push_str(line))
     }
 
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Writes what is queued and stops the writer.
+    /// Writes what is pending and stops the writer.
     pub fn close(&self) {
-        self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        self.stop.store(true, Ordering::Relaxed);
         if let Some(writer) = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
             let _ = writer.join();
         }
@@ -217,39 +232,30 @@ impl Drop for AccessLog {
     }
 }
 
-/// The writer thread: every 50 ms it writes what has been queued, in one batch. It never blocks on the queue,
-/// so a request that queues a line never wakes it (a wake-up per line would cost more than the line).
-fn write_lines(receiver: &Receiver<String>, destination: Destination) {
-    let sink: Box<dyn Write> = match destination {
+/// How often the writer thread writes.
+const BATCH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The writer thread: every 50 ms it takes the pending lines and writes them.
+fn write_lines(pending: &Mutex<String>, stop: &AtomicBool, destination: Destination) {
+    let mut sink: Box<dyn Write> = match destination {
         Destination::Stdout => Box::new(io::stdout()),
         Destination::File(file) => Box::new(file),
     };
-    let mut out = io::BufWriter::with_capacity(64 * 1024, sink);
+    let mut taken = String::new();
     loop {
-        let mut open = true;
-        loop {
-            match receiver.try_recv() {
-                Ok(line) => {
-                    let _ = out.write_all(line.as_bytes());
-                    let _ = out.write_all(b"\n");
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    open = false;
-                    break;
-                }
-            }
+        let stopping = stop.load(Ordering::Relaxed);
+        std::mem::swap(&mut taken, &mut pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if !taken.is_empty() {
+            let _ = sink.write_all(taken.as_bytes());
+            let _ = sink.flush();
+            taken.clear();
         }
-        let _ = out.flush();
-        if !open {
+        if stopping {
             return;
         }
         std::thread::sleep(BATCH_INTERVAL);
     }
 }
-
-/// How often the writer thread writes.
-const BATCH_INTERVAL: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {
@@ -292,7 +298,7 @@ mod tests {
         let log = AccessLog::start(Destination::File(file), 1).unwrap();
         let mut sent = 0;
         for i in 0..10_000 {
-            sent += u64::from(log.submit(format!("line {i}")));
+            sent += u64::from(log.submit(&format!("line {i}")));
         }
         log.close();
         assert_eq!(sent + log.dropped(), 10_000);
