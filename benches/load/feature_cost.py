@@ -9,6 +9,10 @@ same route with ``apiKeyRequired`` (the client sends ``x-api-key``), a usage pla
 stage throttle for the route and the gateway-wide limit, all high enough never to refuse (what is measured is
 the checking, not the refusing). The plain route still has the gateway-wide bucket, which is always on.
 
+``--feature metrics`` / ``--feature accesslog`` (issue "Observability", 2% and 5% budgets): the plain GET route
+served without and with ``--metrics-port`` (every request counted into the shared region) or ``--access-log
+FILE`` (a JSON line per request, rendered in Rust and written by the access-log sink's thread).
+
 Each variant runs on CPU 1 with one worker, wrk and an nginx backend on CPU 0; the worker's CPU time per
 request is compared over alternating rounds (robust on a shared machine).
 
@@ -176,7 +180,7 @@ def wrk(port: int, script: Path, seconds: int) -> tuple[int, float, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feature", choices=("shaping", "admission"), default="shaping")
+    parser.add_argument("--feature", choices=("shaping", "admission", "metrics", "accesslog"), default="shaping")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=6)
     args = parser.parse_args(argv)
@@ -192,7 +196,13 @@ def main(argv: list[str] | None = None) -> int:
             " return 200 '{\"id\":1}'; } } }\n"
         )
         script = work / "request.lua"
-        kinds = ("plain", "shaped") if args.feature == "shaping" else ("plain", "keyed")
+        kinds = {"shaping": ("plain", "shaped"), "admission": ("plain", "keyed")}.get(
+            args.feature, ("plain", args.feature)
+        )
+        extra_args: dict[str, list[str]] = {
+            "metrics": ["--metrics-port", str(free_port())],
+            "accesslog": ["--access-log", str(work / "access.log")],
+        }
         if args.feature == "shaping":
             script.write_text(
                 f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
@@ -213,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
             script.write_text(f'wrk.method = "GET"\nwrk.headers["x-api-key"] = "{API_KEY}"\n')
             for kind in kinds:
                 (work / f"{kind}.yaml").write_text(yaml.safe_dump(admission_definition(backend_port, kind == "keyed")))
-                (work / f"{kind}-gateway.yaml").write_text(yaml.safe_dump(admission_gateway(work, kind == "keyed")))
+                config = admission_gateway(work, kind == "keyed")
+                config["apis"]["api"]["definition"] = f"{kind}.yaml"
+                (work / f"{kind}-gateway.yaml").write_text(yaml.safe_dump(config))
         backend = subprocess.Popen(
             ["taskset", "-c", "0", "nginx", "-c", str(work / "nginx.conf"), "-p", tmp], start_new_session=True
         )
@@ -225,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                     port = free_port()
                     gateway = subprocess.Popen(
                         ["taskset", "-c", "1", sys.executable, "-m", "fastgw", "serve",
-                         str(work / f"{kind}-gateway.yaml"), "--port", str(port), "--state", str(work / "state.db")],
+                         str(work / f"{kind}-gateway.yaml"), "--port", str(port), "--state", str(work / "state.db"),
+                         *extra_args.get(kind, [])],
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
                         start_new_session=True,
