@@ -3,11 +3,11 @@ access logs, and trace context propagation (W3C and X-Ray) with optional OTLP ex
 
 - :mod:`.metrics`: the metric families, their layout in the region, and the scrape-time collector;
 - :mod:`.server`: ``/metrics``, ``/health/live``, ``/health/ready`` in the parent process;
-- :mod:`.access_log`: ``$context`` templates, rendered and written off the request path;
+- :mod:`.access_log`: ``$context`` templates, compiled for the Rust sink that renders and writes them;
 - :mod:`.tracing`: ``traceparent`` / ``X-Amzn-Trace-Id`` for backend calls, and spans when configured.
 """
 
-from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, AccessRecord
+from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, compile_sink
 from fastgw.observability.metrics import (
     METRICS_TABLE_MARKDOWN,
     Field,
@@ -24,7 +24,6 @@ __all__ = [
     "JSON_FORMAT",
     "METRICS_TABLE_MARKDOWN",
     "AccessLogFormat",
-    "AccessRecord",
     "Field",
     "GatewayCollector",
     "GatewayTracer",
@@ -34,6 +33,7 @@ __all__ = [
     "NodeCounter",
     "TraceContext",
     "build_tracer",
+    "compile_sink",
     "propagation_headers",
     "trace_context",
 ]

@@ -1,37 +1,39 @@
-"""AWS-style access logs: a ``$context`` template rendered per request, written off the request path.
+"""AWS-style access logs: a ``$context`` template, compiled once, rendered and written off the request path.
 
 A stage's access-log format is a template with ``$context.<name>`` variables, as in API Gateway (reference §11).
-:meth:`AccessLogFormat.parse` compiles it once, at load: the template is split into literal text and one getter
-per variable, and a name fastgw does not know is a ``ValueError`` naming it (a typo should fail the deploy, not
-log ``-`` forever). Names AWS defines that fastgw has no value for (``waf.latency``, ``identity.cognito...``)
-are accepted and render ``-``, as absent values do on AWS, so AWS templates load unchanged.
+:meth:`AccessLogFormat.parse` splits it into literal text and variables at load; a name fastgw does not know is a
+``ValueError`` naming it (a typo should fail the deploy, not log ``-`` forever). Names AWS defines that fastgw
+has no value for (``waf.latency``, ``identity.cognito...``, authorizer values) are accepted and render ``-``, as
+absent values do on AWS, so AWS templates load unchanged.
 
-The data plane does not render here: :mod:`fastgw.observability.log_sink` compiles the parsed template for the
-Rust sink, which renders each line and writes it from a thread of its own (a bounded queue; a full one drops and
-counts lines). :meth:`AccessLogFormat.render` over an :class:`AccessRecord` is the reference rendering of the same
-rules, kept for tests and tools.
+:func:`compile_sink` turns a format into the Rust :class:`fastgw._core.AccessLogSink` (which renders each line and
+writes it from a thread of its own, from a bounded buffer: a full one drops and counts lines) and one generated
+function that reads exactly the values the template uses from the request. Per request the data plane calls that
+function and ``sink.submit``: logging costs the request a tuple and one call, never formatting or I/O in Python.
 
-Escaping: when the template is JSON (it starts with ``{``), every value is JSON-escaped, so a user agent with a
-quote cannot break the line. In other templates control characters (newlines included) are escaped as
-``\\n``, ``\\u0001``..., so a value cannot forge a second log line.
+Escaping (in the sink): when the template is JSON (it starts with ``{``), every value is JSON-escaped, so a user
+agent with a quote cannot break the line. In other templates control characters (newlines included) are escaped
+as ``\\n``, ``\\u0001``..., so a value cannot forge a second log line.
 
-Secrets: the record has no field for the API key value. ``$context.identity.apiKey`` is accepted (AWS templates
-use it) but always renders ``-``; log ``$context.identity.apiKeyId`` instead.
+Secrets: no variable reads the API key value. ``$context.identity.apiKey`` is accepted (AWS templates use it) but
+always renders ``-``; log ``$context.identity.apiKeyId`` instead.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["CLF_FORMAT", "JSON_FORMAT", "AccessLogFormat", "AccessRecord"]
+from fastgw._core import AccessLogSink
 
-log = logging.getLogger("fastgw.observability")
+if TYPE_CHECKING:
+    from fastgw.integrations.base import Request
+    from fastgw.routing import StageRuntime
+
+__all__ = ["CLF_FORMAT", "JSON_FORMAT", "AccessLogFormat", "compile_sink"]
 
 JSON_FORMAT: Final = (
     '{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",'
@@ -47,124 +49,42 @@ CLF_FORMAT: Final = (
 )
 """Common Log Format, as the API Gateway console offers it."""
 
-ABSENT: Final = "-"
+Values = Callable[["Request", "StageRuntime", int, float, "float | None", float], tuple[Any, ...]]
 
-
-@dataclass(slots=True, kw_only=True)
-class AccessRecord:
-    """The facts of one request that access logs can show. The data plane fills what it knows; ``None`` renders
-    ``-``. Times are taken once (``request_time``) and durations are in milliseconds, as AWS logs them."""
-
-    request_id: str
-    request_time: float
-    """Epoch seconds when the request was received (``time.time()``)."""
-    http_method: str
-    path: str
-    """As AWS logs it: ``/{stage}/resource/path`` for REST APIs, the request path for HTTP APIs."""
-    stage: str
-    extended_request_id: str | None = None
-    api_id: str | None = None
-    account_id: str | None = None
-    route_key: str | None = None
-    resource_path: str | None = None
-    protocol: str = "HTTP/1.1"
-    source_ip: str | None = None
-    user_agent: str | None = None
-    api_key_id: str | None = None
-    """The id of the API key used, never its value."""
-    domain_name: str | None = None
-    status: int | None = None
-    response_length: int | None = None
-    response_latency_ms: int | None = None
-    integration_latency_ms: int | None = None
-    integration_status: int | None = None
-    integration_error: str | None = None
-    error_message: str | None = None
-    error_response_type: str | None = None
-    data_processed: int | None = None
-    """Request plus response bytes (HTTP APIs' ``DataProcessed``)."""
-    xray_trace_id: str | None = None
-    authorizer_principal_id: str | None = None
-    authorizer: Mapping[str, str] = field(default_factory=dict)
-    """The authorizer's context (``$context.authorizer.<key>``)."""
-    authorizer_claims: Mapping[str, str] = field(default_factory=dict)
-    """JWT / Cognito claims (``$context.authorizer.claims.<claim>``)."""
-
-
-Getter = Callable[[AccessRecord], object]
-
-_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-_last_clf_time = (-1, "")
-
-
-def _clf_time(r: AccessRecord) -> str:
-    """``dd/MMM/yyyy:HH:mm:ss +0000``, in UTC, with English month names whatever the locale."""
-    global _last_clf_time
-    second = int(r.request_time)
-    cached_second, text = _last_clf_time
-    if second != cached_second:  # a busy gateway logs many requests per second: format each second once
-        t = time.gmtime(second)
-        text = (
-            f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
-        )
-        _last_clf_time = (second, text)
-    return text
-
-
-def _domain_prefix(r: AccessRecord) -> str | None:
-    if not r.domain_name:
-        return None
-    return r.domain_name.partition(".")[0] or None
-
-
-def _never(_: AccessRecord) -> None:
-    return None
-
-
-class _Json(str):
-    """A value that is already JSON (``error.messageString``, a quoted string): rendered without escaping."""
-
-    __slots__ = ()
-
-
-_VARIABLES: Final[Mapping[str, Getter]] = {
-    "requestId": lambda r: r.request_id,
-    "extendedRequestId": lambda r: r.extended_request_id or r.request_id,
-    "awsEndpointRequestId": lambda r: r.request_id,
-    "accountId": lambda r: r.account_id,
-    "apiId": lambda r: r.api_id,
-    "stage": lambda r: r.stage,
-    "domainName": lambda r: r.domain_name,
-    "domainPrefix": _domain_prefix,
-    "httpMethod": lambda r: r.http_method,
-    "routeKey": lambda r: r.route_key,
-    "resourcePath": lambda r: r.resource_path,
-    "path": lambda r: r.path,
-    "protocol": lambda r: r.protocol,
-    "requestTime": _clf_time,
-    "requestTimeEpoch": lambda r: int(r.request_time * 1000),
-    "status": lambda r: r.status,
-    "responseLength": lambda r: r.response_length,
-    "responseLatency": lambda r: r.response_latency_ms,
-    "dataProcessed": lambda r: r.data_processed,
-    "identity.sourceIp": lambda r: r.source_ip,
-    "identity.userAgent": lambda r: r.user_agent,
-    "identity.apiKeyId": lambda r: r.api_key_id,
-    "identity.apiKey": _never,  # a secret: never logged (module docs)
-    "integrationLatency": lambda r: r.integration_latency_ms,
-    "integration.latency": lambda r: r.integration_latency_ms,
-    "integrationStatus": lambda r: r.integration_status,
-    "integration.status": lambda r: r.integration_status,
-    "integration.integrationStatus": lambda r: r.integration_status,
-    "integration.error": lambda r: r.integration_error,
-    "integrationErrorMessage": lambda r: r.integration_error,
-    "error.message": lambda r: r.error_message,
-    "error.messageString": lambda r: None if r.error_message is None else _Json(json.dumps(r.error_message)),
-    "error.responseType": lambda r: r.error_response_type,
-    "xrayTraceId": lambda r: r.xray_trace_id,
-    "authorizer.principalId": lambda r: r.authorizer_principal_id,
+#: The variables fastgw fills: ``$context`` name -> (Python expression over r, rt, st, lat, il, t; value kind for
+#: the sink). r: the request, rt: its stage runtime, st: status, lat: latency (s), il: integration latency (s) or
+#: None, t: epoch seconds when the request came in. Kinds: ``plain``, ``clf_time`` (epoch seconds written as
+#: ``dd/MMM/yyyy:HH:mm:ss +0000``), ``raw`` (already JSON).
+VARIABLES: Final[dict[str, tuple[str, str]]] = {
+    "requestId": ("r.request_id", "plain"),
+    "extendedRequestId": ("r.extended_request_id or r.request_id", "plain"),
+    "awsEndpointRequestId": ("r.request_id", "plain"),
+    "apiId": ("rt.api_id", "plain"),
+    "stage": ("rt.stage_name", "plain"),
+    "domainName": ("r.host", "plain"),
+    "domainPrefix": ("(r.host or '').partition('.')[0] or None", "plain"),
+    "httpMethod": ("r.method", "plain"),
+    "routeKey": ("r.route.route_key if r.route is not None else None", "plain"),
+    "resourcePath": ("r.route.resource_path if r.route is not None else None", "plain"),
+    "path": ("r.path if rt.api_type == 'HTTP' else '/' + rt.stage_name + r.path", "plain"),
+    "protocol": ("'HTTP/1.1'", "plain"),
+    "requestTime": ("t", "clf_time"),
+    "requestTimeEpoch": ("int(t * 1000)", "plain"),
+    "status": ("st", "plain"),
+    "responseLength": ("_length(r)", "plain"),
+    "responseLatency": ("int(lat * 1000)", "plain"),
+    "identity.sourceIp": ("r.scope.client.rpartition(':')[0].strip('[]') or None", "plain"),
+    "identity.userAgent": ("r.header('user-agent')", "plain"),
+    "identity.apiKeyId": ("_key_id(r, rt)", "plain"),
+    "integrationLatency": ("None if il is None else int(il * 1000)", "plain"),
+    "integration.latency": ("None if il is None else int(il * 1000)", "plain"),
+    "integrationStatus": ("st if il is not None and r.response_type is None else None", "plain"),
+    "integration.status": ("st if il is not None and r.response_type is None else None", "plain"),
+    "integration.integrationStatus": ("st if il is not None and r.response_type is None else None", "plain"),
+    "error.message": ("_message(r, rt)", "plain"),
+    "error.messageString": ("_quoted(_message(r, rt))", "raw"),
+    "error.responseType": ("r.response_type", "plain"),
+    "xrayTraceId": ("r.trace[1].split(';', 1)[0].removeprefix('Root=') if r.trace is not None else None", "plain"),
 }
 
 # Names AWS defines (reference §11) that fastgw has no value for: accepted, rendered "-".
@@ -179,61 +99,35 @@ _AWS_ONLY: Final = frozenset(
     authorize.error authorize.latency authorize.status authenticate.error authenticate.latency authenticate.status
     authorizer.integrationLatency authorizer.integrationStatus authorizer.latency authorizer.requestId
     authorizer.status waf.error waf.latency waf.status
+    accountId dataProcessed integration.error integrationErrorMessage authorizer.principalId identity.apiKey
     """.split()
 )
 
 _VARIABLE: Final = re.compile(r"\$context\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*)")
 
 
-def _getter(name: str) -> Getter | None:
-    if name in _VARIABLES:
-        return _VARIABLES[name]
-    if name in _AWS_ONLY:
-        return _never
-    if name.startswith("authorizer.claims."):
-        claim = name.removeprefix("authorizer.claims.")
-        return lambda r: r.authorizer_claims.get(claim)
-    if name.startswith("authorizer."):
-        key = name.removeprefix("authorizer.")
-        return lambda r: r.authorizer.get(key)
-    return None
-
-
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
-_JSON_SPECIAL: Final = re.compile(r'[\x00-\x1f"\\]')
-_json_string: Final = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _escape_text(value: str) -> str:
-    """Control characters as JSON escapes, so a value stays on its line."""
-    return _CONTROL.sub(lambda m: json.dumps(m.group())[1:-1], value) if _CONTROL.search(value) else value
-
-
-def _escape_json(value: str) -> str:
-    """The inside of a JSON string literal (non-ASCII left as is: log lines are UTF-8)."""
-    return _json_string(value)[1:-1] if _JSON_SPECIAL.search(value) else value
+def _known(name: str) -> bool:
+    return name in VARIABLES or name in _AWS_ONLY or name.startswith("authorizer.")
 
 
 @dataclass(frozen=True, slots=True)
 class AccessLogFormat:
-    """A compiled access-log template. Build with :meth:`parse`."""
+    """A parsed access-log template. Build with :meth:`parse`."""
 
     template: str
     is_json: bool
     literals: tuple[str, ...]
-    """The text around the variables: one more than :attr:`getters`."""
-    getters: tuple[Getter, ...]
+    """The text around the variables: one more than :attr:`variables`."""
     variables: tuple[str, ...]
     """The ``$context`` names, in template order."""
 
     @classmethod
     def parse(cls, template: str) -> AccessLogFormat:
-        """Compiles ``template``; ``ValueError`` names every unknown ``$context`` variable."""
+        """Splits ``template``; ``ValueError`` names every unknown ``$context`` variable."""
         if "\n" in template or "\r" in template:
             raise ValueError("an access-log format must be a single line")
         names = [m.group(1) for m in _VARIABLE.finditer(template)]
-        getters = {name: _getter(name) for name in names}
-        unknown = [name for name, getter in getters.items() if getter is None]
+        unknown = list(dict.fromkeys(name for name in names if not _known(name)))
         if unknown:
             listed = ", ".join(f"$context.{name}" for name in unknown)
             raise ValueError(f"unknown access-log variable{'s' if len(unknown) > 1 else ''}: {listed}")
@@ -241,22 +135,45 @@ class AccessLogFormat:
             template=template,
             is_json=template.lstrip().startswith("{"),
             literals=tuple(_VARIABLE.split(template)[::2]),
-            getters=tuple(g for g in (getters[name] for name in names) if g is not None),
             variables=tuple(names),
         )
 
-    def render(self, record: AccessRecord) -> str:
-        """One log line (without the newline)."""
-        escape = _escape_json if self.is_json else _escape_text
-        literals = self.literals
-        parts = [literals[0]]
-        for i, getter in enumerate(self.getters, start=1):
-            value = getter(record)
-            if value is None:
-                parts.append(ABSENT)
-            elif type(value) is str:
-                parts.append(escape(value))
-            else:  # numbers and _Json need no escaping
-                parts.append(str(value))
-            parts.append(literals[i])
-        return "".join(parts)
+
+def _length(request: Request) -> int | None:
+    response = request.response
+    return len(response.body) if response is not None and response.stream is None else None
+
+
+def _key_id(request: Request, runtime: StageRuntime) -> str | None:
+    if request.key_slot is None or runtime.key_ids is None:
+        return None
+    return runtime.key_ids(request.key_slot)
+
+
+def _message(request: Request, runtime: StageRuntime) -> str | None:
+    if request.response_type is None:
+        return None
+    return runtime.responses.default_for(request.response_type).message
+
+
+def _quoted(text: str | None) -> str | None:
+    return None if text is None else json.dumps(text)
+
+
+def compile_sink(template: str, destination: str, *, capacity: int = 10_000) -> tuple[AccessLogSink, Values]:
+    """The sink for ``template`` writing to ``destination`` (``stdout`` or a path), and its values function
+    (``values(request, runtime, status, latency, integration, received)``). ``ValueError`` names unknown
+    variables."""
+    parsed = AccessLogFormat.parse(template)
+    expressions = []
+    kinds = []
+    for name in parsed.variables:
+        expression, kind = VARIABLES.get(name, ("None", "plain"))  # AWS-only names (and secrets) render "-"
+        expressions.append(expression)
+        kinds.append(kind)
+    source = "def values(r, rt, st, lat, il, t):\n    return (" + "".join(f"{e}, " for e in expressions) + ")\n"
+    namespace: dict[str, Any] = {"_length": _length, "_key_id": _key_id, "_message": _message, "_quoted": _quoted}
+    exec(compile(source, f"<access log format {template[:40]!r}>", "exec"), namespace)
+    sink = AccessLogSink(destination, list(parsed.literals), kinds, parsed.is_json, capacity)
+    values: Values = namespace["values"]
+    return sink, values

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from fastgw._core import AccessLogSink, Metrics
 from fastgw.config.settings import AccessLogSettings, MetricsSettings
-from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat
-from fastgw.observability.log_sink import Values, compile_sink
+from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, Values, compile_sink
 from fastgw.observability.metrics import Field, MetricsLayout, NodeCounter
 from fastgw.observability.server import MetricsServer
 
