@@ -27,7 +27,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from fastgw.errors import Problem
 if TYPE_CHECKING:
     from fastgw._core import Engine, Forward
     from fastgw.config.model import ApiDefinition
+    from fastgw.routing import StageRuntime
     from fastgw.usage.quota import QuotaLedger, QuotaPlan
     from fastgw.usage.redis_buckets import LeasedBuckets
     from fastgw.usage.store import UsageStore
@@ -82,6 +83,11 @@ class StageKey:
 
     api: str
     stage: str
+
+
+def stage_engines(runtimes: Iterable[StageRuntime]) -> dict[StageKey, Engine]:
+    """The engines of the served stages, by stage: where a key change is installed."""
+    return {StageKey(runtime.api_name, runtime.stage_name): runtime.engine for runtime in runtimes}
 
 
 class NodeAdmission:

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastgw._core import Cached, Forward, Metrics, Reject, RequestIds
-from fastgw.admission import NodeAdmission, StageKey, WorkerAdmission
+from fastgw._core import Cached, Metrics, Reject, RequestIds
+from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
 from fastgw.caching import IGNORED_REFRESH_WARNING, WorkerCache
 from fastgw.config.gateway_file import MappingTable
 from fastgw.errors import GatewayError, IntegrationUnreachableError
@@ -107,7 +107,7 @@ class GatewayApp:
         for runtime in self.sites.runtimes:
             runtime.bind(self.pools, proto=self.proto, port=self.port)
         if self.admission is not None and (self.admission.uses_store() or self.admission.redis is not None):
-            engines = {StageKey(r.api_name, r.stage_name): r.engine for r in self.sites.runtimes}
+            engines = stage_engines(self.sites.runtimes)
             observability = self.observability
             on_fallback = (lambda: observability.count(NodeCounter.REDIS_FALLBACKS)) if observability else None
             self.worker_admission = WorkerAdmission(self.admission, engines, on_fallback)
@@ -119,10 +119,10 @@ class GatewayApp:
                     self.log_writers, runtime.api_name, runtime.stage_name
                 )
             self.tracer = build_tracer(self.observability.otlp_endpoint)
-        for runtime in self.sites.runtimes:
-            runtime.cache_fast_path = runtime.cache_enabled and self._plain(runtime)
+        # The cache-hit fast path: one stage, its cache on, and nothing but the engine acting on its requests.
         only = self._only
-        self._answer_from_cache = only.engine.answer_from_cache if only is not None and only.cache_fast_path else None
+        fast = only is not None and only.cache_enabled and self._plain(only)
+        self._answer_from_cache = only.engine.answer_from_cache if only is not None and fast else None
         # Everything built so far lives as long as the worker: keep the cyclic GC off it, and let the
         # short-lived per-request objects (futures, tuples) go in larger batches.
         gc.collect()
@@ -165,15 +165,14 @@ class GatewayApp:
         if scope.proto != "http":
             protocol.close(403)  # WebSocket APIs come with their own issue
             return
-        runtime = self._only
-        if runtime is not None and runtime.cache_fast_path and scope.method == "GET":
-            # A stage cache hit answered by one call into Rust (see StageRuntime.cache_fast_path).
-            hit = runtime.engine.answer_from_cache(
-                "GET", scope.path, scope.headers.items(), scope.query_string, self.ids
-            )
+        answer_from_cache = self._answer_from_cache
+        if answer_from_cache is not None and scope.method == "GET":
+            # A stage cache hit answered by one call into Rust (see __rsgi_init__).
+            hit = answer_from_cache("GET", scope.path, scope.headers.items(), scope.query_string, self.ids)
             if hit is not None:
                 protocol.response_bytes(*hit)
                 return
+        runtime = self._only
         start = time.perf_counter()
         request_id, extended_id = self.ids.next()
         path: str = scope.path
@@ -278,16 +277,13 @@ class GatewayApp:
         decision = runtime.engine.admit(
             method, path, headers, query, client, self.proto, self.port_text, request.request_id
         )
-        kind = type(decision)
-        if kind is Cached:
-            return await self._cached(request, runtime, decision)  # type: ignore[arg-type]
-        if kind is not Forward:
-            assert isinstance(decision, Reject)
+        if type(decision) is Cached:
+            return await self._cached(request, runtime, decision)
+        if type(decision) is Reject:
             if decision.route_id is not None:
                 request.route_id = decision.route_id
                 request.route = runtime.routes[decision.route_id]
             return self._gateway_response(runtime, decision.response_type, request)
-        assert isinstance(decision, Forward)
         request.route_id = decision.route_id
         request.trace = decision.trace
         request.key_slot = decision.key_slot

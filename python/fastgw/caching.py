@@ -85,8 +85,9 @@ def engine_cache_options(definition: ApiDefinition, settings: StageSettings) -> 
 class NodeCaching:
     """The node's stage caches: flush generations (shared memory) and capacity per worker."""
 
-    def __init__(self) -> None:
-        self.generations = CacheGenerations(256)
+    def __init__(self, stages: int) -> None:
+        """``stages``: at most how many stages will be registered (a generation word each)."""
+        self.generations = CacheGenerations(stages)
         self.stages: dict[tuple[str, str], tuple[int, Engine, int]] = {}
         """(api, stage) -> (generation index, engine, the stage's capacity in bytes)."""
 

@@ -19,8 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fastgw._core import Engine
-from fastgw.admission import NodeAdmission, StageKey
+from fastgw.admission import NodeAdmission, stage_engines
 from fastgw.app import GatewayApp, Sites
 from fastgw.caching import MAX_CACHED_BODY, NodeCaching, engine_cache_options
 from fastgw.config.gateway_file import (
@@ -65,7 +64,7 @@ class Gateway:
         warnings: list[Problem] = [w for d in definitions.values() for w in d.warnings]
         warnings += unserved_stages(config, mappings)
         self.admission = NodeAdmission(config.node)
-        self.caching = NodeCaching()
+        self.caching = NodeCaching(len(mappings))
         runtimes: dict[tuple[str, str], StageRuntime] = {}
         errors: list[Problem] = []
         for mapping in mappings:
@@ -111,7 +110,7 @@ class Gateway:
         self.stages = runtimes
         self.warnings = list(dict.fromkeys(warnings))
         self.admission.load_store_keys()
-        self.admission.install_keys(self.engines())
+        self.admission.install_keys(stage_engines(runtimes.values()))
         self.observability = self._observability(config)
 
     def _observability(self, config: GatewayConfig) -> NodeObservability:
@@ -134,9 +133,6 @@ class Gateway:
             runtime.metric_slots = observability.stage_slots(api, stage)
             runtime.key_ids = lambda slot: key.id if (key := key_by_slot.get(slot)) is not None else None
         return observability
-
-    def engines(self) -> dict[StageKey, Engine]:
-        return {StageKey(api, stage): runtime.engine for (api, stage), runtime in self.stages.items()}
 
     # -- building ---------------------------------------------------------------------------------
 

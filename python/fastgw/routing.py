@@ -95,8 +95,6 @@ class StageRuntime:
         """This worker's access-log writer for the stage (``None``: access logs off)."""
         self.cache_enabled = False
         """The stage has a response cache (set by the gateway)."""
-        self.cache_fast_path = False
-        """Cache hits are answered straight from ``Engine.answer_from_cache`` (set per worker)."""
         self.key_ids: Callable[[int], str | None] | None = None
         """An API key's id from its slot (``$context.identity.apiKeyId``)."""
 
