@@ -107,7 +107,7 @@ class NodeAdmission:
         }
         self.key_by_slot = {name_slot("key", key_id): key for key_id, key in self.keys.items()}
         self.store_version = 0
-        self.stages: dict[StageKey, tuple[ApiDefinition, StageSettings]] = {}
+        self.stages: dict[StageKey, ApiDefinition] = {}
 
     # -- building the engines -------------------------------------------------------------------------
 
@@ -115,7 +115,7 @@ class NodeAdmission:
         self, api: str, stage: str, definition: ApiDefinition, settings: StageSettings
     ) -> dict[str, Any]:
         """The admission arguments of one stage's :class:`~fastgw._core.Engine`."""
-        self.stages[StageKey(api, stage)] = (definition, settings)
+        self.stages[StageKey(api, stage)] = definition
         route_limits = []
         for route in definition.routes:
             throttle = settings.for_route(route).throttle
@@ -143,7 +143,7 @@ class NodeAdmission:
 
     def key_entries(self, api: str, stage: str) -> list[tuple[bytes, int, int, tuple[float, int] | None, list[Any]]]:
         """The keys one stage accepts, as ``Engine.set_keys`` takes them: enabled keys whose plan covers it."""
-        definition, _ = self.stages[StageKey(api, stage)]
+        definition = self.stages[StageKey(api, stage)]
         entries = []
         for key_id, key in self.keys.items():
             if not key.enabled:
@@ -244,7 +244,6 @@ class WorkerAdmission:
         self.store: UsageStore | None = node.open_store() if node.uses_store() else None
         self.ledger: QuotaLedger | None = None
         self.buckets: LeasedBuckets | None = None
-        self.fallbacks = 0
         self.fail_closed = node.redis is not None and node.redis.failure_policy == "closed"
         self.quota_plans: dict[int, QuotaPlan] = {}
         if self.store is not None:
@@ -310,7 +309,6 @@ class WorkerAdmission:
         return None
 
     def _fell_back(self) -> None:
-        self.fallbacks += 1
         if self._on_fallback is not None:
             self._on_fallback()
 

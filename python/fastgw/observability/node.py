@@ -98,10 +98,12 @@ class NodeObservability:
         self.metrics = Metrics(self.layout.counters, self.layout.histograms) if metrics is not None else None
         self.access_logs = access_logs
         self.stage_log_formats = dict(stage_log_formats or {})
-        self.formats: dict[str, AccessLogFormat] = {}
+        self.formats: tuple[str, ...] = ()
+        """The access-log format texts in use, checked at load: a bad one fails the load, not a request."""
         if access_logs is not None:
-            for text in {access_logs.format, *self.stage_log_formats.values()}:
-                self.formats[text] = access_log_format(text)  # a bad format fails the load, not a request
+            self.formats = tuple(dict.fromkeys((access_logs.format, *self.stage_log_formats.values())))
+            for text in self.formats:
+                access_log_format(text)
         self.draining = threading.Event()
         self._server: MetricsServer | None = None
 
