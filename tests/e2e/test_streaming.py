@@ -190,6 +190,26 @@ def test_one_gib_upload(gateway: Process, chunked: bool) -> None:
     print(f"1 GiB upload ({framing}) in {time.monotonic() - started:.1f} s")
 
 
+def test_backend_answering_before_reading_a_large_upload(gateway: Process) -> None:
+    """A backend may answer before it reads the request body (``/sized/N`` never reads it). The client's whole
+    answer arrives, on a keep-alive connection, every time: the gateway reads and drops the rest of the upload
+    (closing with unread bytes would reset the connection and cut the answer short) and never puts the backend
+    connection, still expecting the rest of that body, back in its pool."""
+    size = 1024 * 1024
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    try:
+        for _ in range(8):
+            connection.request("POST", f"/sized/{size}", body=b"u" * (4 * size))
+            response = connection.getresponse()
+            body = response.read()
+            assert (response.status, len(body)) == (200, size)
+            assert body == (BACKEND_PATTERN * (size // len(BACKEND_PATTERN) + 1))[:size]
+    finally:
+        connection.close()
+    length, _, response = download(gateway, "/sized/10")
+    assert (response.status, length) == (200, 10)
+
+
 @pytest.mark.parametrize("endpoint", ["sized", "bytes"], ids=["content-length", "chunked"])
 def test_one_gib_download(gateway: Process, endpoint: str) -> None:
     started = time.monotonic()

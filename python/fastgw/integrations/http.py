@@ -21,7 +21,7 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Final
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -365,7 +365,8 @@ class HttpIntegration:
         waiter = connection.start_streaming(head)
         sent = 0
         try:
-            async for chunk in request.protocol:
+            chunks = _once(request.protocol)
+            async for chunk in chunks:
                 if not chunk:
                     continue  # an empty chunk would end a chunked body early
                 sent += len(chunk)
@@ -373,7 +374,15 @@ class HttpIntegration:
                     connection.abandon()
                     raise RequestTooLargeError()
                 if waiter.done():
-                    break  # the backend answered early (or the exchange failed): the rest is not needed
+                    # The backend answered early (or the exchange failed): the rest of the body is not sent (the
+                    # connection is not reused), but it is read from the client and dropped before the answer
+                    # goes out, as nginx discards a body it does not need. A server that closes a connection
+                    # with unread bytes resets it, and the reset cuts the client's answer short.
+                    async for rest in chunks:
+                        sent += len(rest)
+                        if sent > limit:
+                            break
+                    break
                 await connection.write_body(encode_chunk(chunk) if chunked else chunk, self.timeout)
             else:
                 if not chunked and sent < expected_length:
@@ -382,6 +391,7 @@ class HttpIntegration:
                     raise ClientDisconnectedError()
                 if chunked:
                     await connection.write_body(encode_chunk(b""), self.timeout)
+                connection.body_sent()
             connection.start_timeout(self.timeout)
             return await waiter
         except (ConnectionError, UpstreamProtocolError) as error:
@@ -519,6 +529,12 @@ class HttpIntegration:
             stream.abort()
             raise
         return b"".join(parts)
+
+
+async def _once(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The chunks of a request body as an iterator that can be resumed (Granian's body starts iterating once)."""
+    async for chunk in body:
+        yield chunk
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:

@@ -132,6 +132,7 @@ class Connection(asyncio.Protocol):
         "closed",
         "got_data",
         "idle_since",
+        "sending_body",
         "transport",
     )
 
@@ -150,6 +151,10 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.got_data = False
         """Some of the current response has arrived (a failure after that is not retried)."""
+        self.sending_body = False
+        """A streamed request body is not all written: the backend may still wait for the rest of it (a backend
+        may answer early), so a response that ends before :meth:`body_sent` closes the connection instead of
+        returning it to the pool (where the next request would be read as the rest of this body)."""
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
@@ -173,7 +178,7 @@ class Connection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
             waiter, self._waiter = self._waiter, None
-            if keep_alive and not self.closed:
+            if keep_alive and not self.closed and not self.sending_body:
                 self._pool._release(self)
             else:
                 self.close()
@@ -246,8 +251,13 @@ class Connection(asyncio.Protocol):
         from the moment it has received the request)."""
         waiter = self._start(False, None)
         assert self.transport is not None
+        self.sending_body = True
         self.transport.write(head)
         return waiter
+
+    def body_sent(self) -> None:
+        """The streamed request body is whole (see :attr:`sending_body`)."""
+        self.sending_body = False
 
     def start_timeout(self, timeout: float) -> None:
         if self._waiter is not None and self._timer is None:
@@ -272,6 +282,7 @@ class Connection(asyncio.Protocol):
         self._body = []
         self._stream = None
         self.got_data = False
+        self.sending_body = False
         loop = self._pool.loop
         waiter: asyncio.Future[UpstreamResponse] = loop.create_future()
         self._waiter = waiter
@@ -328,7 +339,7 @@ class Connection(asyncio.Protocol):
         keep_alive = self._head is not None and self._head[2]
         self._stream = None
         self._head = None
-        if keep_alive and self._parser.is_done() and not self.closed:
+        if keep_alive and self._parser.is_done() and not self.closed and not self.sending_body:
             self._pool._release(self)
         else:
             self.close()
