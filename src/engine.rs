@@ -41,10 +41,10 @@ pub struct PyForward {
     body_length: Option<i64>,
     /// The API key's slot, when the route requires a key (see `Engine.set_keys`).
     #[pyo3(get)]
-    key_slot: Option<u32>,
+    key_slot: Option<u64>,
     /// The usage plan's slot, when the route requires a key.
     #[pyo3(get)]
-    plan_slot: Option<u32>,
+    plan_slot: Option<u64>,
     /// With a deferred throttle: the levels `(bucket, rate, burst)` the caller checks in the shared store.
     #[pyo3(get)]
     deferred_throttle: Option<Py<PyList>>,
@@ -368,7 +368,7 @@ impl PyEngine {
     /// The API keys this stage accepts: `(sha256 digest, key_slot, plan_slot, plan throttle (rate, burst) |
     /// None, [(route_id, rate, burst)] per-method throttles)`. Replaces the previous set.
     #[allow(clippy::type_complexity)]
-    fn set_keys(&self, keys: Vec<(Vec<u8>, u32, u32, Option<(f64, u32)>, Vec<(u32, f64, u32)>)>) -> PyResult<()> {
+    fn set_keys(&self, keys: Vec<(Vec<u8>, u64, u64, Option<(f64, u32)>, Vec<(u32, f64, u32)>)>) -> PyResult<()> {
         let Some(admission) = self.0.admission() else {
             return Ok(()); // no route requires a key and nothing is throttled
         };

@@ -30,9 +30,9 @@ pub type KeyHash = [u8; 32];
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyPlan {
     /// The key's number in the node (for bucket keys, and for Python to find the key's id and quota).
-    pub key_slot: u32,
+    pub key_slot: u64,
     /// The usage plan's number in the node.
-    pub plan_slot: u32,
+    pub plan_slot: u64,
     /// The plan's throttle (`throttle {rateLimit, burstLimit}`), per key.
     pub throttle: Option<Limit>,
     /// The plan's per-method throttles for this stage (`apiStages[].throttle`), by route.
@@ -95,8 +95,8 @@ pub struct AdmissionSpec {
 /// A key that passed the check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmittedKey {
-    pub key_slot: u32,
-    pub plan_slot: u32,
+    pub key_slot: u64,
+    pub plan_slot: u64,
 }
 
 /// The outcome of [`Admission::admit`].
@@ -158,18 +158,13 @@ impl Admission {
             };
             key = Some(AdmittedKey { key_slot: plan.key_slot, plan_slot: plan.plan_slot });
             if let Some(&(_, limit)) = plan.method_limits.iter().find(|(id, _)| *id == route) {
-                let bucket = bucket_key(&[
-                    LEVEL_PLAN_METHOD,
-                    plan.plan_slot.into(),
-                    plan.key_slot.into(),
-                    self.spec.stage_id,
-                    route.into(),
-                ]);
+                let bucket =
+                    bucket_key(&[LEVEL_PLAN_METHOD, plan.plan_slot, plan.key_slot, self.spec.stage_id, route.into()]);
                 levels[count] = (bucket, limit);
                 count += 1;
             }
             if let Some(limit) = plan.throttle {
-                levels[count] = (bucket_key(&[LEVEL_PLAN, plan.plan_slot.into(), plan.key_slot.into()]), limit);
+                levels[count] = (bucket_key(&[LEVEL_PLAN, plan.plan_slot, plan.key_slot]), limit);
                 count += 1;
             }
         }
