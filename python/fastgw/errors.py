@@ -9,22 +9,66 @@ class FastgwError(Exception):
     """Base of every error fastgw raises on purpose."""
 
 
-@dataclass(frozen=True, slots=True)
 class Place:
-    """Where in which file: a file path and an RFC 6901 JSON pointer into the parsed document."""
+    """Where in which file: a file path and an RFC 6901 JSON pointer into the parsed document.
 
-    file: str
-    pointer: str = ""
+    Reading a definition makes a place for nearly every member it reads, and nearly all of them are never
+    shown (they are there for a problem that does not happen). So a child place keeps its parent and its key,
+    and its pointer is built (escaping ``~`` and ``/``) the first time it is read. Places compare and hash by
+    file and pointer, and do not change once made."""
+
+    __slots__ = ("_file", "_parent", "_pointer", "_token")
+
+    def __init__(self, file: str, pointer: str = "") -> None:
+        self._file = file
+        self._pointer: str | None = pointer
+        self._parent: Place | None = None
+        self._token: str | int = ""
+
+    @property
+    def file(self) -> str:
+        return self._file
+
+    @property
+    def pointer(self) -> str:
+        if self._pointer is None:
+            tokens: list[str | int] = []
+            place = self
+            while place._pointer is None:  # a loop, not recursion: pointers can be deep
+                tokens.append(place._token)
+                assert place._parent is not None  # only the places child() makes lack a pointer
+                place = place._parent
+            pointer = place._pointer
+            for token in reversed(tokens):
+                pointer += "/" + str(token).replace("~", "~0").replace("/", "~1")
+            self._pointer = pointer
+        return self._pointer
 
     def child(self, *parts: str | int) -> Place:
-        """The place of a member below this one (escapes ``~`` and ``/`` as RFC 6901 says)."""
-        pointer = self.pointer
+        """The place of a member below this one: ``parts`` are keys and list indexes, one per level."""
+        place = self
         for part in parts:
-            pointer += "/" + str(part).replace("~", "~0").replace("/", "~1")
-        return Place(self.file, pointer)
+            below = Place.__new__(Place)
+            below._file = self._file
+            below._pointer = None
+            below._parent = place
+            below._token = part
+            place = below
+        return place
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Place):
+            return NotImplemented
+        return self._file == other._file and self.pointer == other.pointer
+
+    def __hash__(self) -> int:
+        return hash((self._file, self.pointer))
+
+    def __repr__(self) -> str:
+        return f"Place(file={self._file!r}, pointer={self.pointer!r})"
 
     def __str__(self) -> str:
-        return f"{self.file}#{self.pointer}" if self.pointer else self.file
+        return f"{self._file}#{self.pointer}" if self.pointer else self._file
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastgw._core import Engine, RouteConfigError
+from fastgw.config.collector import collector_paused
 from fastgw.config.model import ApiDefinition, Integration, Route
 from fastgw.errors import DefinitionError, Place, Problem
 from fastgw.integrations.base import IntegrationHandler
@@ -117,6 +118,8 @@ def api_id_for(definition: ApiDefinition) -> str:
 def substitute_stage_variables(text: str, variables: Mapping[str, str]) -> tuple[str, list[str]]:
     """``${stageVariables.x}`` replaced; returns the text and the names that had no value."""
     missing: list[str] = []
+    if "${stageVariables." not in text:
+        return text, missing
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -198,6 +201,7 @@ def _proxy_target(integration: IntegrationHandler | None) -> ProxyTargetSpec | N
     return integration.proxy_target() if isinstance(integration, HttpIntegration) else None
 
 
+@collector_paused()
 def compile_stage(
     definition: ApiDefinition,
     stage_name: str = "$default",

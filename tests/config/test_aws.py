@@ -107,6 +107,13 @@ def test_http_apis_only_have_proxy_integrations(kind: str) -> None:
         ("example.com/pets", False),
         ("http://[::1/x", False),
         ("", False),
+        # Only what comes before the first "/" after "//" is parsed (and remembered): the host ends there or earlier.
+        ("http://example.com?q=/x", True),
+        ("http://?q=/x", False),
+        ("http://@/x", False),
+        ("http:/x//y/z", False),
+        ("http:/\t/example.com/pets", True),  # urlsplit drops the tab: the uri is parsed whole
+        ("http:/\n/example.com/pets", True),
     ],
 )
 def test_is_http_url(uri: str, ok: bool) -> None:

@@ -9,14 +9,14 @@ import pytest
 import yaml
 
 from fastgw.config import document
-from fastgw.config.document import Document, model_name, read_document, substitute_variables
+from fastgw.config.document import Document, model_name, prepare_document, read_document
 from fastgw.config.findings import Findings
 from fastgw.config.openapi import parse_definition
 from fastgw.errors import DefinitionError, Place
 
 
 def test_uses_the_c_loader_when_available() -> None:
-    assert document._YamlLoader is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    assert document.SAFE_YAML_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def test_json_like_yaml_flow_style_falls_back_to_yaml() -> None:
@@ -60,7 +60,7 @@ def test_variables_are_substituted_in_every_string_value_but_not_in_keys() -> No
         "nested": {"k": ["${AWS::AccountId}${AWS::AccountId}"]},
         "untouched": "${stageVariables.x} ${AWS::Unknown} $AWS::Region ${aws::region}",
     }
-    result = substitute_variables(
+    result, refs = prepare_document(
         parsed, region="eu-central-1", account_id="111122223333", partition="aws-us-gov", source="f"
     )
     assert result == {
@@ -70,6 +70,35 @@ def test_variables_are_substituted_in_every_string_value_but_not_in_keys() -> No
         "untouched": "${stageVariables.x} ${AWS::Unknown} $AWS::Region ${aws::region}",
     }
     assert parsed["list"][0] == "arn:${AWS::Partition}:x:${AWS::Region}:${AWS::AccountId}:y"  # a copy was made
+    assert result["nested"] is not parsed["nested"]
+    assert refs == []
+
+
+def test_what_has_no_variable_is_not_copied() -> None:
+    parsed: dict[str, Any] = {"a": {"b": ["x", {"c": "${AWS::Region}"}]}, "d": {"e": ["y"]}}
+    result, _ = prepare_document(parsed, region="r", account_id="a", partition="p", source="f")
+    assert result == {"a": {"b": ["x", {"c": "r"}]}, "d": {"e": ["y"]}}
+    assert result["d"] is parsed["d"]
+    assert parsed["a"]["b"][1]["c"] == "${AWS::Region}"
+
+
+def test_local_refs_are_noted_in_document_order_outside_literal_members() -> None:
+    parsed: dict[str, Any] = {
+        "$ref": "#/root",
+        "paths": {
+            "/a": {"$ref": "#/x", "get": {"parameters": [{"name": "n"}, {"$ref": "#/components/${AWS::Region}"}]}},
+            "/b": {"example": {"$ref": "#/not-a-ref"}, "schema": {"default": [{"$ref": "#/neither"}]}},
+        },
+        "external": {"$ref": "other.yaml#/x"},
+        200: {"$ref": "#/int-key"},
+    }
+    _, refs = prepare_document(parsed, region="r", account_id="a", partition="p", source="f")
+    assert refs == [
+        ("#/root", ()),
+        ("#/x", ("paths", "/a")),
+        ("#/components/r", ("paths", "/a", "get", "parameters", 1)),
+        ("#/int-key", ("200",)),
+    ]
 
 
 def test_variables_reach_authorizers_and_the_raw_document() -> None:

@@ -7,6 +7,7 @@ loads (see reference §3.2 for the extensions and their fields).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ from fastgw.config.fields import (
     opt_int,
     opt_mapping,
     opt_str,
+    opt_str_mapping,
+    opt_str_tuple,
     opt_text,
     str_mapping,
-    str_tuple,
 )
 from fastgw.config.findings import Findings
 from fastgw.config.model import (
@@ -163,6 +165,7 @@ _CONTENT_HANDLING = {"CONVERT_TO_TEXT": "CONVERT_TO_TEXT", "CONVERT_TO_BINARY": 
 _CONNECTION_TYPES = {"INTERNET": "INTERNET", "VPC_LINK": "VPC_LINK"}
 _TRANSFER_MODES = {"BUFFERED": "BUFFERED", "STREAM": "STREAM"}
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.[A-Za-z0-9_]+\}")
+_HTTP_METHODS = frozenset((*ANY_METHODS, "ANY"))
 _REST_MAX_TIMEOUT_MS = 29_000
 _HTTP_MAX_TIMEOUT_MS = 30_000
 _MIN_TIMEOUT_MS = 50
@@ -229,38 +232,25 @@ def _integration(
         findings.warn(
             place.child("responseTransferMode"), "response streaming is not supported yet: responses are buffered"
         )
-    tls = opt_mapping(fields, "tlsConfig", place, findings) or {}
+    tls = opt_mapping(fields, "tlsConfig", place, findings)
     return Integration(
         type=kind,
         place=place,
         uri=_uri(kind, fields, place, findings),
         http_method=_http_method(kind, fields, place, findings),
-        request_parameters=str_mapping(
-            fields.get("requestParameters"), place.child("requestParameters"), findings, "requestParameters"
-        ),
-        request_templates=str_mapping(
-            fields.get("requestTemplates"),
-            place.child("requestTemplates"),
-            findings,
-            "requestTemplates",
-            null_is_empty=True,
-        ),
-        responses=_responses(fields.get("responses"), place.child("responses"), findings),
-        response_parameters=_status_mappings(
-            fields.get("responseParameters"), place.child("responseParameters"), findings
-        ),
+        request_parameters=opt_str_mapping(fields, "requestParameters", place, findings),
+        request_templates=opt_str_mapping(fields, "requestTemplates", place, findings, null_is_empty=True),
+        responses=_responses(fields, place, findings),
+        response_parameters=_status_mappings(fields, place, findings),
         passthrough_behavior=opt_choice(fields, "passthroughBehavior", place, findings, _PASSTHROUGH)
         or "WHEN_NO_MATCH",
         timeout_ms=_timeout(fields, place, api_type, findings),
         payload_format_version=_payload_format_version(kind, fields, place, findings),
         content_handling=opt_choice(fields, "contentHandling", place, findings, _CONTENT_HANDLING),
         cache_namespace=opt_str(fields, "cacheNamespace", place, findings),
-        cache_key_parameters=str_tuple(
-            fields.get("cacheKeyParameters"), place.child("cacheKeyParameters"), findings, "cacheKeyParameters"
-        ),
-        tls_insecure_skip_verification=bool(
-            opt_bool(tls, "insecureSkipVerification", place.child("tlsConfig"), findings)
-        ),
+        cache_key_parameters=opt_str_tuple(fields, "cacheKeyParameters", place, findings),
+        tls_insecure_skip_verification=tls is not None
+        and bool(opt_bool(tls, "insecureSkipVerification", place.child("tlsConfig"), findings)),
     )
 
 
@@ -283,8 +273,18 @@ def is_http_url(uri: str) -> bool:
     (``${stageVariables.url}/pets``) is left for the per-stage check."""
     if uri.startswith("${stageVariables."):
         return True
+    # Only the scheme and the host decide, and the host ends by the first "/" after "//" at the latest: what comes
+    # before it is all that is parsed, and routes to one backend share it (parsed once). urlsplit drops tabs and
+    # line breaks wherever they are (even inside "//"), so a uri with one is parsed whole.
+    end = uri.find("/", uri.find("//") + 2)
+    whole = end < 0 or "\t" in uri or "\n" in uri or "\r" in uri
+    return _is_http_origin(uri if whole else uri[:end])
+
+
+@functools.lru_cache(maxsize=256)
+def _is_http_origin(origin: str) -> bool:
     try:
-        parts = urlsplit(_STAGE_VARIABLE.sub("stagevariable", uri))
+        parts = urlsplit(_STAGE_VARIABLE.sub("stagevariable", origin))
         return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return False
@@ -298,7 +298,7 @@ def _http_method(kind: IntegrationType, fields: dict[str, Any], place: Place, fi
                 place.child("httpMethod"), f"{kind} integration has no httpMethod: ANY (the client's method) is used"
             )
         return "ANY"
-    if method.upper() not in (*ANY_METHODS, "ANY"):
+    if method.upper() not in _HTTP_METHODS:
         findings.error(place.child("httpMethod"), f"httpMethod '{method}' is not one of {', '.join(ANY_METHODS)}, ANY")
     return method.upper()
 
@@ -332,10 +332,13 @@ def _payload_format_version(
     return version
 
 
-def _responses(value: Any, place: Place, findings: Findings) -> tuple[IntegrationResponse, ...]:
-    """REST integration responses: selection pattern -> response, in document order."""
-    members = None if value is None else as_mapping(value, place, findings, "responses")
-    responses = (_response(pattern, raw, place.child(pattern), findings) for pattern, raw in (members or {}).items())
+def _responses(fields: dict[str, Any], place: Place, findings: Findings) -> tuple[IntegrationResponse, ...]:
+    """REST integration ``responses``: selection pattern -> response, in document order."""
+    members = opt_mapping(fields, "responses", place, findings)
+    if not members:
+        return ()
+    place = place.child("responses")
+    responses = (_response(pattern, raw, place.child(pattern), findings) for pattern, raw in members.items())
     return tuple(response for response in responses if response is not None)
 
 
@@ -353,25 +356,20 @@ def _response(pattern: str, raw: Any, place: Place, findings: Findings) -> Integ
     return IntegrationResponse(
         selection_pattern=pattern,
         status_code=status,
-        response_parameters=str_mapping(
-            fields.get("responseParameters"), place.child("responseParameters"), findings, "responseParameters"
-        ),
-        response_templates=str_mapping(
-            fields.get("responseTemplates"),
-            place.child("responseTemplates"),
-            findings,
-            "responseTemplates",
-            null_is_empty=True,
-        ),
+        response_parameters=opt_str_mapping(fields, "responseParameters", place, findings),
+        response_templates=opt_str_mapping(fields, "responseTemplates", place, findings, null_is_empty=True),
         content_handling=opt_choice(fields, "contentHandling", place, findings, _CONTENT_HANDLING),
     )
 
 
-def _status_mappings(value: Any, place: Place, findings: Findings) -> dict[str, dict[str, str]]:
+def _status_mappings(fields: dict[str, Any], place: Place, findings: Findings) -> dict[str, dict[str, str]]:
     """HTTP API ``responseParameters``: backend status code -> parameter mapping."""
-    members = None if value is None else as_mapping(value, place, findings, "responseParameters")
+    members = opt_mapping(fields, "responseParameters", place, findings)
+    if not members:
+        return {}
+    place = place.child("responseParameters")
     result: dict[str, dict[str, str]] = {}
-    for status, mapping in (members or {}).items():
+    for status, mapping in members.items():
         if status_code(status, place.child(status), findings) is not None:
             result[status] = str_mapping(mapping, place.child(status), findings, "responseParameters")
     return result
@@ -429,9 +427,7 @@ def read_root_settings(root: Mapping[str, Any], place: Place, api_type: ApiType,
     present = applicable(root, place, api_type, findings)
     validators = _request_validators(present.get(REQUEST_VALIDATORS), place.child(REQUEST_VALIDATORS), findings)
     return RootSettings(
-        binary_media_types=str_tuple(
-            present.get(BINARY_MEDIA_TYPES), place.child(BINARY_MEDIA_TYPES), findings, BINARY_MEDIA_TYPES
-        ),
+        binary_media_types=opt_str_tuple(present, BINARY_MEDIA_TYPES, place, findings),
         minimum_compression_size=_compression_size(present, place, findings),
         api_key_source=opt_choice(present, API_KEY_SOURCE, place, findings, _API_KEY_SOURCES) or "HEADER",
         gateway_responses=_gateway_responses(present.get(GATEWAY_RESPONSES), place.child(GATEWAY_RESPONSES), findings),
@@ -488,15 +484,7 @@ def _gateway_responses(value: Any, place: Place, findings: Findings) -> dict[str
         status = fields.get("statusCode")
         result[response_type] = {
             "statusCode": None if status is None else status_code(status, where.child("statusCode"), findings),
-            "responseParameters": str_mapping(
-                fields.get("responseParameters"), where.child("responseParameters"), findings, "responseParameters"
-            ),
-            "responseTemplates": str_mapping(
-                fields.get("responseTemplates"),
-                where.child("responseTemplates"),
-                findings,
-                "responseTemplates",
-                null_is_empty=True,
-            ),
+            "responseParameters": opt_str_mapping(fields, "responseParameters", where, findings),
+            "responseTemplates": opt_str_mapping(fields, "responseTemplates", where, findings, null_is_empty=True),
         }
     return result

@@ -78,4 +78,5 @@ def join(prefix: str, path: str) -> str:
     """A route path behind ``prefix`` (``/base`` + ``/`` is ``/base``), with ``//`` collapsed."""
     if prefix and path == "/":
         return prefix
-    return _SLASHES.sub("/", prefix + path)
+    path = prefix + path
+    return _SLASHES.sub("/", path) if "//" in path else path

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import json
+import operator
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -15,9 +16,9 @@ from fastgw.config.findings import Findings
 from fastgw.errors import DefinitionError, Place, Problem
 
 try:
-    _YamlLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
+    SAFE_YAML_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
 except AttributeError:  # PyYAML built without libyaml
-    _YamlLoader = yaml.SafeLoader
+    SAFE_YAML_LOADER = yaml.SafeLoader
 
 #: Members whose values are literal data rather than OpenAPI objects: a ``$ref`` key in there is not a
 #: reference (``x-amazon-apigateway-documentation`` is ignored altogether).
@@ -49,7 +50,7 @@ def _read_json(text: str, source: str) -> Any:
     except json.JSONDecodeError as err:
         json_error = err
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # a safe loader: CSafeLoader or SafeLoader
+        return yaml.load(text, Loader=SAFE_YAML_LOADER)  # a safe loader: CSafeLoader or SafeLoader
     except (yaml.YAMLError, ValueError):
         message = f"JSON syntax error at line {json_error.lineno}, column {json_error.colno}: {json_error.msg}"
         raise DefinitionError(Problem(Place(source), message)) from None
@@ -57,7 +58,7 @@ def _read_json(text: str, source: str) -> Any:
 
 def _read_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # a safe loader: CSafeLoader or SafeLoader
+        return yaml.load(text, Loader=SAFE_YAML_LOADER)  # a safe loader: CSafeLoader or SafeLoader
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -76,43 +77,96 @@ def _read_yaml(text: str, source: str) -> Any:
 
 _AWS_VARIABLE = re.compile(r"\$\{AWS::(Region|AccountId|Partition)\}")
 
+#: A local ``$ref`` (``#/...``) and the keys and list indexes from the root to the mapping that holds it.
+LocalRef = tuple[str, tuple[str | int, ...]]
 
-def substitute_variables(document: Any, *, region: str, account_id: str, partition: str, source: str) -> Any:
-    """A copy of the document with ``${AWS::Region}``, ``${AWS::AccountId}`` and ``${AWS::Partition}``
-    replaced in every string value, as AWS does on import. ``${stageVariables.x}`` is left alone: it is
-    resolved per stage."""
-    values = {"Region": region, "AccountId": account_id, "Partition": partition}
 
-    def replace(match: re.Match[str]) -> str:
-        return values[match.group(1)]
+def prepare_document(
+    document: Any, *, region: str, account_id: str, partition: str, source: str
+) -> tuple[Any, list[LocalRef]]:
+    """One walk over the parsed document, for the two things that need every member of it:
 
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return _AWS_VARIABLE.sub(replace, value) if "${AWS::" in value else value
-        if isinstance(value, dict):
-            return {key: walk(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [walk(item) for item in value]
-        return value
+    - ``${AWS::Region}``, ``${AWS::AccountId}`` and ``${AWS::Partition}`` are replaced in every string value,
+      as AWS does on import (``${stageVariables.x}`` is left alone: it is resolved per stage). ``document`` is
+      not changed: what holds a replaced string is copied.
+    - every local ``$ref`` outside literal members (``example``, ``default``, ...) is noted, in document order,
+      for :meth:`Document.check_refs`.
 
+    Returns the document with the variables replaced, and its local references."""
+    walk = _Walk({"Region": region, "AccountId": account_id, "Partition": partition})
     try:
-        return walk(document)
+        return walk.value(document, False), walk.refs
     except RecursionError:  # deep nesting, or a YAML alias that contains itself
         raise DefinitionError(Problem(Place(source), "the document is nested too deeply or refers to itself")) from None
+
+
+class _Walk:
+    """:func:`prepare_document`'s walk: each method returns its value with the variables replaced (the value
+    itself when it has none) and notes the local references in it (unless it is ``literal``)."""
+
+    __slots__ = ("path", "refs", "variables")
+
+    def __init__(self, variables: dict[str, str]) -> None:
+        self.variables = variables
+        self.refs: list[LocalRef] = []
+        self.path: list[str | int] = []
+        """Where the walk is: grown and shrunk on the way down and up."""
+
+    def value(self, value: Any, literal: bool) -> Any:
+        if isinstance(value, dict):
+            return self.mapping(value, literal)
+        if isinstance(value, list):
+            return self.array(value, literal)
+        return self.text(value) if isinstance(value, str) else value
+
+    def text(self, value: str) -> str:
+        return _AWS_VARIABLE.sub(self._replace, value) if "${AWS::" in value else value
+
+    def _replace(self, match: re.Match[str]) -> str:
+        return self.variables[match.group(1)]
+
+    def array(self, value: list[Any], literal: bool) -> list[Any]:
+        path = self.path
+        path.append(0)
+        items = []
+        for index, item in enumerate(value):
+            path[-1] = index
+            items.append(self.value(item, literal))
+        path.pop()
+        return items if any(map(operator.is_not, items, value)) else value
+
+    def mapping(self, value: dict[Any, Any], literal: bool) -> dict[Any, Any]:
+        path = self.path
+        ref = value.get("$ref")
+        if isinstance(ref, str) and not literal:
+            ref = self.text(ref)  # the reference as it reads with the variables replaced
+            if ref.startswith("#"):
+                self.refs.append((ref, tuple(path)))
+        changed = {}
+        for key, item in value.items():
+            if isinstance(item, str):  # most members: looked at here rather than in a call
+                if "${AWS::" in item:
+                    changed[key] = self.text(item)
+            elif isinstance(item, (dict, list)):  # a tuple: `dict | list` would be built on every test
+                path.append(str(key))
+                new = self.value(item, literal or key in _LITERAL_MEMBERS)
+                path.pop()
+                if new is not item:
+                    changed[key] = new
+        return {**value, **changed} if changed else value
 
 
 class Document:
     """The parsed root mapping of one file, with the findings of reading it."""
 
-    def __init__(self, root: Mapping[str, Any], file: str, findings: Findings) -> None:
+    def __init__(self, root: Mapping[str, Any], file: str, findings: Findings, refs: Sequence[LocalRef] = ()) -> None:
         self.root = root
         self.file = file
         self.findings = findings
-
-    @property
-    def place(self) -> Place:
+        self.refs = refs
+        """The local references in the document (:func:`prepare_document` notes them)."""
+        self.place = Place(file)
         """The place of the root."""
-        return Place(self.file)
 
     @property
     def is_swagger(self) -> bool:
@@ -146,9 +200,9 @@ class Document:
     def check_refs(self) -> None:
         """Report every local ``$ref`` in the document that does not resolve (external ones are reported
         where fastgw needs to follow them; inside schemas they are left for the validator)."""
-        for ref, place in _local_refs(self.root, self.place):
+        for ref, path in self.refs:
             if _lookup(self.root, ref) is _MISSING:
-                self.findings.error(place, f"$ref '{ref}' does not resolve")
+                self.findings.error(self.place.child(*path, "$ref"), f"$ref '{ref}' does not resolve")
 
 
 def model_name(ref: Any, swagger: bool) -> str | None:
@@ -200,16 +254,3 @@ def _child(node: Any, token: str) -> Any:
     elif isinstance(node, list) and index is not None and index < len(node):
         return node[index]
     return _MISSING
-
-
-def _local_refs(value: Any, place: Place) -> Iterator[tuple[str, Place]]:
-    if isinstance(value, dict):
-        ref = value.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#"):
-            yield ref, place.child("$ref")
-        for key, item in value.items():
-            if key not in _LITERAL_MEMBERS:
-                yield from _local_refs(item, place.child(str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _local_refs(item, place.child(index))

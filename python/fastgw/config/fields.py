@@ -15,6 +15,7 @@ from fastgw.config.findings import Findings
 from fastgw.errors import Place
 
 T = TypeVar("T")
+_STR = frozenset({str})
 
 
 def describe(value: Any) -> str:
@@ -36,9 +37,11 @@ def describe(value: Any) -> str:
 
 
 def as_mapping(value: Any, place: Place, findings: Findings, what: str) -> dict[str, Any] | None:
-    """``value`` as a mapping with string keys (YAML gives ``200:`` as an integer key), or ``None`` after an
-    error."""
+    """``value`` as a mapping with string keys, or ``None`` after an error: ``value`` itself when its keys are
+    strings (JSON's always are), else a copy with them as strings (YAML gives ``200:`` as an integer key)."""
     if isinstance(value, dict):
+        if _STR.issuperset(map(type, value)):
+            return value
         return {str(key): item for key, item in value.items()}
     findings.error(place, f"{what} must be a mapping, got {describe(value)}")
     return None
@@ -73,7 +76,7 @@ def opt_str(obj: Mapping[str, Any], key: str, place: Place, findings: Findings) 
 def opt_text(obj: Mapping[str, Any], key: str, place: Place, findings: Findings) -> str | None:
     """A string member that YAML may have read as a number or a date (``version: 1.0``): taken as text."""
     value = obj.get(key)
-    if isinstance(value, int | float | datetime.date) and not isinstance(value, bool):
+    if isinstance(value, (int, float, datetime.date)) and not isinstance(value, bool):  # a tuple: built once
         return str(value)
     return opt_str(obj, key, place, findings)
 
@@ -102,6 +105,8 @@ def opt_choice(
     text = opt_str(obj, key, place, findings)
     if text is None:
         return None
+    if text in choices:  # written as listed (no two choices differ only in case)
+        return choices[text]
     by_lower = {name.lower(): value for name, value in choices.items()}
     if text.lower() in by_lower:
         return by_lower[text.lower()]
@@ -141,3 +146,17 @@ def str_tuple(value: Any, place: Place, findings: Findings, what: str) -> tuple[
         else:
             findings.error(place.child(index), f"{what} items must be strings, got {describe(item)}")
     return tuple(result)
+
+
+def opt_str_mapping(
+    obj: Mapping[str, Any], key: str, place: Place, findings: Findings, *, null_is_empty: bool = False
+) -> dict[str, str]:
+    """The member ``key`` of ``obj`` (whose place is ``place``) as :func:`str_mapping` reads it."""
+    value = obj.get(key)
+    return {} if value is None else str_mapping(value, place.child(key), findings, key, null_is_empty=null_is_empty)
+
+
+def opt_str_tuple(obj: Mapping[str, Any], key: str, place: Place, findings: Findings) -> tuple[str, ...]:
+    """The member ``key`` of ``obj`` (whose place is ``place``) as :func:`str_tuple` reads it."""
+    value = obj.get(key)
+    return () if value is None else str_tuple(value, place.child(key), findings, key)

@@ -17,7 +17,8 @@ from typing import Any
 
 from fastgw.config import aws
 from fastgw.config.basepath import BASEPATH_MODES, BasePathMode, read_base_path, route_prefix
-from fastgw.config.document import Document, read_document, substitute_variables
+from fastgw.config.collector import collector_paused
+from fastgw.config.document import Document, prepare_document, read_document
 from fastgw.config.fields import as_mapping, describe, opt_mapping, opt_text
 from fastgw.config.findings import Findings
 from fastgw.config.model import ApiDefinition, ApiType
@@ -50,6 +51,7 @@ def load_definition(
     )
 
 
+@collector_paused()
 def parse_definition(
     text: str | bytes,
     source: str,
@@ -71,13 +73,13 @@ def parse_definition(
     if basepath not in BASEPATH_MODES:
         raise ValueError(f"basepath must be one of {', '.join(BASEPATH_MODES)}, not {basepath!r}")
     parsed = read_document(text, source)
-    parsed = substitute_variables(parsed, region=region, account_id=account_id, partition=partition, source=source)
+    parsed, refs = prepare_document(parsed, region=region, account_id=account_id, partition=partition, source=source)
     if parsed is None:
         raise DefinitionError(Problem(Place(source), "the document is empty"))
     if not isinstance(parsed, dict):
         raise DefinitionError(Problem(Place(source), f"the document must be a mapping, got {describe(parsed)}"))
     findings = Findings()
-    doc = Document({str(key): value for key, value in parsed.items()}, source, findings)
+    doc = Document({str(key): value for key, value in parsed.items()}, source, findings, refs)
     try:
         definition = _read(doc, api_type, basepath)
     except RecursionError:

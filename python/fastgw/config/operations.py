@@ -61,8 +61,9 @@ _Parameters = dict[tuple[str, str], _Parameter]
 
 def read_routes(ctx: RouteContext, paths: Mapping[str, Any]) -> list[Route]:
     routes: list[Route] = []
+    place = ctx.doc.place.child("paths")
     for key, item in paths.items():
-        routes.extend(_path_routes(ctx, key, item, ctx.doc.place.child("paths", key)))
+        routes.extend(_path_routes(ctx, key, item, place.child(key)))
     return routes
 
 
@@ -242,7 +243,9 @@ def _security(ctx: RouteContext, operation: Mapping[str, Any], place: Place) -> 
 
 
 def _request_validator(ctx: RouteContext, operation: Mapping[str, Any], place: Place) -> str | None:
-    written = {key: operation[key] for key in (aws.REQUEST_VALIDATOR,) if key in operation}
+    if aws.REQUEST_VALIDATOR not in operation:
+        return ctx.default_validator
+    written = {aws.REQUEST_VALIDATOR: operation[aws.REQUEST_VALIDATOR]}
     present = aws.applicable(written, place, ctx.api_type, ctx.doc.findings)
     name = aws.validator_name(present, place, ctx.validators, ctx.doc.findings)
     return name if name is not None else ctx.default_validator

@@ -117,15 +117,19 @@ def api_key_required(
     for index, requirement in enumerate(requirements):
         for name in requirement:
             scheme = schemes.get(name)
-            where = place.child(index, name)
             if scheme is None:
                 continue
             if scheme.is_api_key and api_type == "REST":
                 required = True
             elif scheme.is_api_key:
-                findings.warn(where, f"API keys are a REST API feature: HTTP APIs do not check '{name}'")
+                findings.warn(
+                    place.child(index, name), f"API keys are a REST API feature: HTTP APIs do not check '{name}'"
+                )
             else:
-                findings.warn(where, f"security scheme '{name}' ({scheme.kind}) is not enforced yet: served without it")
+                findings.warn(
+                    place.child(index, name),
+                    f"security scheme '{name}' ({scheme.kind}) is not enforced yet: served without it",
+                )
     return required
 
 

@@ -466,20 +466,22 @@ def check_request_parameters(integration: Integration) -> list[Problem]:
     route still loads, and a request that gives such a header a value fails with 500, as on AWS) and
     ``context`` variables fastgw does not fill."""
     forbidden_headers = FORBIDDEN_MAPPED_HEADERS_AWS if integration.type.startswith("AWS") else FORBIDDEN_MAPPED_HEADERS
-    where = integration.place.child("requestParameters")
+    place = integration.place
     problems = []
     for target, source in integration.request_parameters.items():
         name = target.removeprefix("integration.request.header.")
         if target.startswith("integration.request.header.") and name.lower() in forbidden_headers:
             problems.append(
                 Problem(
-                    where.child(target),
+                    place.child("requestParameters", target),
                     f"AWS does not let a mapping set the {name} header: requests that give it a value fail "
                     "with 500 Internal server error, as on AWS",
                 )
             )
         if source.startswith("context.") and source.removeprefix("context.") not in CONTEXT_VARIABLES:
-            problems.append(Problem(where.child(target), f"{source} is not filled by fastgw yet: never set"))
+            problems.append(
+                Problem(place.child("requestParameters", target), f"{source} is not filled by fastgw yet: never set")
+            )
     return problems
 
 
