@@ -94,13 +94,14 @@ def stage_engines(runtimes: Iterable[StageRuntime]) -> dict[StageKey, Engine]:
 class NodeAdmission:
     """The node's keys, plans and buckets; built once in the parent process, before the workers fork."""
 
-    def __init__(self, node: NodeSettings, *, workers: int = 1) -> None:
+    def __init__(self, node: NodeSettings, *, workers: int = 1, throttle: Throttle | None = None) -> None:
+        """``throttle``: the bucket table to keep using (a reload), else a new one."""
         self.node = node
         self.workers = workers
         self.plans: Mapping[str, UsagePlan] = node.usage_plans
         self.plan_by_slot = {name_slot("plan", name): plan for name, plan in self.plans.items()}
         self.redis: RedisSettings | None = node.redis
-        self.throttle = Throttle(DEFAULT_BUCKET_CAPACITY)
+        self.throttle = throttle if throttle is not None else Throttle(DEFAULT_BUCKET_CAPACITY)
         self.mode = "deferred" if self.redis is not None else "local"
         self.keys: dict[str, KeyRecord] = {
             f"config:{key.name}": KeyRecord(f"config:{key.name}", key.name, key.value_hash, key.enabled, key.plans)

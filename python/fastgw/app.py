@@ -98,6 +98,8 @@ class GatewayApp:
         """The one stage's cache-hit fast path (``Engine.answer_from_cache``), when it has one."""
         default = sites.runtimes[0] if sites.runtimes else None
         self._no_site_responses = default.responses if default else None
+        self.on_worker_ready: Callable[[], None] | None = None
+        """Called at the end of ``__rsgi_init__``, when the worker is about to serve (see WorkerReadiness)."""
 
     # -- lifecycle (RSGI hooks) -------------------------------------------------------------------
 
@@ -125,9 +127,12 @@ class GatewayApp:
         self._answer_from_cache = only.engine.answer_from_cache if only is not None and fast else None
         # Everything built so far lives as long as the worker: keep the cyclic GC off it, and let the
         # short-lived per-request objects (futures, tuples) go in larger batches.
+        # (What the parent built before forking is frozen there already: see LiveGateway.)
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
+        if self.on_worker_ready is not None:
+            self.on_worker_ready()
 
     def _plain(self, runtime: StageRuntime) -> bool:
         """Nothing but the Rust engine acts on this stage's requests: no CORS, compression, validators, metrics,

@@ -215,10 +215,30 @@ def _routes(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from fastgw.config.gateway_file import Limits, config_from_cli, detect_file_kind, load_gateway_file
     from fastgw.gateway import Gateway
 
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s: %(message)s")
+    gateway = Gateway.from_config(_serve_config(args))
+    _report(gateway.warnings, "warning")
+    if gateway.warnings and args.fail_on_warnings:
+        print(f"error: {len(gateway.warnings)} warnings and --fail-on-warnings", file=sys.stderr)
+        return EXIT_INVALID
+
+    def reload(previous: Gateway) -> Gateway:
+        """SIGHUP: the same command line, the files read again."""
+        reloaded = Gateway.from_config(_serve_config(args), previous=previous)
+        for warning in reloaded.warnings:
+            logging.getLogger("fastgw").warning("%s", warning)
+        return reloaded
+
+    gateway.serve(workers=args.workers, reload=reload)
+    return EXIT_OK
+
+
+def _serve_config(args: argparse.Namespace) -> GatewayConfig:
+    """The gateway ``fastgw serve`` runs: the files, then the command line's overrides."""
+    from fastgw.config.gateway_file import config_from_cli, detect_file_kind, load_gateway_file
+
     files = args.files
     if len(files) == 1 and detect_file_kind(files[0]) == "gateway":
         config = load_gateway_file(files[0])
@@ -238,19 +258,13 @@ def _serve(args: argparse.Namespace) -> int:
             basepath=args.basepath,
         )
     if args.max_body_bytes is not None or args.max_header_bytes is not None:
-        limits = Limits(
+        limits = dataclasses.replace(
+            config.limits,
             max_body_bytes=args.max_body_bytes or config.limits.max_body_bytes,
             max_header_bytes=args.max_header_bytes or config.limits.max_header_bytes,
         )
         config = dataclasses.replace(config, limits=limits)
-    config = apply_operation_flags(config, args)
-    gateway = Gateway.from_config(config)
-    _report(gateway.warnings, "warning")
-    if gateway.warnings and args.fail_on_warnings:
-        print(f"error: {len(gateway.warnings)} warnings and --fail-on-warnings", file=sys.stderr)
-        return EXIT_INVALID
-    gateway.serve(workers=args.workers)
-    return EXIT_OK
+    return apply_operation_flags(config, args)
 
 
 def _flush_cache(args: argparse.Namespace) -> int:

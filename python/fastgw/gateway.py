@@ -10,11 +10,15 @@ gateway config file, a parsed definition or a document written in code; take its
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import logging
 import multiprocessing
 import os
+import select
 import signal
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,8 @@ from fastgw.routing import StageRuntime, compile_stage
 
 log = logging.getLogger("fastgw")
 DEFAULT_STAGE = "$default"
+RESPAWN_INTERVAL = 1.0
+"""Seconds between starting a reloaded worker and stopping the one it replaces (both serve meanwhile)."""
 
 
 class Gateway:
@@ -56,14 +62,19 @@ class Gateway:
         config: GatewayConfig,
         definitions: Mapping[str, ApiDefinition],
         handlers: Mapping[str, Mapping[str, Handler]] | None = None,
+        *,
+        previous: Gateway | None = None,
     ) -> None:
-        """``handlers``: Python handlers by API name, then by route key (``GET /hello/{name}``)."""
+        """``handlers``: Python handlers by API name, then by route key (``GET /hello/{name}``). ``previous``: the
+        gateway this one replaces on a reload; its token buckets carry over, so a reload grants no fresh burst."""
         self.config = config
         self.definitions = dict(definitions)
         mappings = resolve_mappings(config, definitions)
         warnings: list[Problem] = [w for d in definitions.values() for w in d.warnings]
         warnings += unserved_stages(config, mappings)
-        self.admission = NodeAdmission(config.node)
+        self.admission: NodeAdmission = NodeAdmission(
+            config.node, throttle=previous.admission.throttle if previous else None
+        )
         self.caching = NodeCaching(len(mappings))
         runtimes: dict[tuple[str, str], StageRuntime] = {}
         errors: list[Problem] = []
@@ -137,9 +148,10 @@ class Gateway:
     # -- building ---------------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, config: GatewayConfig) -> Gateway:
+    def from_config(cls, config: GatewayConfig, *, previous: Gateway | None = None) -> Gateway:
+        """``previous``: the gateway this one replaces on a reload (see :meth:`serve`)."""
         definitions, _ = load_definitions(config)
-        return cls(config, definitions)
+        return cls(config, definitions, previous=previous)
 
     @classmethod
     def from_file(
@@ -229,32 +241,46 @@ class Gateway:
             respect_backend_cache_control=self.config.node.respect_backend_cache_control,
         )
 
-    def serve(self, host: str | None = None, port: int | None = None, *, workers: int = 1) -> None:
-        """Serves every listener (or just ``host:port``) until SIGINT/SIGTERM; in-flight requests drain first."""
+    def serve(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        workers: int = 1,
+        reload: Callable[[Gateway], Gateway] | None = None,
+    ) -> None:
+        """Serves every listener (or just ``host:port``) until SIGINT/SIGTERM; in-flight requests drain first.
+
+        ``reload``: how to build the gateway again (from the files, for ``fastgw serve``). With it, SIGHUP
+        reloads: the parent builds the new gateway, and only if that succeeds the workers are replaced one by one
+        (Granian starts the new worker before stopping the old, and the listening socket never closes). A
+        configuration that fails to load is logged and the running one stays."""
         listeners = self.config.listeners
-        self.admission.workers = workers
-        self.caching.divide_capacity(workers)
         if host is not None or port is not None:
             first = listeners[0]
             listeners = (Listener(host or first.host, port or first.port, first.tls),)
+        if len(listeners) > 1 and reload is not None:
+            log.warning("SIGHUP reload serves one listener; with %d listeners, restart to reload", len(listeners))
+            reload = None
+        lives = [LiveGateway(self, listener, workers, reload) for listener in listeners]
         # The metrics, health and admin listener, in this (the parent) process.
-        self.observability.start_server({"cache/flush": self._flush_cache})
+        self.observability.start_server({"cache/flush": lives[0].flush_cache})
         try:
-            self._serve_listeners(listeners, workers)
+            if len(lives) == 1:
+                lives[0].serve()
+            else:
+                self._serve_listeners(lives)
         finally:
-            self.observability.stop_server()
+            lives[0].current.observability.stop_server()
 
     def _flush_cache(self, query: Mapping[str, str]) -> dict[str, list[str]]:
         flushed = self.caching.flush(query.get("api"), query.get("stage"))
         return {"flushed": [f"{api}/{stage}" for api, stage in flushed]}
 
-    def _serve_listeners(self, listeners: tuple[Listener, ...], workers: int) -> None:
-        if len(listeners) == 1:
-            self._serve_listener(listeners[0], workers)
-            return
+    def _serve_listeners(self, lives: list[LiveGateway]) -> None:
         # One Granian server per listener, each in its own process; this one forwards signals and waits.
         context = multiprocessing.get_context("fork")
-        children = [context.Process(target=self._serve_listener, args=(lst, workers)) for lst in listeners]
+        children = [context.Process(target=live.serve) for live in lives]
         for child in children:
             child.start()
 
@@ -269,26 +295,109 @@ class Gateway:
         for child in children:
             child.join()
 
-    def _serve_listener(self, listener: Listener, workers: int) -> None:
-        log.info("serving %s", listener.url)
+
+class LiveGateway:
+    """The gateway a serving process holds for one listener: replaced whole when a reload succeeds."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        listener: Listener,
+        workers: int,
+        reload: Callable[[Gateway], Gateway] | None = None,
+    ) -> None:
+        self.listener = listener
+        self.workers = workers
+        self.rebuild = reload
+        self.reloads = 0
+        self.current = gateway
+        self.app = self._prepare(gateway)
+        self._freeze_heap()
+
+    def _prepare(self, gateway: Gateway) -> GatewayApp:
+        """Before the workers fork: per-worker shares, then the app they will run."""
+        gateway.admission.workers = self.workers
+        gateway.caching.divide_capacity(self.workers)
+        return gateway.app(self.listener)
+
+    @staticmethod
+    def _freeze_heap() -> None:
+        """Before the workers fork: what this process holds is moved out of the cyclic GC's reach, so that no
+        collection in a worker walks (and so copies) the pages it shares with this process. Unfrozen first, so
+        that a replaced gateway's cycles are collected."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+    def serve(self) -> None:
+        log.info("serving %s", self.listener.url)
         serve_app(
-            self.app(listener),
-            listener,
-            workers=workers,
-            max_header_bytes=self.config.limits.max_header_bytes,
-            on_interrupt=self.observability.draining.set,
+            lambda: self.app,
+            self.listener,
+            workers=self.workers,
+            max_header_bytes=self.current.config.limits.max_header_bytes,
+            on_interrupt=lambda: self.current.observability.draining.set(),
+            on_reload=self.reload if self.rebuild is not None else None,
         )
+
+    def reload(self) -> None:
+        """Runs in the serving process on SIGHUP, before Granian replaces the workers (which then fork from the
+        new app). A failure keeps the running gateway: its workers are replaced by identical ones."""
+        assert self.rebuild is not None
+        started = time.monotonic()
+        old = self.current
+        try:
+            new = self.rebuild(old)
+        except DefinitionError as error:
+            log.error("reload failed; still serving the previous configuration:\n%s", error)
+            return
+        except Exception:  # a reload must never take the serving gateway down
+            log.exception("reload failed; still serving the previous configuration")
+            return
+        for change in _restart_only_changes(old.config, new.config):
+            log.warning("reload: %s changed; that takes a restart (the running value stays)", change)
+        app = self._prepare(new)
+        old.observability.hand_over_server(new.observability)
+        self.current, self.app = new, app
+        del old
+        self._freeze_heap()
+        self.reloads += 1
+        log.info(
+            "reload %d: %d routes loaded in %.0f ms; replacing the workers",
+            self.reloads,
+            sum(len(runtime.routes) for runtime in new.stages.values()),
+            1000 * (time.monotonic() - started),
+        )
+
+    def flush_cache(self, query: Mapping[str, str]) -> dict[str, list[str]]:
+        return self.current._flush_cache(query)
+
+
+def _restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
+    """What a reload cannot change: the sockets already bound and the limits Granian was started with."""
+    changes = []
+    if old.listeners[:1] != new.listeners[:1]:
+        changes.append("the listener (host, port, TLS)")
+    if old.limits.max_header_bytes != new.limits.max_header_bytes:
+        changes.append("maxHeaderBytes")
+    old_metrics, new_metrics = old.node.metrics, new.node.metrics
+    if (old_metrics and (old_metrics.host, old_metrics.port)) != (new_metrics and (new_metrics.host, new_metrics.port)):
+        changes.append("the metrics listener")
+    return changes
 
 
 def serve_app(
-    app: GatewayApp,
+    app: Callable[[], GatewayApp],
     listener: Listener,
     *,
     workers: int = 1,
     max_header_bytes: int = 10_240,
     on_interrupt: Callable[[], None] | None = None,
+    on_reload: Callable[[], None] | None = None,
 ) -> None:
-    """Runs ``app`` under Granian's RSGI interface: ``workers`` processes, one runtime thread each, uvloop."""
+    """Runs the app ``app()`` returns (asked again by every worker Granian starts) under Granian's RSGI interface:
+    ``workers`` processes, one runtime thread each, uvloop. ``on_reload`` runs in this process on SIGHUP, before
+    the workers are replaced; without it SIGHUP still replaces them (with the same app)."""
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.server import Server
@@ -313,6 +422,7 @@ def serve_app(
         websockets=False,
         log_access=False,
         http1_settings=http1,
+        respawn_interval=RESPAWN_INTERVAL,
         **tls,
     )
     if on_interrupt is not None:
@@ -325,4 +435,78 @@ def serve_app(
             granian_handler(*args, **kwargs)
 
         setattr(server, "signal_handler_interrupt", interrupted)  # noqa: B010 (an instance attribute on purpose)
-    server.serve(target_loader=lambda: app, wrap_loader=False)
+    if on_reload is not None:
+        server.on_reload(on_reload)
+    readiness = WorkerReadiness(server, app)
+    server.serve(target_loader=readiness.load, wrap_loader=False)
+
+
+class WorkerReadiness:
+    """Starting a worker returns once the worker has its app (or died trying), not as soon as it is forked.
+
+    Granian replaces a worker (SIGHUP, a crash) by starting its successor and stopping the old one a fixed
+    interval later; a successor slow to start (a large table, a busy CPU) would leave no worker accepting, and
+    with SO_REUSEPORT the old socket's queued connections are reset when it closes. With this, the interval
+    counts from the moment the successor is ready. Granian's ``_spawn_worker`` is wrapped on this one server
+    instance (its workers are plain objects with a ``start`` method)."""
+
+    TIMEOUT = 120.0  # at most this many seconds waiting for a worker to load
+
+    def __init__(self, server: Any, app: Callable[[], GatewayApp]) -> None:
+        self._app = app
+        self._parent = os.getpid()
+        self._ready_fd: int | None = None  # in a forked worker: where to say it is ready
+        spawn = server._spawn_worker
+
+        def spawn_and_wait_when_started(*args: Any, **kwargs: Any) -> Any:
+            worker = spawn(*args, **kwargs)
+            start = worker.start
+
+            def start_and_wait() -> None:
+                read_fd, self._ready_fd = os.pipe()
+                try:
+                    start()  # forks: the worker inherits the pipe
+                finally:
+                    os.close(self._ready_fd)
+                    self._ready_fd = None
+                try:
+                    # Readable when the worker wrote its byte, or at EOF when it died without writing.
+                    select.select([read_fd], [], [], self.TIMEOUT)
+                finally:
+                    os.close(read_fd)
+
+            worker.start = start_and_wait
+            return worker
+
+        server._spawn_worker = spawn_and_wait_when_started
+
+    def load(self) -> GatewayApp:
+        """Granian's target loader, run in the worker: the app, which says it is ready at the end of its
+        ``__rsgi_init__`` (Granian then binds and serves at once)."""
+        _exit_with(self._parent)
+        app = self._app()
+        app.on_worker_ready = self._ready
+        return app
+
+    def _ready(self) -> None:
+        if self._ready_fd is not None:
+            os.write(self._ready_fd, b".")
+            os.close(self._ready_fd)
+            self._ready_fd = None
+
+
+def _exit_with(parent: int) -> None:
+    """In a worker: killed when the serving process dies, even killed outright, so that no orphaned worker goes on
+    serving an old configuration on the shared port (Linux; elsewhere nothing). SIGKILL, not a graceful SIGTERM:
+    the node is going down anyway, and Granian's graceful stop can hang on a logging lock when it is signalled
+    while a runtime thread logs (seen here)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

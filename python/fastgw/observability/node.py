@@ -26,6 +26,8 @@ from fastgw.observability.metrics import Field, MetricsLayout, NodeCounter
 from fastgw.observability.server import MetricsServer
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from fastgw.integrations.base import Request
     from fastgw.observability.tracing import GatewayTracer
     from fastgw.routing import StageRuntime
@@ -123,18 +125,11 @@ class NodeObservability:
         ``FASTGW_ADMIN_TOKEN`` in the environment."""
         if self.settings is None or self.metrics is None:
             return None
-        from prometheus_client import CollectorRegistry
-
-        from fastgw.observability.metrics import GatewayCollector
-
-        metrics = self.metrics
-        registry = CollectorRegistry(auto_describe=True)
-        registry.register(GatewayCollector(self.layout, lambda: memoryview(metrics.snapshot()).cast("Q")))
         server = MetricsServer(
             host=self.settings.host,
             port=self.settings.port,
-            registry=registry,
-            readiness=lambda: not self.draining.is_set(),
+            registry=self._registry(),
+            readiness=self._ready,
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
             admin_actions=admin_actions,
         )
@@ -142,6 +137,34 @@ class NodeObservability:
         log.info("metrics and health on http://%s:%d/metrics", self.settings.host, server.port)
         self._server = server
         return server
+
+    def hand_over_server(self, successor: NodeObservability) -> None:
+        """A reload: the running listener goes on serving, now ``successor``'s counters and readiness (counters
+        restart from zero, which Prometheus's ``rate()`` treats as a reset). Metrics turned off by the reload stop
+        the listener; turned on, they need a restart."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if successor.metrics is None:
+            server.stop()
+            return
+        server.registry = successor._registry()
+        server.readiness = successor._ready
+        successor._server = server
+
+    def _registry(self) -> CollectorRegistry:
+        from prometheus_client import CollectorRegistry
+
+        from fastgw.observability.metrics import GatewayCollector
+
+        metrics = self.metrics
+        assert metrics is not None
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(GatewayCollector(self.layout, lambda: memoryview(metrics.snapshot()).cast("Q")))
+        return registry
+
+    def _ready(self) -> bool:
+        return not self.draining.is_set()
 
     def stop_server(self) -> None:
         if self._server is not None:
