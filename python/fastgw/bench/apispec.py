@@ -3,7 +3,8 @@
 Fifty resources with twenty operations each: collections, items, nested items, static siblings of parameters
 (`/orders/search` beside `/orders/{orderId}`), a greedy `{proxy+}`, a versioned prefix. Every operation is an
 `http_proxy` integration to the backend through the `backendPort` stage variable; the one the load hits is
-`GET /pets/{id}`.
+`GET /pets/{id}` (a mock integration answering the backend's body in the mock scenario, requiring an API key in
+the realistic one). One more route, `ANY /large`, serves the large-body scenario.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from fastgw.bench.scenarios import BODY, LARGE_PATH
 
 ROUTES = 1000
 
@@ -88,8 +91,21 @@ def _operation(method: str, path: str) -> dict[str, Any]:
     return operation
 
 
-def api_definition() -> dict[str, Any]:
-    """The OpenAPI document as plain data."""
+def _mock(body: bytes) -> dict[str, Any]:
+    """A mock integration answering 200 with `body` as application/json."""
+    return {
+        "responses": {"200": {"description": "OK"}},
+        "x-amazon-apigateway-integration": {
+            "type": "mock",
+            "requestTemplates": {"application/json": '{"statusCode": 200}'},
+            "responses": {"default": {"statusCode": "200", "responseTemplates": {"application/json": body.decode()}}},
+        },
+    }
+
+
+def api_definition(*, mock: bool = False, api_key_route: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The OpenAPI document as plain data. `mock`: GET /pets/{id} answers BODY itself. `api_key_route`: (method,
+    path) of the operation that requires the `x-api-key` header (AWS's `api_key` security scheme)."""
     paths: dict[str, dict[str, Any]] = {}
     for collection, param in _RESOURCES:
         for method, template in _OPERATIONS:
@@ -97,13 +113,23 @@ def api_definition() -> dict[str, Any]:
             paths.setdefault(path, {})[method] = _operation(method, path)
     count = sum(len(ops) for ops in paths.values())
     assert count == ROUTES, count
-    return {
+    if mock:
+        paths["/pets/{id}"]["get"] = _mock(BODY)
+    paths[LARGE_PATH] = {"x-amazon-apigateway-any-method": _operation("any", LARGE_PATH)}
+    document: dict[str, Any] = {
         "openapi": "3.0.1",
         "info": {"title": "fastgw-bench", "version": "1.0"},
         "paths": paths,
     }
+    if api_key_route is not None:
+        method, path = api_key_route
+        paths[path][method]["security"] = [{"api_key": []}]
+        document["components"] = {
+            "securitySchemes": {"api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"}}
+        }
+    return document
 
 
-def write_api(path: Path) -> Path:
-    path.write_text(yaml.safe_dump(api_definition(), sort_keys=False, width=120))
+def write_api(path: Path, *, mock: bool = False, api_key_route: tuple[str, str] | None = None) -> Path:
+    path.write_text(yaml.safe_dump(api_definition(mock=mock, api_key_route=api_key_route), sort_keys=False, width=120))
     return path

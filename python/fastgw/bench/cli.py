@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -11,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from fastgw.bench import machine, report, runner
+from fastgw.bench import charts, machine, report, runner
 from fastgw.bench.gateways import CANARY, GATEWAYS, Gateway
 from fastgw.bench.procs import StartError
 from fastgw.bench.requirements import Environment, Requirement, install
-from fastgw.bench.scenarios import SCENARIOS
+from fastgw.bench.scenarios import SCENARIOS, Scenario
 
 DEFAULT_NODE_DIR = Path.home() / ".cache" / "fastgw-bench" / "node"
 
@@ -31,7 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(GATEWAYS),
         help=f"comma-separated gateways to run, in this order (default: all: {','.join(GATEWAYS)})",
     )
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="proxy")
+    parser.add_argument(
+        "--scenario",
+        default="all",
+        help=f"comma-separated scenarios, or all (default): {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also the scaling sweeps (routes 10 → 100,000, keys 1 → 1,000,000) and the 10,000-route start and "
+        "reload under load (about 4 minutes more)",
+    )
+    parser.add_argument("--sweep-only", action="store_true", help="only the sweeps and the reload, no load scenarios")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each running every gateway once (default 3)")
     parser.add_argument("--duration", type=int, default=8, help="seconds measured per gateway at c=64 (default 8)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before measuring (default 2)")
@@ -76,14 +88,26 @@ def _missing(gateway: Gateway, env: Environment) -> list[tuple[Requirement, str]
     return [(req, reason) for req in gateway.requires if (reason := req.missing(env)) is not None]
 
 
-def _select(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Gateway]:
+def _scenarios(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Scenario]:
+    if args.sweep_only:
+        return []
+    names = [n.strip() for n in str(args.scenario).split(",") if n.strip()]
+    if names == ["all"]:
+        return list(SCENARIOS.values())
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown or not names:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)} or all")
+    return [SCENARIOS[n] for n in dict.fromkeys(names)]
+
+
+def _select(args: argparse.Namespace, parser: argparse.ArgumentParser, scenario: Scenario) -> list[Gateway]:
     names = [n.strip() for n in str(args.gateways).split(",") if n.strip()]
     unknown = [n for n in [*names, args.canary] if n not in GATEWAYS]
     if unknown:
         parser.error(f"unknown gateway(s): {', '.join(unknown)}; known: {', '.join(GATEWAYS)}")
     if args.canary not in names:
         names.insert(0, args.canary)  # the canary runs every round whatever is selected
-    return [GATEWAYS[n] for n in dict.fromkeys(names) if args.scenario in GATEWAYS[n].scenarios]
+    return [GATEWAYS[n] for n in dict.fromkeys(names) if scenario.name in GATEWAYS[n].scenarios]
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -109,17 +133,60 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{gateway.name:<18} {gateway.description}  [{state}]")
         return 0
 
-    selected = _select(args, parser)
-    tools_missing = [(req, reason) for req in machine.TOOLS if (reason := req.missing(env)) is not None]
+    scenarios = _scenarios(args, parser)
+    selected = {scenario.name: _select(args, parser, scenario) for scenario in scenarios}
     if args.install_missing:
-        wanted = [req for req, _ in tools_missing] + [req for g in selected for req, _ in _missing(g, env)]
-        for note in install(list(dict.fromkeys(wanted)), env) if wanted else []:
-            print(note, flush=True)
-        tools_missing = [(req, reason) for req in machine.TOOLS if (reason := req.missing(env)) is not None]
+        _install_missing([g for gateways in selected.values() for g in gateways], env)
+    tools_missing = [(req, reason) for req in machine.TOOLS if (reason := req.missing(env)) is not None]
     if tools_missing:
         print("cannot run: " + "; ".join(reason for _, reason in tools_missing), file=sys.stderr)
         return 2
 
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    out: Path = args.out or Path("benches") / "results" / stamp
+    # Keep this process (it mostly waits) off the gateway's CPU.
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(c) for c in str(args.load_cpu).split(",") if c.isdigit()} or {0})
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    summaries: list[tuple[Scenario, list[report.Row]]] = []
+    try:
+        for scenario in scenarios:
+            rows = _run_scenario(args, env, scenario, selected[scenario.name], out / scenario.name)
+            if rows is None:
+                return 2
+            summaries.append((scenario, rows))
+        if args.sweep or args.sweep_only:
+            _run_sweeps(args, env, out)
+    except KeyboardInterrupt:
+        print("interrupted: every process started was stopped; results written so far are kept", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if summaries:
+        sweep_dir = out / "sweep" if (args.sweep or args.sweep_only) else None
+        index = report.index(summaries, sweep=sweep_dir, canary=args.canary)
+        (out / "results.md").write_text(index)
+        print()
+        print(index)
+    print(f"results: {out}/")
+    return 0 if all(any(row.rounds for row in rows) for _, rows in summaries) else 1
+
+
+def _install_missing(gateways: list[Gateway], env: Environment) -> None:
+    """wrk, the selected gateways' software and matplotlib, where missing."""
+    wanted = [req for req in machine.TOOLS if req.missing(env) is not None]
+    wanted += [req for g in gateways for req, _ in _missing(g, env)]
+    if charts.available() is not None:
+        wanted.append(charts.MATPLOTLIB)
+    for note in install(list(dict.fromkeys(wanted)), env) if wanted else []:
+        print(note, flush=True)
+
+
+def _run_scenario(
+    args: argparse.Namespace, env: Environment, scenario: Scenario, selected: list[Gateway], out: Path
+) -> list[report.Row] | None:
+    """One scenario's rounds, its results.md / results.json and charts in `out`; None when it cannot run."""
+    print(f"\n== scenario {scenario.name}: {scenario.description}", flush=True)
     skipped: dict[str, str] = {}
     gateways: list[Gateway] = []
     for gateway in selected:
@@ -131,10 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             gateways.append(gateway)
     if args.canary not in {g.name for g in gateways}:
         print(f"cannot run: the canary {args.canary} is not available", file=sys.stderr)
-        return 2
-
+        return None
     settings = runner.Settings(
-        scenario=SCENARIOS[args.scenario],
+        scenario=scenario,
         rounds=args.rounds,
         duration=args.duration,
         warmup=args.warmup,
@@ -148,27 +214,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_others=args.max_others,
         retries=args.retries,
     )
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    out: Path = args.out or Path("benches") / "results" / stamp
     facts = machine.facts()
     versions = machine.versions(gateways, env)
-
-    # Keep this process (it mostly waits) off the gateway's CPU.
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {int(c) for c in settings.load_cpu.split(",") if c.isdigit()} or {0})
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         rounds, backend = runner.run(settings, gateways, env, progress=lambda line: print(line, flush=True))
     except StartError as exc:
         print(f"cannot run: the backend did not start: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: every process started was stopped; no results written", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return None
     facts["loadavg_at_end"] = machine.loadavg()
-
     canary_median = report.apply_canary(rounds, settings.canary)
     rows = report.summarize(rounds, gateways)
     text = report.write(
@@ -182,7 +235,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped=skipped,
         canary_median=canary_median,
     )
+    if (reason := charts.available()) is None:
+        pngs = charts.write_charts(out, json.loads((out / "results.json").read_text()))
+        text += "\n" + "\n".join(f"![{png.stem}]({png.name})" for png in pngs) + "\n"
+        (out / "results.md").write_text(text)
+    else:
+        print(f"no charts: {reason}", flush=True)
     print()
     print(text)
-    print(f"results: {out}/results.md, {out}/results.json")
-    return 0 if any(row.rounds for row in rows) else 1
+    return rows
+
+
+def _run_sweeps(args: argparse.Namespace, env: Environment, out: Path) -> None:
+    from fastgw.bench import reload, sweep
+
+    print("\n== scaling sweeps", flush=True)
+    cpu = int(args.gateway_cpu) if str(args.gateway_cpu).isdigit() else None
+    sweep.run_sweeps(out / "sweep", quick=args.quick, cpu=cpu, progress=lambda line: print(line, flush=True))
+    print("\n== start and reload with 10,000 routes under load", flush=True)
+    reload.run(
+        out / "sweep",
+        env,
+        reloads=1 if args.quick else reload.RELOADS,
+        load_cpu=str(args.load_cpu),
+        gateway_cpu=str(args.gateway_cpu),
+        progress=lambda line: print(line, flush=True),
+    )

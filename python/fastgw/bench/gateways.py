@@ -11,10 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from fastgw.bench import apispec, backend
-from fastgw.bench.procs import HOST
+from fastgw.bench.procs import HOST, free_port
 from fastgw.bench.requirements import Environment, NodePackage, Program, PythonPackage, Requirement
-from fastgw.bench.scenarios import SCENARIOS, Scenario
+from fastgw.bench.scenarios import API_KEY, CACHE, LARGE, MOCK, PROXY, REALISTIC, SCENARIOS, Scenario
 
 # Upstream keep-alive pool for every proxy (PROTOCOL.md: at least 64; wrk opens 64 connections).
 POOL = 128
@@ -54,8 +56,14 @@ class Gateway:
     description: str
     requires: tuple[Requirement, ...]
     prepare: Callable[[Target], Launch]
-    scenarios: frozenset[str] = frozenset({"proxy"})
+    scenarios: frozenset[str] = frozenset({PROXY.name, REALISTIC.name})
     start_timeout: float = 30.0
+    fixed_answer: bool = False  # answers BODY by itself whatever is asked: measured with the plain proxy request
+
+
+# Proxies run the proxy, realistic and large scenarios with the same config (the realistic request's API key
+# header passes through them unchecked: they do less work than fastgw there, never more).
+PROXYING = frozenset({PROXY.name, REALISTIC.name, LARGE.name})
 
 
 # ---- Debian peers -----------------------------------------------------------------------------------------------
@@ -71,7 +79,20 @@ def _write(path: Path, text: str) -> Path:
 
 
 def nginx_proxy(t: Target) -> Launch:
-    conf = _write(t.workdir / "nginx.conf", backend.proxy_config(t.workdir, t.port, t.backend_port, POOL))
+    config = backend.proxy_config(t.workdir, t.port, t.backend_port, POOL, streaming=t.scenario == LARGE)
+    conf = _write(t.workdir / "nginx.conf", config)
+    return Launch(backend.nginx_argv(Path(t.exe("nginx")), t.workdir, conf), configs=(conf,))
+
+
+def nginx_cache(t: Target) -> Launch:
+    """nginx proxy_cache in memory-backed files: every request after the first a cache hit."""
+    conf = _write(t.workdir / "nginx.conf", backend.cache_config(t.workdir, t.port, t.backend_port, POOL))
+    return Launch(backend.nginx_argv(Path(t.exe("nginx")), t.workdir, conf), configs=(conf,))
+
+
+def nginx_return(t: Target) -> Launch:
+    """nginx answering by itself (`return 200`), as the backend does: the mock scenario's peer."""
+    conf = _write(t.workdir / "nginx.conf", backend.return_config(t.workdir, t.port))
     return Launch(backend.nginx_argv(Path(t.exe("nginx")), t.workdir, conf), configs=(conf,))
 
 
@@ -184,47 +205,93 @@ def _granian(app: str) -> Callable[[Target], Launch]:
 
 
 def fastgw(t: Target) -> Launch:
-    api = apispec.write_api(t.workdir / "api.yaml")
+    """`fastgw serve` on the 1,000-route API, configured for the scenario."""
+    if t.scenario == REALISTIC:
+        return _fastgw_realistic(t)
+    api = apispec.write_api(t.workdir / "api.yaml", mock=t.scenario == MOCK)
     argv = [
         t.exe("fastgw"), "serve", str(api),
         "--host", HOST, "--port", str(t.port), "--workers", "1",
         "--stage-variable", f"backendPort={t.backend_port}",
         # The gateway-wide limit defaults to AWS's 10,000 rps; the peers have none, so neither does this run.
-        "--gateway-throttle", "1e9:1000000000",
+        "--gateway-throttle", UNLIMITED,
     ]  # fmt: skip
+    if t.scenario == CACHE:
+        argv += ["--cache-ttl", "3600"]
     return Launch(argv, configs=(api,))
 
 
-def fastgw_cache(t: Target) -> Launch:
-    """fastgw with the stage cache on: after the first request every answer is a cache hit (no backend)."""
-    launch = fastgw(t)
-    return Launch([*launch.argv, "--cache-ttl", "3600"], configs=launch.configs)
+UNLIMITED = "1e9:1000000000"  # RATE:BURST far above any load here: the buckets are checked, never empty
+
+
+def _fastgw_realistic(t: Target) -> Launch:
+    """The realistic gateway: GET /pets/{id} requires an API key in a usage plan; the plan's bucket, the stage's
+    bucket for the route and the gateway-wide bucket are taken on every request; metrics are counted and served.
+    Limits are far above the load (they are checked, never reached)."""
+    api = apispec.write_api(t.workdir / "api.yaml", api_key_route=("get", "/pets/{id}"))
+    rate, burst = UNLIMITED.split(":")
+    limit = {"rateLimit": float(rate), "burstLimit": int(burst)}
+    config = {
+        "apis": {
+            "bench": {
+                "definition": str(api),
+                "stages": {"prod": {"variables": {"backendPort": str(t.backend_port)}, "throttling": limit}},
+            }
+        },
+        "listeners": [{"host": HOST, "port": t.port}],
+        "mappings": [{"api": "bench", "stage": "prod", "basePath": ""}],
+        "throttling": limit,
+        "usagePlans": {"bench": {"throttle": limit, "apiStages": [{"api": "bench", "stage": "prod"}]}},
+        "apiKeys": {"bench": {"value": API_KEY, "usagePlans": ["bench"]}},
+        "state": {"path": str(t.workdir / "state.db")},
+        "metrics": {"host": HOST, "port": free_port()},
+    }
+    gateway_file = _write(t.workdir / "gateway.yaml", yaml.safe_dump(config, sort_keys=False))
+    argv = [t.exe("fastgw"), "serve", str(gateway_file), "--workers", "1"]
+    return Launch(argv, configs=(gateway_file, api))
 
 
 GATEWAYS: dict[str, Gateway] = {
     g.name: g
     for g in [
-        Gateway("nginx-proxy", "nginx proxy_pass, upstream keepalive", (NGINX,), nginx_proxy),
-        Gateway("haproxy", "HAProxy, nbthread 1", (HAPROXY,), haproxy),
-        Gateway("caddy", "Caddy reverse_proxy, GOMAXPROCS=1", (CADDY,), caddy),
+        Gateway("nginx-proxy", "nginx proxy_pass, upstream keepalive", (NGINX,), nginx_proxy, PROXYING),
+        Gateway("haproxy", "HAProxy, nbthread 1", (HAPROXY,), haproxy, PROXYING),
+        Gateway("caddy", "Caddy reverse_proxy, GOMAXPROCS=1", (CADDY,), caddy, PROXYING),
         Gateway(
             "fast-gateway",
             "fast-gateway (Node)",
             (NODE, NodePackage("fast-gateway", "fast-gateway@^3.4")),
             _node("fast_gateway.js"),
+            PROXYING,
         ),
         Gateway(
             "fastify-proxy",
             "@fastify/http-proxy (Node)",
             (NODE, NodePackage("fastify", "fastify@^5"), NodePackage("@fastify/http-proxy", "@fastify/http-proxy@^11")),
             _node("fastify_proxy.js"),
+            PROXYING,
+        ),
+        Gateway(
+            "nginx-cache",
+            "nginx proxy_cache (every request after the first a hit)",
+            (NGINX,),
+            nginx_cache,
+            frozenset({CACHE.name}),
+        ),
+        Gateway(
+            "nginx-return",
+            "nginx answering by itself (return 200)",
+            (NGINX,),
+            nginx_return,
+            frozenset({MOCK.name}),
         ),
         Gateway(
             "granian-hello",
             "bare Granian RSGI hello-world (no proxying: the ceiling of any Granian app)",
             (GRANIAN, UVLOOP),
             _granian("hello:app"),
-            scenarios=frozenset(SCENARIOS),  # the canary runs in every scenario
+            frozenset(SCENARIOS),  # the canary runs in every scenario
+            fixed_answer=True,
         ),
         Gateway(
             "granian-aiohttp",
@@ -246,16 +313,11 @@ GATEWAYS: dict[str, Gateway] = {
         ),
         Gateway(
             "fastgw",
-            "fastgw serve, 1,000-route OpenAPI, http_proxy",
+            "fastgw serve, 1,000-route OpenAPI (proxy: http_proxy; realistic: + API key, usage plan, stage and "
+            "gateway buckets, metrics; cache: --cache-ttl; mock: mock integrations)",
             (Program("fastgw", ()), PythonPackage("fastgw")),
             fastgw,
-            start_timeout=60.0,
-        ),
-        Gateway(
-            "fastgw-cache",
-            "fastgw serve --cache-ttl 3600: every request a stage-cache hit",
-            (Program("fastgw", ()), PythonPackage("fastgw")),
-            fastgw_cache,
+            frozenset(SCENARIOS),
             start_timeout=60.0,
         ),
     ]

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -113,19 +114,27 @@ class Process:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def http_get(port: int, path: str, timeout: float = 2.0, headers: Sequence[tuple[str, str]] = ()) -> tuple[int, bytes]:
     """One GET on a fresh connection: (status, body)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=dict(headers))
         response = conn.getresponse()
         return response.status, response.read()
     finally:
         conn.close()
 
 
-def wait_ready(process: Process, port: int, path: str, expected_body: bytes, timeout: float) -> float:
-    """Wait until `process` answers GET `path` with 200 and `expected_body`; returns the seconds it took."""
+def wait_ready(
+    process: Process,
+    port: int,
+    path: str,
+    expected_body: bytes,
+    timeout: float,
+    headers: Sequence[tuple[str, str]] = (),
+) -> float:
+    """Wait until `process` answers GET `path` (with `headers`) with 200 and `expected_body`; returns the seconds
+    it took."""
     started = time.monotonic()
     deadline = started + timeout
     last = "no answer yet"
@@ -136,7 +145,7 @@ def wait_ready(process: Process, port: int, path: str, expected_body: bytes, tim
             last_line = tail.splitlines()[-1] if tail else "no output"
             raise StartError(f"{process.name} exited with status {code} before answering ({last_line}):\n{tail}")
         try:
-            status, body = http_get(port, path)
+            status, body = http_get(port, path, headers=headers)
         except (OSError, http.client.HTTPException) as exc:
             last = f"{type(exc).__name__}: {exc}"
         else:
@@ -147,3 +156,50 @@ def wait_ready(process: Process, port: int, path: str, expected_body: bytes, tim
                 raise StartError(f"{process.name} answered 200 with an unexpected body: {body[:200]!r}")
         time.sleep(0.1)
     raise StartError(f"{process.name} not ready after {timeout:.0f} s ({last}):\n{process.log_tail()}")
+
+
+def group_memory(pgid: int) -> int | None:
+    """The memory of process group `pgid`: the sum of its processes' PSS (proportional set size: pages shared
+    between a parent and its forked workers counted once in all), in bytes; None when nothing could be read."""
+    total, seen = 0, False
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:  # field 5, pgrp
+                continue
+            rollup = Path(entry.path, "smaps_rollup").read_text()
+        except (OSError, ValueError):
+            continue
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) * 1024
+                seen = True
+                break
+    return total if seen else None
+
+
+class MemoryWatch:
+    """The peak of `group_memory(pgid)`, sampled every `interval` seconds from a thread while in the `with`."""
+
+    def __init__(self, pgid: int, interval: float = 0.5) -> None:
+        self.pgid = pgid
+        self.interval = interval
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="bench-memory", daemon=True)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            value = group_memory(self.pgid)
+            if value is not None:
+                self.peak = max(self.peak or 0, value)

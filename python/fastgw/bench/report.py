@@ -10,6 +10,7 @@ from pathlib import Path
 from fastgw.bench import cpustat
 from fastgw.bench.gateways import REFERENCES, Gateway
 from fastgw.bench.runner import Backend, Round, Settings
+from fastgw.bench.scenarios import Scenario
 
 CANARY_TOLERANCE = 0.10  # PROTOCOL.md: drop a round whose canary is more than 10% off the canary's median
 
@@ -67,7 +68,7 @@ class Row:
     p99_us: float | None = None
     non_2xx_3xx: int = 0  # summed over kept rounds
     socket_errors: int = 0
-    ratios: dict[str, float | None] = field(default_factory=dict)  # median of per-round ratios, same round only
+    ratios: dict[str, float | None] = field(default_factory=dict)  # to every other gateway: median of same-round ratios
     added_c1_us: float | None = None
     nginx_added_c1_us: float | None = None  # nginx-proxy's added latency, over the same rounds
     cpu: dict[str, float | None] = field(default_factory=dict)  # medians of cpustat.usage shares
@@ -95,7 +96,7 @@ def summarize(rounds: list[Round], gateways: list[Gateway]) -> list[Row]:
         row.p99_us = _median([load.p99.us for load in loads if load.p99])
         row.non_2xx_3xx = sum(load.non_2xx_3xx for load in loads)
         row.socket_errors = sum(load.socket_error_count for load in loads)
-        for ref in REFERENCES:
+        for ref in dict.fromkeys([*REFERENCES, *(g.name for g in gateways if g.name != name)]):
             ratios = [
                 mine / theirs
                 for r in measured
@@ -275,3 +276,46 @@ def write(
     }
     (out / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return text
+
+
+def index(summaries: list[tuple[Scenario, list[Row]]], sweep: Path | None, canary: str) -> str:
+    """The run's front page: per scenario, fastgw's median req/s and its ratio to every peer measured with it."""
+    lines = [
+        "# fastgw load bench",
+        "",
+        "Per scenario: fastgw's throughput (median req/s over kept rounds) and its ratio to each gateway measured in "
+        "the same rounds (median of per-round ratios, `fastgw ÷ peer`; above 1: fastgw is faster). Each scenario's "
+        "`results.md` has every figure, latencies and charts; `results.json` the raw runs.",
+        "",
+    ]
+    for scenario, rows in summaries:
+        ours = next((row for row in rows if row.gateway == "fastgw"), None)
+        lines += [f"## {scenario.name}", "", scenario.description, ""]
+        if ours is None or ours.rps_median is None:
+            lines += ["fastgw was not measured in this scenario.", ""]
+            continue
+        lines += [
+            f"fastgw: **{ours.rps_median:,.0f} req/s** (min–max {ours.rps_min:,.0f}–{ours.rps_max:,.0f}), "
+            f"p99 {_us(ours.p99_us)}, added latency at c=1 {_us(ours.added_c1_us, signed=True)}.",
+            "",
+            "| peer | its req/s | fastgw ÷ peer |",
+            "|---|--:|--:|",
+        ]
+        plain = scenario.method == "GET" and not scenario.request_bytes
+        for row in rows:
+            if row.gateway == "fastgw" or row.rps_median is None:
+                continue
+            if not plain and row.gateway == canary:
+                continue  # the canary answered its plain GET, not this scenario's request
+            ratio = ours.ratios.get(row.gateway)
+            lines.append(f"| {row.gateway} | {_num(row.rps_median)} | {_ratio(ratio)} |")
+        lines += ["", f"Details: [{scenario.name}/results.md]({scenario.name}/results.md)", ""]
+    if sweep is not None:
+        lines += [
+            "## Scaling, start and reload",
+            "",
+            "[sweep/sweep.md](sweep/sweep.md) (routes 10 → 100,000, keys 1 → 1,000,000) and "
+            "[sweep/reload.md](sweep/reload.md) (a 10,000-route table started and reloaded under load).",
+            "",
+        ]
+    return "\n".join(lines)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from fastgw.bench import backend, cpustat, wrk
 from fastgw.bench.gateways import Gateway, Target
-from fastgw.bench.procs import HOST, Process, StartError, free_port, pinned, wait_ready
+from fastgw.bench.procs import HOST, MemoryWatch, Process, StartError, free_port, group_memory, pinned, wait_ready
 from fastgw.bench.requirements import Environment
-from fastgw.bench.scenarios import BODY, Scenario
+from fastgw.bench.scenarios import LARGE_BODY, PROXY, Scenario
 
 _CONFIG_TEXT_LIMIT = 16 * 1024  # config files up to this size are kept verbatim in results.json
 
@@ -52,6 +52,8 @@ class Run:
     load: wrk.WrkResult | None = None
     c1: wrk.WrkResult | None = None
     cpu: dict[str, float] | None = None  # cpustat.usage during the measurement at c=`connections`
+    memory_idle: int | None = None  # bytes (PSS of all its processes) once ready, before any load
+    memory_load: int | None = None  # the peak during the measurement at c=`connections`
     error: str | None = None
     log_tail: str | None = None
     rejected: list[dict[str, object]] = field(default_factory=list)  # earlier attempts, taken on a busy CPU
@@ -78,6 +80,8 @@ class Run:
             "load": self.load.to_json() if self.load else None,
             "c1": self.c1.to_json() if self.c1 else None,
             "cpu": self.cpu,
+            "memory_idle_bytes": self.memory_idle,
+            "memory_load_bytes": self.memory_load,
             "error": self.error,
             "log_tail": self.log_tail,
             "rejected_attempts": self.rejected,
@@ -122,23 +126,33 @@ def _workdir(root: Path, name: str) -> Path:
     return path
 
 
-def _start_backend(root: Path, settings: Settings, env: Environment) -> tuple[Process, Backend]:
+def start_backend(root: Path, load_cpu: str, env: Environment, scenario: Scenario) -> tuple[Process, Backend]:
+    """The nginx backend pinned to `load_cpu`, in `root`/backend, answering `scenario`'s request."""
     nginx = env.find("nginx")
     if nginx is None:
         raise StartError("the backend needs nginx (Debian package nginx)")
     workdir = _workdir(root, "backend")
     port = free_port()
-    config = backend.backend_config(workdir, port)
+    large = workdir / "large.json"
+    large.write_bytes(LARGE_BODY)
+    config = backend.backend_config(workdir, port, large)
     conf = workdir / "nginx.conf"
     conf.write_text(config)
-    argv = pinned(settings.load_cpu, backend.nginx_argv(nginx, workdir, conf))
+    argv = pinned(load_cpu, backend.nginx_argv(nginx, workdir, conf))
     process = Process("backend", argv, log_path=workdir / "output.log", env=None, cwd=workdir)
     try:
-        wait_ready(process, port, settings.scenario.path, BODY, timeout=15)
+        wait_ready(process, port, scenario.path, scenario.body, timeout=15)
     except BaseException:
         process.stop()
         raise
     return process, Backend(port=port, pid=process.pid, command=argv, config=config)
+
+
+def _request_script(scenario: Scenario, directory: Path) -> Path | None:
+    """wrk's Lua script (written in `directory`) for a request other than a plain GET; None for a plain GET."""
+    if scenario.method == "GET" and not scenario.request_bytes:
+        return None
+    return wrk.request_script(directory / f"{scenario.name}.lua", scenario.method, scenario.request_bytes)
 
 
 def _measure(gateway: Gateway, index: int, root: Path, upstream: Backend, settings: Settings, env: Environment) -> Run:
@@ -180,17 +194,34 @@ def _measure_once(
         process = Process(
             gateway.name, run.command, log_path=workdir / "output.log", env={**os.environ, **launch.env}, cwd=workdir
         )
+        # A gateway that answers by itself whatever is asked (the canary) is measured with the plain request.
+        scenario = PROXY if gateway.fixed_answer else settings.scenario
         run.ready_seconds = wait_ready(
-            process, port, settings.scenario.path, settings.scenario.body, gateway.start_timeout
+            process, port, scenario.path, scenario.body, gateway.start_timeout, headers=scenario.headers
         )
-        url = f"http://{HOST}:{port}{settings.scenario.path}"
-        cpu = settings.load_cpu
-        run.warmup = wrk.run(url, connections=settings.connections, seconds=settings.warmup, latency=False, cpu=cpu)
+        run.memory_idle = group_memory(process.pid)
+        url = f"http://{HOST}:{port}{scenario.path}"
+        script = _request_script(scenario, root)
+
+        def load(connections: int, seconds: int, latency: bool) -> wrk.WrkResult:
+            return wrk.run(
+                url,
+                connections=connections,
+                seconds=seconds,
+                latency=latency,
+                cpu=settings.load_cpu,
+                headers=scenario.headers,
+                script=script,
+            )
+
+        run.warmup = load(settings.connections, settings.warmup, latency=False)
         pids = (settings.gateway_cpu, settings.load_cpu, process.pid, backend_pid)
         before = cpustat.sample(*pids)
-        run.load = wrk.run(url, connections=settings.connections, seconds=settings.duration, latency=True, cpu=cpu)
+        with MemoryWatch(process.pid) as memory:
+            run.load = load(settings.connections, settings.duration, latency=True)
         run.cpu = cpustat.usage(before, cpustat.sample(*pids))
-        run.c1 = wrk.run(url, connections=1, seconds=settings.c1_duration, latency=True, cpu=cpu)
+        run.memory_load = memory.peak
+        run.c1 = load(1, settings.c1_duration, latency=True)
         if not run.load.ok:
             run.error = f"wrk failed (exit {run.load.exit_code}): {run.load.output.strip()[-300:]}"
         elif process.exit_code() is not None:
@@ -218,6 +249,8 @@ def _describe(run: Run) -> str:
     if run.cpu is not None:
         text += f"  CPU: own {run.cpu['gateway_own']:.0%} others {run.cpu['others_on_gateway_cpu']:.0%}"
         text += f" | load CPU: others {run.cpu['others_on_load_cpu']:.0%} idle {run.cpu['load_cpu_idle']:.0%}"
+    if run.memory_idle is not None and run.memory_load is not None:
+        text += f"  memory {run.memory_idle / 2**20:.0f}/{run.memory_load / 2**20:.0f} MiB"
     if run.rejected:
         text += f"  ({len(run.rejected)} busy attempt(s) discarded)"
     if run.idle_wait_seconds > 1.0:
@@ -235,14 +268,22 @@ def run(
     root.chmod(0o755)
     backend_process: Process | None = None
     try:
-        backend_process, backend_info = _start_backend(root, settings, env)
+        backend_process, backend_info = start_backend(root, settings.load_cpu, env, settings.scenario)
         progress(f"backend: nginx on {HOST}:{backend_info.port}, CPU {settings.load_cpu}")
         direct_url = f"http://{HOST}:{backend_info.port}{settings.scenario.path}"
+        scenario = settings.scenario
+        direct_script = _request_script(scenario, root)
         rounds: list[Round] = []
         for index in range(1, settings.rounds + 1):
             current = Round(index)
             current.direct_c1 = wrk.run(
-                direct_url, connections=1, seconds=settings.c1_duration, latency=True, cpu=settings.load_cpu
+                direct_url,
+                connections=1,
+                seconds=settings.c1_duration,
+                latency=True,
+                cpu=settings.load_cpu,
+                headers=settings.scenario.headers,
+                script=direct_script,
             )
             direct_p50 = current.direct_c1.p50.text if current.direct_c1.p50 else "?"
             progress(f"round {index}/{settings.rounds}: direct to backend at c=1, p50 {direct_p50}")

@@ -1,15 +1,22 @@
-"""What the load asks for. Each scenario is one request path and the body every gateway must answer with.
-
-Later scenarios (cache hit, mock, large bodies, throttle + key + metrics) are added here and opted into by the
-gateways that can serve them (Gateway.scenarios).
+"""What the load asks for. Each scenario is one request (path, method, headers, body) and the answer every gateway
+must give; the gateways that can serve it opt in (Gateway.scenarios) and read the scenario to write their config.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The backend's answer on every path, and so the body every proxy must pass through.
+# The backend's answer on every path but LARGE_PATH, and so the body every proxy must pass through.
 BODY = b'{"id":1,"name":"rex","kind":"dog"}'
+
+# The large scenario: 1 MiB both ways. The backend serves LARGE_BODY on LARGE_PATH (any method, the request body
+# read and dropped); wrk POSTs a body of the same size.
+LARGE_PATH = "/large"
+LARGE_BYTES = 1024 * 1024
+LARGE_BODY = (b'{"blob":"' + b"0123456789abcdef" * (LARGE_BYTES // 16))[: LARGE_BYTES - 2] + b'"}'
+
+# The API key the realistic scenario sends (and fastgw requires).
+API_KEY = "benchkey0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -18,11 +25,29 @@ class Scenario:
     path: str  # the request path wrk sends
     description: str
     body: bytes = BODY  # what a correct gateway answers on `path`
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request, the readiness check included
+    request_bytes: int = 0  # wrk sends a request body of this size (a POST)
 
 
-SCENARIOS: dict[str, Scenario] = {
-    s.name: s
-    for s in [
-        Scenario("proxy", "/pets/42", "GET /pets/{id} proxied to the backend over a keep-alive pool"),
-    ]
-}
+PROXY = Scenario("proxy", "/pets/42", "GET /pets/{id} proxied to the backend over a keep-alive pool")
+REALISTIC = Scenario(
+    "realistic",
+    "/pets/42",
+    "the realistic gateway: GET /pets/{id} proxied, fastgw checks an API key and three token buckets (usage plan, "
+    "stage, gateway) and counts metrics; the peers proxy the same request without those checks",
+    headers=(("x-api-key", API_KEY),),
+)
+CACHE = Scenario("cache", "/pets/42", "GET /pets/{id} answered from the gateway's response cache (no backend)")
+MOCK = Scenario("mock", "/pets/42", "GET /pets/{id} answered by the gateway itself (a mock integration)")
+LARGE = Scenario(
+    "large",
+    LARGE_PATH,
+    "POST 1 MiB to /large, 1 MiB back: bodies streamed both ways through the gateway",
+    body=LARGE_BODY,
+    method="POST",
+    headers=(("content-type", "application/octet-stream"),),
+    request_bytes=LARGE_BYTES,
+)
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [PROXY, REALISTIC, CACHE, MOCK, LARGE]}

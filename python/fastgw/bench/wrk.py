@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from fastgw.bench.procs import pinned
 
@@ -84,11 +86,30 @@ def _percentile_key(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def run(url: str, *, connections: int, seconds: int, latency: bool, cpu: str) -> WrkResult:
-    """`wrk -t1 -c<connections> -d<seconds>s [--latency] url`, pinned to `cpu`."""
+def request_script(path: Path, method: str, body_bytes: int) -> Path:
+    """A wrk Lua script sending `method` with a body of `body_bytes` bytes (wrk's default is GET, no body)."""
+    path.write_text(f'wrk.method = "{method}"\nwrk.body = string.rep("x", {body_bytes})\n')
+    return path
+
+
+def run(
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    latency: bool,
+    cpu: str,
+    headers: Sequence[tuple[str, str]] = (),
+    script: Path | None = None,
+) -> WrkResult:
+    """`wrk -t1 -c<connections> -d<seconds>s [--latency] [-H ...] [-s script] url`, pinned to `cpu`."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     if latency:
         argv.append("--latency")
+    for name, value in headers:
+        argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
     argv.append(url)
     argv = pinned(cpu, argv)
     try:

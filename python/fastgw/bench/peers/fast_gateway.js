@@ -1,5 +1,5 @@
 'use strict'
-// fast-gateway (restana + fast-proxy-lite; keep-alive http.Agent) proxying /pets/* to the backend.
+// fast-gateway (restana + fast-proxy-lite; keep-alive http.Agent) proxying /pets/* and /large to the backend.
 // Run by the bench as one Node process, with NODE_PATH pointing at the npm cache outside the repo.
 
 const gateway = require('fast-gateway')
@@ -9,7 +9,10 @@ const host = process.env.BENCH_HOST || '127.0.0.1'
 const upstream = process.env.BENCH_UPSTREAM
 
 const server = gateway({
-  routes: [{ prefix: '/pets', prefixRewrite: '/pets', target: upstream, methods: ['GET'] }]
+  routes: [
+    { prefix: '/pets', prefixRewrite: '/pets', target: upstream, methods: ['GET'] },
+    { prefix: '/large', prefixRewrite: '/large', target: upstream, methods: ['GET', 'POST'] }
+  ]
 })
 
 server.start(port, host)
