@@ -22,6 +22,7 @@ from typing import Any
 from fastgw._core import Cached, Metrics, Reject, RequestIds
 from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
 from fastgw.caching import IGNORED_REFRESH_WARNING, WorkerCache
+from fastgw.client_window import ClientWindow
 from fastgw.config.gateway_file import MappingTable
 from fastgw.errors import GatewayError, IntegrationUnreachableError
 from fastgw.integrations.base import Request, Response
@@ -351,17 +352,29 @@ class GatewayApp:
         transport = request.protocol.response_stream(response.status, response.headers)
         route = request.route
         idle_timeout = getattr(route.integration, "timeout", 30.0) if route else 30.0
+        # Granian queues whatever it is sent; the window holds the stream to what the client has taken.
+        window = ClientWindow.open(request.scope, request.stage.limits.client_send_timeout)
         try:
             if response.body:
                 await transport.send_bytes(response.body)
+                if window is not None:
+                    await window.sent(len(response.body))
             async for chunk in stream.chunks(idle_timeout):
                 await transport.send_bytes(chunk)
-        except Exception as error:  # the client went away, or the backend broke off mid-body
+                if window is not None:
+                    await window.sent(len(chunk))
+        except Exception as error:  # the client went away or stalled, or the backend broke off mid-body
             stream.abort()
             log.warning("request %s: streamed response cut short: %s", request.request_id, error)
-            # Raising makes Granian drop the connection instead of ending the chunked body cleanly, so the
-            # client sees a truncated response, not a complete one.
+            if window is not None and request.scope.http_version != "2":
+                window.cut()  # the client sees a truncated response, not a complete one
+                return
+            # Raising makes Granian drop the connection (or the HTTP/2 stream) instead of ending the chunked
+            # body cleanly.
             raise
+        finally:
+            if window is not None:
+                window.close()
 
     def _send_no_site(self, protocol: Any, request_id: str, extended_id: str) -> None:
         """No API is mapped at this host and base path: REST answers 403 Forbidden, HTTP APIs 404."""

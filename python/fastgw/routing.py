@@ -36,6 +36,7 @@ from fastgw.validation import build_validator
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_HEADER_BYTES = 10_240
+DEFAULT_CLIENT_SEND_TIMEOUT = 60.0
 
 
 class LimitsLike(Protocol):
@@ -45,11 +46,15 @@ class LimitsLike(Protocol):
     @property
     def max_header_bytes(self) -> int: ...
 
+    @property
+    def client_send_timeout(self) -> float: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DefaultLimits:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    client_send_timeout: float = DEFAULT_CLIENT_SEND_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,7 @@ def test_full_file_gives_the_model(tmp_path: Path) -> None:
           - {api: pets, stage: dev, basePath: /pets/v1/, domainName: API.Example.com}
           - {api: orders, stage: $default, basePath: "(none)", domainName: other.example.com}
           - {api: orders, stage: $default, basePath: "orders/v1/items", domainName: null}
-        limits: {maxBodyBytes: 1024, maxHeaderBytes: 512}
+        limits: {maxBodyBytes: 1024, maxHeaderBytes: 512, clientSendTimeoutSeconds: 5}
         """,
     )
     config = load_gateway_file(path)
@@ -147,7 +147,7 @@ def test_full_file_gives_the_model(tmp_path: Path) -> None:
             BasePathMapping("orders", "$default", "", "other.example.com", mappings.child(2)),
             BasePathMapping("orders", "$default", "orders/v1/items", None, mappings.child(3)),
         ),
-        limits=Limits(max_body_bytes=1024, max_header_bytes=512),
+        limits=Limits(max_body_bytes=1024, max_header_bytes=512, client_send_timeout=5),
         source=file,
     )
     assert config.listeners[1].url == "https://0.0.0.0:8443"
@@ -166,7 +166,7 @@ def test_minimal_file_gets_the_defaults(gw: Callable[[str], Path], tmp_path: Pat
     assert config.listeners == (Listener("127.0.0.1", 8080, None),)
     assert config.listeners[0].url == "http://127.0.0.1:8080"
     assert config.mappings == ()
-    assert config.limits == Limits(max_body_bytes=10 * 1024 * 1024, max_header_bytes=10240)
+    assert config.limits == Limits(max_body_bytes=10 * 1024 * 1024, max_header_bytes=10240, client_send_timeout=60)
 
 
 def test_json_file(tmp_path: Path) -> None:
@@ -516,11 +516,12 @@ ERROR_CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
     ),
     (
         "limits-bad",
-        "apis: {a: {definition: a.yaml}}\nlimits: {maxBodyBytes: 0, maxHeaderBytes: true, maxUrlBytes: 1}\n",
+        "apis: {a: {definition: a.yaml}}\nlimits: {maxBodyBytes: 0, maxHeaderBytes: true, maxUrlBytes: 1, clientSendTimeoutSeconds: 0.5}\n",
         [
             ("/limits/maxUrlBytes", "unknown key 'maxUrlBytes' in limits (did you mean 'maxHeaderBytes'?)"),
             ("/limits/maxBodyBytes", "maxBodyBytes must be at least 1, got 0"),
             ("/limits/maxHeaderBytes", "maxHeaderBytes must be an integer, got a boolean"),
+            ("/limits/clientSendTimeoutSeconds", "clientSendTimeoutSeconds must be an integer, got a number"),
         ],
     ),
     (
@@ -680,6 +681,7 @@ def test_schema_documents_every_key_the_loader_knows() -> None:
     assert tuple(defs["limits"]["properties"]) == module._LIMITS_KEYS
     assert defs["limits"]["properties"]["maxBodyBytes"]["default"] == Limits().max_body_bytes
     assert defs["limits"]["properties"]["maxHeaderBytes"]["default"] == Limits().max_header_bytes
+    assert defs["limits"]["properties"]["clientSendTimeoutSeconds"]["default"] == Limits().client_send_timeout
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayFactory, Process
+from tests.conftest import GatewayFactory, Process, free_port
 
 GIB = 1024**3
 CHUNK = 1024 * 1024
@@ -84,12 +84,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def peak_rss(pid: int) -> int:
-    """``VmHWM`` (peak resident set size) of a process, in bytes."""
+def peak_rss(pid: int, field: str = "VmHWM") -> int:
+    """``VmHWM`` (peak resident set size) of a process, or another ``/proc/PID/status`` size, in bytes."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmHWM for {pid}")
+    raise AssertionError(f"no {field} for {pid}")
 
 
 def worker_peak_rss(gateway: Process) -> int:
@@ -238,6 +238,52 @@ def test_client_disconnecting_mid_download(gateway: Process) -> None:
     reply = gateway.call("POST", "/echo", body=b"still here")
     assert (reply.status, reply.json()["body_length"]) == (200, 10)
     assert_memory_bounded(gateway)
+
+
+def test_stalled_client_is_held_to_a_window_then_cut(
+    tmp_path_factory: pytest.TempPathFactory, backend: Process
+) -> None:
+    """A client that stops reading a 1 GiB download. Granian's RSGI stream would queue whatever the backend
+    sends; the gateway holds the response to a few MiB ahead of the client, keeps serving others, and cuts it
+    once the client has taken nothing for ``limits.clientSendTimeoutSeconds``."""
+    factory = GatewayFactory(tmp_path_factory.mktemp("stalled"))
+    factory.write(API)
+    port = free_port()
+    config = {
+        "apis": {
+            "streaming": {
+                "definition": "api.yaml",
+                "stages": {"prod": {"variables": {"backendPort": str(backend.port)}}},
+            }
+        },
+        "listeners": [{"host": "127.0.0.1", "port": port}],
+        "mappings": [{"api": "streaming", "stage": "prod", "basePath": ""}],
+        "limits": {"clientSendTimeoutSeconds": 2},
+    }
+    try:
+        gateway = factory.start(factory.write(config, "gateway.yaml"), port=port)
+        (worker,) = children(gateway.process.pid)
+        before = peak_rss(worker, "VmRSS")
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(f"GET /bytes/{GIB} HTTP/1.1\r\nHost: gw\r\n\r\n".encode())
+            received = len(sock.recv(CHUNK))
+            time.sleep(1.0)  # not reading: without the window the worker would take in hundreds of MiB here
+            held = peak_rss(worker, "VmRSS") - before
+            assert held < 64 * 2**20, f"the worker holds {held / 2**20:.0f} MiB for a stalled client"
+            assert gateway.call("GET", "/sized/10").status == 200  # others are served meanwhile
+            stalled_at = time.monotonic()
+            time.sleep(3.0)  # past the 2 s send timeout
+            try:
+                while data := sock.recv(CHUNK):
+                    received += len(data)
+            except ConnectionResetError:
+                pass
+            cut_after = time.monotonic() - stalled_at
+        assert received < 64 * 2**20, "the response was not cut"
+        assert cut_after < 8, f"the connection stayed open {cut_after:.1f} s after the client stalled"
+        assert gateway.call("GET", "/sized/10").status == 200
+    finally:
+        factory.stop_all()
 
 
 def backend_stats(backend: Process) -> dict[str, int]:

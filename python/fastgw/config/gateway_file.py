@@ -198,10 +198,12 @@ class BasePathMapping:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Request limits the data plane enforces (AWS: 10 MB payload, 10 240 bytes of headers)."""
+    """Limits the data plane enforces (AWS: 10 MB payload, 10 240 bytes of headers)."""
 
     max_body_bytes: int = 10 * 1024 * 1024
     max_header_bytes: int = 10240
+    client_send_timeout: float = 60.0
+    """A streamed response is cut when its client takes none of it for this long (fastgw.client_window)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +304,7 @@ _STAGE_KEYS = ("variables", *STAGE_SETTING_KEYS)
 _LISTENER_KEYS = ("host", "port", "tls")
 _TLS_KEYS = ("certificate", "key", "keyPassword")
 _MAPPING_KEYS = ("api", "stage", "basePath", "domainName")
-_LIMITS_KEYS = ("maxBodyBytes", "maxHeaderBytes")
+_LIMITS_KEYS = ("maxBodyBytes", "maxHeaderBytes", "clientSendTimeoutSeconds")
 _API_TYPES: Mapping[str, ApiType] = {"REST": "REST", "HTTP": "HTTP"}
 _BASEPATH_MODES: Mapping[str, BasePathMode] = {"ignore": "ignore", "prepend": "prepend", "split": "split"}
 
@@ -618,9 +620,14 @@ def _read_limits(checker: _Checker, value: Any, place: Place) -> Limits:
     header = default.max_header_bytes
     if "maxHeaderBytes" in limits:
         header = checker.integer(limits["maxHeaderBytes"], place.child("maxHeaderBytes"), "maxHeaderBytes", 1) or header
-    return Limits(body, header)
+    send_timeout = default.client_send_timeout
+    if "clientSendTimeoutSeconds" in limits:
+        name = "clientSendTimeoutSeconds"
+        send_timeout = checker.integer(limits[name], place.child(name), name, 1) or send_timeout
+    return Limits(body, header, send_timeout)
 
 
+@collector_paused()
 def load_gateway_file(path: str | os.PathLike[str]) -> GatewayConfig:
     """Read and check a gateway config file; a :class:`DefinitionError` carries every problem found.
 
