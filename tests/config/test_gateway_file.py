@@ -316,6 +316,16 @@ ERROR_CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
         ],
     ),
     (
+        "cache-stale-seconds-negative",
+        "apis: {a: {definition: a.yaml, stages: {prod: {cacheStaleSeconds: -1}}}}\n",
+        [("/apis/a/stages/prod/cacheStaleSeconds", "cacheStaleSeconds must be between 0 and 3600, got -1")],
+    ),
+    (
+        "cache-stale-seconds-not-integer",
+        "apis: {a: {definition: a.yaml, stages: {prod: {cacheStaleSeconds: '30'}}}}\n",
+        [("/apis/a/stages/prod/cacheStaleSeconds", "cacheStaleSeconds must be an integer, got a string")],
+    ),
+    (
         "negative-rate",
         "apis: {a: {definition: a.yaml, stages: {prod: {throttling: {rateLimit: -1, burstLimit: 1}}}}}\n",
         [("/apis/a/stages/prod/throttling/rateLimit", "rateLimit must be a number of at least 0, got an integer -1")],
@@ -516,7 +526,8 @@ ERROR_CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
     ),
     (
         "limits-bad",
-        "apis: {a: {definition: a.yaml}}\nlimits: {maxBodyBytes: 0, maxHeaderBytes: true, maxUrlBytes: 1, clientSendTimeoutSeconds: 0.5}\n",
+        "apis: {a: {definition: a.yaml}}\n"
+        "limits: {maxBodyBytes: 0, maxHeaderBytes: true, maxUrlBytes: 1, clientSendTimeoutSeconds: 0.5}\n",
         [
             ("/limits/maxUrlBytes", "unknown key 'maxUrlBytes' in limits (did you mean 'maxHeaderBytes'?)"),
             ("/limits/maxBodyBytes", "maxBodyBytes must be at least 1, got 0"),
