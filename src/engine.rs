@@ -55,6 +55,10 @@ pub struct PyForward {
     /// A cached route's miss: the key to store the response under (`Engine.cache_store`).
     #[pyo3(get)]
     cache_key: Option<Py<PyCacheKey>>,
+    /// Stale-while-revalidate: an expired entry within the stage's stale window, to answer with at once while
+    /// the response fetched in the background replaces it under `cache_key`.
+    #[pyo3(get)]
+    stale: Option<Py<PyCached>>,
 }
 
 /// A response served from the stage cache.
@@ -222,7 +226,7 @@ impl PyEngine {
     #[pyo3(signature = (
         api_type, routes, *, ignore_trailing_slash = None, max_header_bytes = None, max_body_bytes = None,
         proxies = None, throttle = None, throttle_mode = "local", stage_id = 0, gateway_limit = None,
-        route_limits = None, api_key_required = None, cache = None
+        route_limits = None, api_key_required = None, cache = None, cache_stale_seconds = 0.0
     ))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn new(
@@ -240,6 +244,7 @@ impl PyEngine {
         route_limits: Option<Vec<Option<(f64, u32)>>>,
         api_key_required: Option<Vec<bool>>,
         cache: Option<(usize, usize, Vec<Option<RouteCachingArgs>>, Option<PyRef<'_, PyCacheGenerations>>, usize)>,
+        cache_stale_seconds: f64,
     ) -> PyResult<Self> {
         let mode = match throttle_mode {
             "local" => ThrottleMode::Local,
@@ -276,7 +281,10 @@ impl PyEngine {
             None => None,
             Some((capacity, max_response, routes, generations, stage)) => {
                 let routes = routes.into_iter().map(|r| r.map(route_caching).transpose()).collect::<PyResult<_>>()?;
-                let config = CacheConfig { max_response_bytes: max_response, ..CacheConfig::new(capacity) };
+                let stale_for = std::time::Duration::try_from_secs_f64(cache_stale_seconds).map_err(|_| {
+                    PyValueError::new_err("cache_stale_seconds must be a number of seconds, at least 0")
+                })?;
+                let config = CacheConfig { max_response_bytes: max_response, stale_for, ..CacheConfig::new(capacity) };
                 Some(StageCache::new(config, routes, generations.map(|g| (Arc::clone(&g.0), stage))))
             }
         };
@@ -431,8 +439,8 @@ impl PyEngine {
         match self.0.admit(method, &encoded, facts, request.api_key) {
             Decision::Forward(forwarded) => {
                 let found = forwarded.route;
-                let cache_key = match self.cache_lookup(py, &found, method, query, &strs)? {
-                    Ok(key) => key,
+                let (cache_key, stale) = match self.cache_lookup(py, &found, method, query, &strs)? {
+                    Ok(found) => found,
                     Err(answer) => return Ok(answer),
                 };
                 let params = PyDict::new(py);
@@ -480,6 +488,7 @@ impl PyEngine {
                     deferred_throttle,
                     trace,
                     cache_key,
+                    stale,
                 };
                 Ok(Py::new(py, forward)?.into_any())
             }
@@ -495,8 +504,9 @@ impl PyEngine {
 }
 
 impl PyEngine {
-    /// The stage cache's answer for a routed request: `Ok(key)` to go on (with the key of a miss, if the route
-    /// is cached), `Err(answer)` when the cache answers (a hit, or `FAIL_WITH_403`).
+    /// The stage cache's answer for a routed request: `Ok((key, stale))` to go on (with the key of a miss or of a
+    /// stale entry to refresh, and the stale entry), `Err(answer)` when the cache answers (a hit, or
+    /// `FAIL_WITH_403`).
     fn cache_lookup(
         &self,
         py: Python<'_>,
@@ -504,32 +514,38 @@ impl PyEngine {
         method: &str,
         query: &str,
         headers: &[(&str, &str)],
-    ) -> PyResult<Result<Option<Py<PyCacheKey>>, Py<PyAny>>> {
+    ) -> PyResult<Result<CacheGoOn, Py<PyAny>>> {
         let Some(cache) = self.0.cache() else {
-            return Ok(Ok(None));
+            return Ok(Ok((None, None)));
         };
         Ok(match cache.lookup(found.route_id, method, &found.params, query, headers) {
-            CacheLookup::NotCached => Ok(None),
-            CacheLookup::Miss(key) => Ok(Some(Py::new(py, PyCacheKey(key))?)),
+            CacheLookup::NotCached => Ok((None, None)),
+            CacheLookup::Miss(key) => Ok((Some(Py::new(py, PyCacheKey(key))?), None)),
+            CacheLookup::Stale { response, key, warn } => {
+                let stale = Py::new(py, cached(py, found.route_id, &response, warn)?)?;
+                Ok((Some(Py::new(py, PyCacheKey(key))?), Some(stale)))
+            }
             CacheLookup::Refused => {
                 let reject = PyReject { response_type: "ACCESS_DENIED", route_id: Some(found.route_id) };
                 Err(Py::new(py, reject)?.into_any())
             }
             CacheLookup::Hit { response, warn } => {
-                let headers = PyList::new(py, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
-                let body = PyBytes::new(py, &response.body).unbind();
-                let cached = PyCached {
-                    route_id: found.route_id,
-                    status: response.status,
-                    headers: headers.unbind(),
-                    body,
-                    warn,
-                };
-                Err(Py::new(py, cached)?.into_any())
+                Err(Py::new(py, cached(py, found.route_id, &response, warn)?)?.into_any())
             }
         })
     }
 }
+
+/// A cached response as Python objects.
+fn cached(py: Python<'_>, route_id: u32, response: &CachedResponse, warn: bool) -> PyResult<PyCached> {
+    let headers = PyList::new(py, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+    let body = PyBytes::new(py, &response.body).unbind();
+    Ok(PyCached { route_id, status: response.status, headers: headers.unbind(), body, warn })
+}
+
+/// A routed request the cache does not answer: the key to store its response under, and a stale entry to
+/// answer with while it is refreshed.
+type CacheGoOn = (Option<Py<PyCacheKey>>, Option<Py<PyCached>>);
 
 /// A whole answer: status, headers, body.
 type Answer = (u16, Py<PyList>, Py<PyBytes>);

@@ -13,12 +13,15 @@
 //!   may refresh: the request goes to the integration and its response replaces the entry.
 //! - Each worker process has its own cache (its share of the stage's capacity). A flush bumps a generation
 //!   word in memory shared by the workers; each worker empties its cache when it sees a new generation.
+//! - Beyond AWS, optional: stale-while-revalidate ([`CacheConfig::stale_for`]). For that long after its TTL an
+//!   entry is answered as [`CacheLookup::Stale`], with its key: the caller serves it at once and refreshes the
+//!   entry in the background (single flight is the caller's, as for misses). Past the window it is a miss.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::cache::{CacheConfig, CacheKey, CachedResponse, Clock, MonotonicClock, ResponseCache};
+use crate::cache::{CacheConfig, CacheKey, CachedResponse, Clock, Lookup, MonotonicClock, ResponseCache};
 use crate::routing::Params;
 use crate::shared::SharedRegion;
 use crate::spec::RouteId;
@@ -69,6 +72,8 @@ pub enum CacheLookup {
     NotCached,
     /// A fresh entry; `warn`: add the warning header (an ignored `max-age=0`).
     Hit { response: Arc<CachedResponse>, warn: bool },
+    /// An expired entry within the stale window: serve it, and refresh it under `key` ([`StageCache::store`]).
+    Stale { response: Arc<CachedResponse>, key: CacheKey, warn: bool },
     /// Fetch from the integration, then [`StageCache::store`] the response under this key.
     Miss(CacheKey),
     /// `FAIL_WITH_403`.
@@ -95,14 +100,15 @@ impl Generations {
     }
 }
 
-/// One stage's cache in one worker.
+/// One stage's cache in one worker. The clock is a type parameter so that tests can drive time
+/// ([`ManualClock`](crate::cache::ManualClock)) without a virtual call on every lookup.
 #[derive(Debug)]
-pub struct StageCache {
+pub struct StageCache<C = MonotonicClock> {
     cache: Mutex<ResponseCache>,
     routes: Vec<Option<RouteCaching>>,
     generations: Option<(Arc<Generations>, usize)>,
     seen_generation: AtomicU64,
-    clock: MonotonicClock,
+    clock: C,
 }
 
 impl StageCache {
@@ -111,13 +117,24 @@ impl StageCache {
         routes: Vec<Option<RouteCaching>>,
         generations: Option<(Arc<Generations>, usize)>,
     ) -> Self {
+        Self::with_clock(config, routes, generations, MonotonicClock::new())
+    }
+}
+
+impl<C: Clock> StageCache<C> {
+    pub fn with_clock(
+        config: CacheConfig,
+        routes: Vec<Option<RouteCaching>>,
+        generations: Option<(Arc<Generations>, usize)>,
+        clock: C,
+    ) -> Self {
         let seen = generations.as_ref().map_or(0, |(g, stage)| g.get(*stage));
         Self {
             cache: Mutex::new(ResponseCache::new(config)),
             routes,
             generations,
             seen_generation: AtomicU64::new(seen),
-            clock: MonotonicClock::new(),
+            clock,
         }
     }
 
@@ -171,9 +188,12 @@ impl StageCache {
             }
         }
         let now = self.clock.now_micros();
-        match self.lock().get(&key, now) {
-            Some(hit) => CacheLookup::Hit { response: hit.response, warn },
-            None => CacheLookup::Miss(key),
+        // Without a stale window `get_or_stale` is `get`: an expired entry is a miss.
+        let found = self.lock().get_or_stale(&key, now);
+        match found {
+            Lookup::Fresh(hit) => CacheLookup::Hit { response: hit.response, warn },
+            Lookup::Stale(hit) => CacheLookup::Stale { response: hit.response, key, warn },
+            Lookup::Miss => CacheLookup::Miss(key),
         }
     }
 
@@ -282,6 +302,7 @@ mod tests {
                 CacheLookup::Refused => "refused",
                 CacheLookup::Hit { warn: true, .. } => "warn",
                 CacheLookup::Hit { warn: false, .. } => "hit",
+                CacheLookup::Stale { .. } => "stale",
                 CacheLookup::NotCached => "not cached",
             };
             assert_eq!(found, expected, "{invalidation:?}");
@@ -304,6 +325,62 @@ mod tests {
         assert_eq!(cache.len(), 1);
         generations.bump(1);
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn within_the_stale_window_an_entry_is_stale_with_its_key_then_a_miss() {
+        use crate::cache::ManualClock;
+        const SECOND: u64 = 1_000_000;
+        let route = RouteCaching {
+            ttl: Duration::from_secs(10),
+            namespace: "n".into(),
+            params: vec![],
+            all_methods: false,
+            invalidation: Invalidation::Ignore,
+        };
+        let config = CacheConfig { stale_for: Duration::from_secs(5), ..CacheConfig::new(1 << 20) };
+        let clock = Arc::new(ManualClock::new(0));
+        let time = Arc::clone(&clock);
+        let cache = StageCache::with_clock(config, vec![Some(route)], None, move || time.now_micros());
+        let lookup = |cache: &StageCache<_>| cache.lookup(0, "GET", &Params::default(), "", &[]);
+        let CacheLookup::Miss(key) = lookup(&cache) else { panic!("empty") };
+        assert!(cache.store(0, key.clone(), response()));
+        clock.set(10 * SECOND - 1);
+        assert!(matches!(lookup(&cache), CacheLookup::Hit { .. }));
+        clock.set(10 * SECOND);
+        let CacheLookup::Stale { key: stale_key, warn: false, .. } = lookup(&cache) else { panic!("stale") };
+        assert_eq!(stale_key, key, "the key to refresh the entry under");
+        // Refreshed within the window: fresh again for a whole TTL from now.
+        clock.set(12 * SECOND);
+        assert!(cache.store(0, stale_key, response()));
+        clock.set(22 * SECOND - 1);
+        assert!(matches!(lookup(&cache), CacheLookup::Hit { .. }));
+        // Not refreshed: stale until TTL + window, then a miss, and the entry is gone.
+        clock.set(27 * SECOND - 1);
+        assert!(matches!(lookup(&cache), CacheLookup::Stale { .. }));
+        clock.set(27 * SECOND);
+        assert!(matches!(lookup(&cache), CacheLookup::Miss(_)));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn without_a_stale_window_an_expired_entry_is_a_miss() {
+        use crate::cache::ManualClock;
+        let route = RouteCaching {
+            ttl: Duration::from_secs(1),
+            namespace: "n".into(),
+            params: vec![],
+            all_methods: false,
+            invalidation: Invalidation::Ignore,
+        };
+        let clock = Arc::new(ManualClock::new(0));
+        let time = Arc::clone(&clock);
+        let config = CacheConfig::new(1 << 20);
+        let cache = StageCache::with_clock(config, vec![Some(route)], None, move || time.now_micros());
+        let CacheLookup::Miss(key) = cache.lookup(0, "GET", &Params::default(), "", &[]) else { panic!() };
+        cache.store(0, key, response());
+        clock.set(1_000_000);
+        assert!(matches!(cache.lookup(0, "GET", &Params::default(), "", &[]), CacheLookup::Miss(_)));
     }
 
     #[test]

@@ -55,7 +55,12 @@ class Forward:
         """The key's usage plan slot, when the route requires a key."""
     @property
     def cache_key(self) -> CacheKey | None:
-        """A cached route's miss: the key to store the response under (:meth:`Engine.cache_store`)."""
+        """A cached route's miss, or its stale entry: the key to store the response under
+        (:meth:`Engine.cache_store`)."""
+    @property
+    def stale(self) -> Cached | None:
+        """Stale-while-revalidate: an expired entry within the stage's stale window, to answer with at once while
+        a response fetched in the background replaces it under :attr:`cache_key`."""
     @property
     def trace(self) -> tuple[str, str] | None:
         """``(traceparent, X-Amzn-Trace-Id)`` for the backend, when ``admit`` was given the request id."""
@@ -137,11 +142,13 @@ class Engine:
             int, int, list[tuple[float, str, list[tuple[str, str]], bool, str] | None], CacheGenerations | None, int
         ]
         | None = None,
+        cache_stale_seconds: float = 0.0,
     ) -> Engine:
         """``routes``: ``(method, path)`` pairs (``ANY``, ``$default`` allowed); a route's id is its index.
         Raises :class:`RouteConfigError` for conflicting routes, with AWS's messages. Admission: API keys
         for the routes in ``api_key_required``, and the throttle levels (``(rate, burst)`` limits) in the
-        node's ``throttle``."""
+        node's ``throttle``. ``cache_stale_seconds``: how long after its TTL an entry is still answered, as
+        :attr:`Forward.stale`, while it is refreshed (0: never, as on AWS)."""
 
     def set_keys(
         self, keys: list[tuple[bytes, int, int, tuple[float, int] | None, list[tuple[int, float, int]]]]

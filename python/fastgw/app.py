@@ -21,7 +21,7 @@ from typing import Any
 
 from fastgw._core import Cached, Metrics, Reject, RequestIds
 from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
-from fastgw.caching import IGNORED_REFRESH_WARNING, WorkerCache
+from fastgw.caching import WorkerCache, cached_response
 from fastgw.client_window import ClientWindow
 from fastgw.config.gateway_file import MappingTable
 from fastgw.errors import GatewayError, IntegrationUnreachableError
@@ -309,6 +309,14 @@ class GatewayApp:
         integration = route.integration
         if integration is None:
             return self._gateway_response(runtime, "API_CONFIGURATION_ERROR", request)
+        if decision.stale is not None and decision.cache_key is not None:
+            # Stale-while-revalidate: answered now from the expired entry, refreshed in the background.
+            request.metric_field = CACHE_HIT
+            refresh = integration.invoke
+            self.cache.refresh(
+                runtime.engine, decision.route_id, decision.cache_key, lambda: refresh(request), route.route_key
+            )
+            return cached_response(decision.stale, stale=True)
         started = time.perf_counter()
         try:
             if decision.cache_key is None:
@@ -328,10 +336,7 @@ class GatewayApp:
         if route.validator is not None:
             await route.validator.validate(request)
         request.metric_field = CACHE_HIT
-        headers = cached.headers
-        if cached.warn:
-            headers.append(IGNORED_REFRESH_WARNING)
-        return Response(cached.status, headers, cached.body)
+        return cached_response(cached)
 
     @staticmethod
     def _gateway_response(

@@ -13,6 +13,10 @@
   not cached.
 - A flush (``fastgw cache flush`` through the admin endpoint, or :meth:`NodeCaching.flush`) reaches every
   worker through a generation word in shared memory.
+- Beyond AWS, optional (``cacheStaleSeconds``, off as on AWS): stale-while-revalidate. For that long after its
+  TTL the engine hands an entry back as ``Forward.stale``: the request is answered with it at once, marked
+  ``Warning: 110`` (RFC 7234's stale warning), while :meth:`WorkerCache.refresh` fetches a new response in the
+  background, once per key at a time. A failed refresh leaves the stale entry to serve until its window ends.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fastgw._core import CacheGenerations, CacheKey, Engine
+from fastgw._core import Cached, CacheGenerations, CacheKey, Engine
 from fastgw.config.settings import DEFAULT_CACHE_TTL, StageSettings
 from fastgw.errors import Place, Problem
 from fastgw.integrations.base import Response
@@ -36,6 +40,8 @@ MAX_CACHED_BODY = 1_048_576
 #: SUCCEED_WITH_RESPONSE_HEADER: the header on a response served from the cache although the client asked
 #: for a refresh it may not make. AWS documents "a warning header" without its text (UNVERIFIED wording).
 IGNORED_REFRESH_WARNING = ("Warning", '199 - "Cache-Control: max-age=0 ignored: not authorized to refresh the cache"')
+#: On an answer from an expired entry (stale-while-revalidate): RFC 7234's warning for a stale response.
+STALE_WARNING = ("Warning", '110 - "Response is Stale"')
 _SOURCES = ("path", "querystring", "header")
 
 
@@ -118,19 +124,73 @@ class WorkerCache:
     def __init__(self, *, respect_backend_cache_control: bool = False) -> None:
         self.respect_backend_cache_control = respect_backend_cache_control
         self._flights: dict[bytes, asyncio.Future[Response]] = {}
+        self._refreshes: set[asyncio.Task[None]] = set()
+        """Background refreshes of stale entries, held so that they are not garbage-collected mid-flight."""
 
     async def fetch(
         self, engine: Engine, route_id: int, key: CacheKey, answer: Callable[[], Awaitable[Response]]
     ) -> tuple[Response, bool]:
         """The integration's response for a miss, fetched once per key at a time; ``True`` when this request
         waited for another's fetch instead of calling the backend."""
-        flight_id = key.id
-        leader = self._flights.get(flight_id)
+        leader = self._flights.get(key.id)
         if leader is not None:
             shared = await asyncio.shield(leader)
             return Response(shared.status, list(shared.headers), shared.body), True
+        return await self._lead(engine, route_id, key, answer, self._begin(key.id)), False
+
+    def refresh(
+        self, engine: Engine, route_id: int, key: CacheKey, answer: Callable[[], Awaitable[Response]], what: str
+    ) -> None:
+        """Stale-while-revalidate: fetches a new response for a stale entry in the background, unless a fetch of
+        the key is in flight already (a miss's, or another refresh). ``what`` names the route in the log."""
+        if key.id in self._flights:
+            return
+        # The flight is registered now, not when the task starts: the next stale request must see it.
+        future = self._begin(key.id)
+        task = asyncio.get_running_loop().create_task(self._refresh(engine, route_id, key, answer, future, what))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def _refresh(
+        self,
+        engine: Engine,
+        route_id: int,
+        key: CacheKey,
+        answer: Callable[[], Awaitable[Response]],
+        future: asyncio.Future[Response],
+        what: str,
+    ) -> None:
+        try:
+            response = await self._lead(engine, route_id, key, answer, future)
+        except Exception as error:  # any failure leaves the stale entry in place
+            # The error's kind only: its text may name the backend's address and query.
+            reason = type(error).__name__
+            log.warning("stale cache entry of %s not refreshed: %s; it is served until its window ends", what, reason)
+            return
+        if response.stream is not None:
+            response.stream.abort()  # too large to cache, and nobody reads it
+        if not 200 <= response.status < 300:
+            log.warning(
+                "stale cache entry of %s not refreshed: the backend answered %d; it is served until its window ends",
+                what,
+                response.status,
+            )
+
+    def _begin(self, flight_id: bytes) -> asyncio.Future[Response]:
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._flights[flight_id] = future
+        return future
+
+    async def _lead(
+        self,
+        engine: Engine,
+        route_id: int,
+        key: CacheKey,
+        answer: Callable[[], Awaitable[Response]],
+        future: asyncio.Future[Response],
+    ) -> Response:
+        """Runs the integration for a flight begun with :meth:`_begin`, stores a cacheable response and hands a
+        copy to the requests that waited."""
         try:
             response = await answer()
         except BaseException as error:
@@ -138,11 +198,11 @@ class WorkerCache:
             future.exception()  # followers see it; nobody else needs to retrieve it
             raise
         finally:
-            del self._flights[flight_id]
+            del self._flights[key.id]
         self._store(engine, route_id, key, response)
         if not future.done():
             future.set_result(Response(response.status, list(response.headers), response.body))
-        return response, False
+        return response
 
     def _store(self, engine: Engine, route_id: int, key: CacheKey, response: Response) -> None:
         if response.stream is not None or not 200 <= response.status < 300 or len(response.body) > MAX_CACHED_BODY:
@@ -150,6 +210,16 @@ class WorkerCache:
         if self.respect_backend_cache_control and _private(response.headers):
             return
         engine.cache_store(route_id, key, response.status, response.headers, response.body)
+
+
+def cached_response(cached: Cached, *, stale: bool = False) -> Response:
+    """A response served from the cache, with the warning headers it calls for."""
+    headers = cached.headers
+    if cached.warn:
+        headers.append(IGNORED_REFRESH_WARNING)
+    if stale:
+        headers.append(STALE_WARNING)
+    return Response(cached.status, headers, cached.body)
 
 
 def _private(headers: Sequence[tuple[str, str]]) -> bool:

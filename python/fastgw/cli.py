@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     caching.add_argument("--cache-ttl", type=int, metavar="SECONDS", help="enable the stage cache (GET), TTL 1-3600")
     caching.add_argument("--cache-size-mb", type=float, metavar="N", help="stage cache capacity (default: 512 MB)")
     caching.add_argument(
+        "--cache-stale-seconds",
+        type=int,
+        metavar="N",
+        help="serve an expired entry for N more seconds while one request refreshes it (default: 0, off)",
+    )
+    caching.add_argument(
         "--cache-respect-backend",
         action="store_true",
         help="do not cache backend responses with Cache-Control no-store/private (AWS caches them)",
@@ -303,6 +309,8 @@ def apply_operation_flags(config: GatewayConfig, args: argparse.Namespace) -> Ga
         apis = {name: _with_stage_throttle(api, args.throttle_rate, args.throttle_burst) for name, api in apis.items()}
     if args.cache_ttl is not None:
         apis = {name: _with_stage_cache(api, args.cache_ttl, args.cache_size_mb) for name, api in apis.items()}
+    if args.cache_stale_seconds is not None:
+        apis = {name: _with_stale_window(api, args.cache_stale_seconds) for name, api in apis.items()}
     node = _node_flags(config.node, args)
     if args.api_key:
         node = _with_cli_keys(node, apis, args.api_key)
@@ -335,6 +343,19 @@ def _with_stage_cache(api: ApiConfig, ttl: int, size_mb: float | None) -> ApiCon
         size = int(size_mb * 1024 * 1024) if size_mb is not None else settings.cache_size_bytes
         settings = dataclasses.replace(settings, default=default, cache_enabled=ttl > 0, cache_size_bytes=size)
         stages[name] = dataclasses.replace(stage, settings=settings)
+    return dataclasses.replace(api, stages=stages)
+
+
+def _with_stale_window(api: ApiConfig, seconds: int) -> ApiConfig:
+    from fastgw.config.settings import MAX_CACHE_STALE_SECONDS
+
+    if not 0 <= seconds <= MAX_CACHE_STALE_SECONDS:
+        message = f"--cache-stale-seconds must be between 0 and {MAX_CACHE_STALE_SECONDS}, got {seconds}"
+        raise DefinitionError(Problem(Place(COMMAND_LINE), message))
+    stages = {
+        name: dataclasses.replace(stage, settings=dataclasses.replace(stage.settings, cache_stale_seconds=seconds))
+        for name, stage in api.stages.items()
+    }
     return dataclasses.replace(api, stages=stages)
 
 

@@ -93,6 +93,7 @@ class Gateway:
                 index = self.caching.index_for(mapping.api, stage.name)
                 capacity = stage.settings.cache_size_bytes
                 engine_options["cache"] = (capacity, MAX_CACHED_BODY, cache_routes, self.caching.generations, index)
+                engine_options["cache_stale_seconds"] = float(stage.settings.cache_stale_seconds)
             runtime, stage_warnings = compile_stage(
                 definition,
                 stage.name,

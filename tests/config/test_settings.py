@@ -72,6 +72,20 @@ def test_stage_settings_in_every_aws_shape(tmp_path: Path) -> None:
     assert settings.for_route(route("DELETE", "/other")).throttle == Throttle(100.0, 50)
 
 
+def test_stale_while_revalidate_window(tmp_path: Path) -> None:
+    body = """
+        apis:
+          a:
+            definition: a.yaml
+            stages:
+              prod: {cacheClusterEnabled: true, cacheStaleSeconds: 30}
+              dev: {cacheClusterEnabled: true}
+        """
+    stages = load(tmp_path, body).apis["a"].stages
+    assert stages["prod"].settings.cache_stale_seconds == 30
+    assert stages["dev"].settings.cache_stale_seconds == 0  # off by default, as AWS has no such thing
+
+
 def test_selectors() -> None:
     assert parse_method_selector("*/*") == RouteSelector(None, "*", "*/*")
     assert parse_method_selector("/pets/{id}/get") == RouteSelector("/pets/{id}", "GET", "/pets/{id}/get")

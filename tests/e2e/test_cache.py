@@ -198,3 +198,114 @@ def test_throttling_applies_to_cache_hits(gateway: GatewayFactory, backend: Proc
     replies = [process.call("GET", "/items") for _ in range(4)]
     assert [r.status for r in replies] == [200, 200, 200, 429]
     assert len({served_by_backend(backend, r) for r in replies[:3]}) == 1
+
+
+# -- stale-while-revalidate (beyond AWS) ----------------------------------------------------------------
+
+
+def concurrently(process: Process, count: int, path: str) -> list[Reply]:
+    replies: list[Reply] = []
+    barrier = threading.Barrier(count)
+
+    def client() -> None:
+        barrier.wait()
+        replies.append(call(process.port, "GET", path))
+
+    threads = [threading.Thread(target=client) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return replies
+
+
+def wait_for_hits(backend: Process, expected: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while hits(backend) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hits(backend) == expected
+
+
+def test_stale_while_revalidate_answers_at_once_and_refreshes_once(gateway: GatewayFactory, backend: Process) -> None:
+    """TTL 1 s, window 2 s; the backend takes 0.6 s, so the concurrent requests arrive while the refresh runs."""
+    process = gateway.start(
+        cached_api(backend.port, path="/delay/600"), "--cache-ttl", "1", "--cache-stale-seconds", "2"
+    )
+    first = process.call("GET", "/items")
+    stored = time.monotonic()
+    assert first.header("Warning") is None
+    before = hits(backend)
+    time.sleep(1.1)  # expired, within the window
+    replies = concurrently(process, 10, "/items")
+    # Every request got the stale entry (none waited for the refresh), marked as stale ...
+    assert {served_by_backend(backend, r) for r in replies} == {served_by_backend(backend, first)}
+    assert {r.header("Warning") for r in replies} == {'110 - "Response is Stale"'}
+    # ... and the backend saw one refresh.
+    wait_for_hits(backend, before + 1)
+    refreshed = process.call("GET", "/items")
+    assert served_by_backend(backend, refreshed) == before + 1
+    assert refreshed.header("Warning") is None
+    stored = time.monotonic()
+    # Past TTL + window without a request: a plain miss (the client waits for the backend).
+    time.sleep(max(0.0, stored + 3.1 - time.monotonic()))
+    started = time.monotonic()
+    missed = process.call("GET", "/items")
+    assert time.monotonic() - started >= 0.6
+    assert served_by_backend(backend, missed) == before + 2
+    assert missed.header("Warning") is None
+
+
+def test_a_failed_refresh_keeps_serving_the_stale_entry(
+    gateway: GatewayFactory, backend: Process, tmp_path: Path
+) -> None:
+    """The backend's status comes from an undeclared query parameter (``code``), so every request shares the
+    entry while the refresh it triggers fails or succeeds as the test chooses."""
+    api = cached_api(backend.port, path="/status/{code}")
+    operation = api["paths"]["/items"]["get"]
+    operation["parameters"].append({"name": "code", "in": "query", "required": False, "type": "string"})
+    operation["x-amazon-apigateway-integration"]["requestParameters"]["integration.request.path.code"] = (
+        "method.request.querystring.code"
+    )
+    stage = {"cacheClusterEnabled": True, "cacheStaleSeconds": 3, "methodSettings": {"*/*": {"cacheTtlInSeconds": 1}}}
+    process = start(gateway, tmp_path, api, stage)
+    first = served_by_backend(backend, process.call("GET", "/items?code=200"))
+    time.sleep(1.1)
+    before = hits(backend)
+    for _ in range(3):
+        stale = process.call("GET", "/items?code=500")
+        assert served_by_backend(backend, stale) == first
+        assert stale.header("Warning") == '110 - "Response is Stale"'
+        wait_for_hits(backend, hits(backend))  # let the refresh fail before the next request
+        time.sleep(0.1)
+    assert hits(backend) > before  # refreshes were tried, one at a time
+    assert "not refreshed: the backend answered 500" in process.output()
+    # The backend recovers: the next stale request refreshes the entry.
+    assert served_by_backend(backend, process.call("GET", "/items?code=200")) == first
+    time.sleep(0.3)
+    fresh = process.call("GET", "/items?code=500")
+    assert served_by_backend(backend, fresh) != first
+    assert fresh.header("Warning") is None
+
+
+def test_a_flush_empties_stale_entries(gateway: GatewayFactory, backend: Process) -> None:
+    from tests.conftest import free_port
+
+    admin = free_port()
+    token = "t" * 32
+    process = gateway.start(
+        cached_api(backend.port),
+        "--cache-ttl",
+        "1",
+        "--cache-stale-seconds",
+        "30",
+        "--metrics-port",
+        str(admin),
+        env={"FASTGW_ADMIN_TOKEN": token},
+    )
+    first = served_by_backend(backend, process.call("GET", "/items"))
+    time.sleep(1.1)  # expired: stale for 30 s more, unless flushed
+    flushed = run_cli("cache", "flush", "--admin-url", f"http://127.0.0.1:{admin}", "--token", token)
+    assert flushed.returncode == 0, flushed.stderr
+    after = process.call("GET", "/items")
+    assert served_by_backend(backend, after) > first
+    assert after.header("Warning") is None  # a miss, not the stale entry

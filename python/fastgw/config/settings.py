@@ -14,6 +14,7 @@ Per stage, in AWS's own shapes (both API types accept every form; pick the one y
           "pets~1{petId}/GET": {requireAuthorizationForCacheControl: false}
         cacheClusterEnabled: true
         cacheClusterSize: 0.5                                # GB, one of AWS's sizes, or any number of GB
+        cacheStaleSeconds: 30                                # beyond AWS: stale-while-revalidate window (0: off)
         accessLogSettings: {format: '$context.requestId $context.status'}
 
 At the top::
@@ -68,6 +69,8 @@ AWS_FILLED_RATE = 10_000.0
 AWS_CACHE_SIZES_GB = (0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118.0, 237.0)
 DEFAULT_CACHE_TTL = 300
 MAX_CACHE_TTL = 3600
+#: The longest stale-while-revalidate window (``cacheStaleSeconds``), as long as the longest TTL.
+MAX_CACHE_STALE_SECONDS = 3600
 DEFAULT_CACHE_SIZE_GB = 0.5
 MAX_USAGE_PLAN_METHOD_THROTTLES = 20
 API_KEY_VALUE_RE = re.compile(r"[A-Za-z0-9]{20,128}")
@@ -127,6 +130,8 @@ class StageSettings:
     cache_enabled: bool = False
     cache_size_bytes: int = int(DEFAULT_CACHE_SIZE_GB * 1024**3)
     access_log_format: str | None = None
+    cache_stale_seconds: int = 0
+    """Beyond AWS: how long after its TTL an entry is still answered while one request refreshes it (0: off)."""
 
     def for_route(self, route: Route) -> MethodSetting:
         """The effective setting of one route: its specific entries over the stage default, field by field."""
@@ -230,6 +235,7 @@ STAGE_SETTING_KEYS = (
     "methodSettings",
     "cacheClusterEnabled",
     "cacheClusterSize",
+    "cacheStaleSeconds",
     "accessLogSettings",
 )
 NODE_SETTING_KEYS = ("throttling", "usagePlans", "apiKeys", "state", "redis", "metrics", "accessLogs", "tracing")
@@ -355,7 +361,12 @@ def read_stage_settings(checker: _Checker, stage: Mapping[str, Any], place: Plac
         fields = checker.obj(stage["accessLogSettings"], where, "accessLogSettings", ("format",), required=("format",))
         if fields is not None and "format" in fields:
             log_format = checker.string(fields["format"], where.child("format"), "format")
-    return StageSettings(default, tuple(methods), enabled, size_bytes, log_format)
+    stale_seconds = 0
+    if "cacheStaleSeconds" in stage:
+        where = place.child("cacheStaleSeconds")
+        found = checker.integer(stage["cacheStaleSeconds"], where, "cacheStaleSeconds", 0, MAX_CACHE_STALE_SECONDS)
+        stale_seconds = found or 0
+    return StageSettings(default, tuple(methods), enabled, size_bytes, log_format, stale_seconds)
 
 
 def _read_selected_settings(
