@@ -309,3 +309,23 @@ def test_a_flush_empties_stale_entries(gateway: GatewayFactory, backend: Process
     after = process.call("GET", "/items")
     assert served_by_backend(backend, after) > first
     assert after.header("Warning") is None  # a miss, not the stale entry
+
+
+def test_stale_answers_count_as_cache_hits(gateway: GatewayFactory, backend: Process) -> None:
+    from tests.conftest import free_port
+    from tests.e2e.test_observability import sample, scrape
+
+    metrics = free_port()
+    process = gateway.start(
+        cached_api(backend.port), "--cache-ttl", "1", "--cache-stale-seconds", "5", "--metrics-port", str(metrics)
+    )
+    process.call("GET", "/items")  # the miss
+    time.sleep(1.1)
+    stale = process.call("GET", "/items")
+    assert stale.header("Warning") == '110 - "Response is Stale"'
+    time.sleep(0.3)  # refreshed in the background: not a request, counted as nothing
+    assert process.call("GET", "/items").header("Warning") is None
+    time.sleep(0.2)
+    text = scrape(metrics)
+    assert sample(text, "fastgw_cache_hits_total", route="GET /items") == 2
+    assert sample(text, "fastgw_cache_misses_total", route="GET /items") == 1
