@@ -338,7 +338,9 @@ impl PyEngine {
         Ok(Some((response.status, headers.unbind(), body)))
     }
 
-    /// Keeps a response of route `route_id` under `key` (from `Forward.cache_key`) for the route's TTL.
+    /// Keeps a response of route `route_id` under `key` (from `Forward.cache_key`) for the route's TTL, or for
+    /// `ttl_ms` milliseconds when that is shorter (an entry copied from the shared tier keeps the life it has left).
+    #[pyo3(signature = (route_id, key, status, headers, body, *, ttl_ms=None))]
     fn cache_store(
         &self,
         route_id: u32,
@@ -346,9 +348,15 @@ impl PyEngine {
         status: u16,
         headers: Vec<(String, String)>,
         body: &[u8],
+        ttl_ms: Option<u64>,
     ) -> bool {
         match self.0.cache() {
-            Some(cache) => cache.store(route_id, key.0.clone(), CachedResponse::new(status, headers, body.to_vec())),
+            Some(cache) => cache.store_at_most(
+                route_id,
+                key.0.clone(),
+                CachedResponse::new(status, headers, body.to_vec()),
+                ttl_ms.map(std::time::Duration::from_millis),
+            ),
             None => false,
         }
     }

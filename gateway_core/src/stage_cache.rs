@@ -199,11 +199,24 @@ impl<C: Clock> StageCache<C> {
 
     /// Keeps a response for the route's TTL; `false` when it is not kept (too large, TTL 0).
     pub fn store(&self, route: RouteId, key: CacheKey, response: CachedResponse) -> bool {
+        self.store_at_most(route, key, response, None)
+    }
+
+    /// Like [`store`](Self::store), for at most `max_ttl` when given (an entry copied from a shared tier keeps
+    /// only the life it has left there); the route's TTL still bounds it.
+    pub fn store_at_most(
+        &self,
+        route: RouteId,
+        key: CacheKey,
+        response: CachedResponse,
+        max_ttl: Option<Duration>,
+    ) -> bool {
         let Some(Some(caching)) = self.routes.get(route as usize) else {
             return false;
         };
+        let ttl = max_ttl.map_or(caching.ttl, |max_ttl| caching.ttl.min(max_ttl));
         let now = self.clock.now_micros();
-        self.lock().insert(key, response, caching.ttl, now)
+        self.lock().insert(key, response, ttl, now)
     }
 
     /// Empties this worker's cache (and, through the generation, every worker's).
@@ -325,6 +338,34 @@ mod tests {
         assert_eq!(cache.len(), 1);
         generations.bump(1);
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_shorter_ttl_cuts_the_entry_and_a_longer_one_keeps_the_routes() {
+        use crate::cache::ManualClock;
+        const SECOND: u64 = 1_000_000;
+        let route = RouteCaching {
+            ttl: Duration::from_secs(10),
+            namespace: "n".into(),
+            params: vec![],
+            all_methods: false,
+            invalidation: Invalidation::Ignore,
+        };
+        let clock = Arc::new(ManualClock::new(0));
+        let time = Arc::clone(&clock);
+        let cache =
+            StageCache::with_clock(CacheConfig::new(1 << 20), vec![Some(route)], None, move || time.now_micros());
+        let lookup = |cache: &StageCache<_>| cache.lookup(0, "GET", &Params::default(), "", &[]);
+        for (max_ttl, expires) in [(Duration::from_secs(3), 3 * SECOND), (Duration::from_mins(1), 10 * SECOND)] {
+            clock.set(0);
+            cache.flush();
+            let CacheLookup::Miss(key) = lookup(&cache) else { panic!("empty") };
+            assert!(cache.store_at_most(0, key, response(), Some(max_ttl)));
+            clock.set(expires - 1);
+            assert!(matches!(lookup(&cache), CacheLookup::Hit { .. }), "{max_ttl:?}");
+            clock.set(expires);
+            assert!(matches!(lookup(&cache), CacheLookup::Miss(_)), "{max_ttl:?}");
+        }
     }
 
     #[test]

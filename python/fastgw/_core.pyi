@@ -162,9 +162,17 @@ class Engine:
         """The cache-hit fast path (REST): ``(status, headers with the request ids, body)`` when the stage cache
         answers a request with no API key to check; ``None``: take :meth:`admit` (no throttle token taken)."""
     def cache_store(
-        self, route_id: int, key: CacheKey, status: int, headers: list[tuple[str, str]], body: bytes
+        self,
+        route_id: int,
+        key: CacheKey,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        ttl_ms: int | None = None,
     ) -> bool:
-        """Keeps a response under ``key`` for the route's TTL; ``False`` when it is not kept."""
+        """Keeps a response under ``key`` for the route's TTL, or for ``ttl_ms`` milliseconds when that is shorter
+        (an entry copied from the shared tier keeps the life it has left there); ``False`` when it is not kept."""
     def flush_cache(self) -> None:
         """Empties the stage's cache in every worker."""
     def set_cache_capacity(self, capacity_bytes: int) -> None:
