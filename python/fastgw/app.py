@@ -21,9 +21,10 @@ from typing import Any
 
 from fastgw._core import Cached, Metrics, Reject, RequestIds
 from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
-from fastgw.caching import WorkerCache, cached_response
+from fastgw.caching import WorkerCache, cached_response, refresh_requested
 from fastgw.client_window import ClientWindow
 from fastgw.config.gateway_file import MappingTable
+from fastgw.config.settings import RedisSettings
 from fastgw.errors import GatewayError, IntegrationUnreachableError
 from fastgw.integrations.base import Request, Response
 from fastgw.integrations.upstream import UpstreamPools
@@ -31,6 +32,7 @@ from fastgw.observability.metrics import Field, NodeCounter
 from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, StageLog, record_spans
 from fastgw.observability.tracing import GatewayTracer, build_tracer
 from fastgw.routing import StageRuntime
+from fastgw.shared_cache import SharedTier
 
 log = logging.getLogger("fastgw")
 CACHE_HIT = int(Field.CACHE_HIT)
@@ -79,8 +81,11 @@ class GatewayApp:
         admission: NodeAdmission | None = None,
         observability: NodeObservability | None = None,
         respect_backend_cache_control: bool = False,
+        shared_cache_redis: RedisSettings | None = None,
     ) -> None:
+        """``shared_cache_redis``: where the shared cache tier lives, when a stage uses it (``cacheSharedTier``)."""
         self.cache = WorkerCache(respect_backend_cache_control=respect_backend_cache_control)
+        self.shared_cache_redis = shared_cache_redis
         self.sites = sites
         self.admission = admission
         self.worker_admission: WorkerAdmission | None = None
@@ -122,6 +127,14 @@ class GatewayApp:
                     self.log_writers, runtime.api_name, runtime.stage_name
                 )
             self.tracer = build_tracer(self.observability.otlp_endpoint)
+        if self.shared_cache_redis is not None:
+            cache_observability = self.observability
+            on_cache_fallback = (
+                (lambda: cache_observability.count(NodeCounter.REDIS_FALLBACKS)) if cache_observability else None
+            )
+            self.cache.shared_tier = SharedTier(self.shared_cache_redis.url, on_fallback=on_cache_fallback)
+            shared_stages = [(r.shared_cache, r.engine) for r in self.sites.runtimes if r.shared_cache is not None]
+            self.cache.shared_tier.watch(loop, shared_stages)
         # The cache-hit fast path: one stage, its cache on, and nothing but the engine acting on its requests.
         only = self._only
         fast = only is not None and only.cache_enabled and self._plain(only)
@@ -155,6 +168,8 @@ class GatewayApp:
             writer.close()
         if self.tracer is not None:
             self.tracer.shutdown()
+        if self.cache.shared_tier is not None and loop.is_running():
+            loop.create_task(self.cache.shared_tier.close())
         if self.worker_admission is not None:
             # Gives unspent quota blocks back to the store; the loop may already be stopped or closed.
             try:
@@ -314,7 +329,12 @@ class GatewayApp:
             request.metric_field = CACHE_HIT
             refresh = integration.invoke
             self.cache.refresh(
-                runtime.engine, decision.route_id, decision.cache_key, lambda: refresh(request), route.route_key
+                runtime.engine,
+                decision.route_id,
+                decision.cache_key,
+                lambda: refresh(request),
+                route.route_key,
+                runtime.shared_cache,
             )
             return cached_response(decision.stale, stale=True)
         started = time.perf_counter()
@@ -322,8 +342,15 @@ class GatewayApp:
             if decision.cache_key is None:
                 return await integration.invoke(request)
             request.metric_field = CACHE_MISS
+            shared = runtime.shared_cache
             response, _ = await self.cache.fetch(
-                runtime.engine, decision.route_id, decision.cache_key, lambda: integration.invoke(request)
+                runtime.engine,
+                decision.route_id,
+                decision.cache_key,
+                lambda: integration.invoke(request),
+                shared,
+                # A client's authorized refresh (max-age=0) must reach the backend, not the shared entry.
+                read_shared=shared is None or not refresh_requested(headers),
             )
             return response
         finally:

@@ -6,7 +6,7 @@
   and hands misses a key.
 - Memory: a stage's ``cacheClusterSize`` is the capacity of the whole node; each of N workers holds 1/N of it
   in its own process (:meth:`NodeCaching.divide_capacity`), so the total never exceeds what the user set.
-  Workers do not share entries (a hot key is fetched once per worker).
+  Workers do not share entries (a hot key is fetched once per worker) unless the stage has a shared tier.
 - A miss (:class:`WorkerCache`) runs the integration once per key however many requests miss at the same time
   (single flight, per worker), then keeps a 2xx response of at most 1 MB for the route's TTL. Optionally
   (``respectBackendCacheControl``, off as on AWS) a backend's ``Cache-Control: no-store`` or ``private`` is
@@ -17,6 +17,8 @@
   TTL the engine hands an entry back as ``Forward.stale``: the request is answered with it at once, marked
   ``Warning: 110`` (RFC 7234's stale warning), while :meth:`WorkerCache.refresh` fetches a new response in the
   background, once per key at a time. A failed refresh leaves the stale entry to serve until its window ends.
+- Beyond AWS, optional (``cacheSharedTier``, with ``redis``): a shared tier in Redis between a worker's misses
+  and the backend (:mod:`fastgw.shared_cache`); a flush invalidates it too.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from fastgw.integrations.base import Response
 
 if TYPE_CHECKING:
     from fastgw.config.model import ApiDefinition, Route
+    from fastgw.config.settings import RedisSettings
+    from fastgw.shared_cache import SharedStage, SharedTier
 
 log = logging.getLogger("fastgw.cache")
 
@@ -91,14 +95,22 @@ def engine_cache_options(definition: ApiDefinition, settings: StageSettings) -> 
 class NodeCaching:
     """The node's stage caches: flush generations (shared memory) and capacity per worker."""
 
-    def __init__(self, stages: int) -> None:
-        """``stages``: at most how many stages will be registered (a generation word each)."""
+    def __init__(self, stages: int, redis: RedisSettings | None = None) -> None:
+        """``stages``: at most how many stages will be registered (a generation word each). ``redis``: where
+        the shared tier lives, for the stages that use it."""
         self.generations = CacheGenerations(stages)
         self.stages: dict[tuple[str, str], tuple[int, Engine, int]] = {}
         """(api, stage) -> (generation index, engine, the stage's capacity in bytes)."""
+        self.redis = redis
+        self.shared: dict[tuple[str, str], SharedStage] = {}
+        """The stages with a shared tier (``cacheSharedTier``)."""
+        self.shared_flush_error: str | None = None
+        """Why the last flush did not reach the shared tier (the error's kind), or ``None``."""
 
-    def register(self, api: str, stage: str, engine: Engine, capacity: int) -> None:
+    def register(self, api: str, stage: str, engine: Engine, capacity: int, shared: SharedStage | None = None) -> None:
         self.stages[(api, stage)] = (len(self.stages), engine, capacity)
+        if shared is not None:
+            self.shared[(api, stage)] = shared
 
     def index_for(self, api: str, stage: str) -> int:
         return len(self.stages) if (api, stage) not in self.stages else self.stages[(api, stage)][0]
@@ -109,12 +121,25 @@ class NodeCaching:
             engine.set_cache_capacity(max(1, capacity // max(1, workers)))
 
     def flush(self, api: str | None = None, stage: str | None = None) -> list[tuple[str, str]]:
-        """Flushes the matching stages in every worker; returns which."""
+        """Flushes the matching stages in every worker, and in the shared tier; returns which. When Redis cannot
+        be reached the workers are flushed all the same, and :attr:`shared_flush_error` says why not Redis."""
         flushed = []
         for (name, stage_name), (index, _, _) in self.stages.items():
             if (api is None or api == name) and (stage is None or stage == stage_name):
                 self.generations.bump(index)
                 flushed.append((name, stage_name))
+        self.shared_flush_error = None
+        shared = [self.shared[found] for found in flushed if found in self.shared]
+        if shared and self.redis is not None:
+            from fastgw.shared_cache import flush_shared
+
+            self.shared_flush_error = flush_shared(self.redis.url, shared)
+            if self.shared_flush_error is not None:
+                log.error(
+                    "cache flush did not reach the shared tier (Redis: %s): other gateways may serve the old"
+                    " entries until their TTL ends",
+                    self.shared_flush_error,
+                )
         return flushed
 
 
@@ -123,31 +148,50 @@ class WorkerCache:
 
     def __init__(self, *, respect_backend_cache_control: bool = False) -> None:
         self.respect_backend_cache_control = respect_backend_cache_control
+        self.shared_tier: SharedTier | None = None
+        """This worker's connection to the shared tier (set in the worker when a stage uses it)."""
         self._flights: dict[bytes, asyncio.Future[Response]] = {}
         self._refreshes: set[asyncio.Task[None]] = set()
         """Background refreshes of stale entries, held so that they are not garbage-collected mid-flight."""
 
     async def fetch(
-        self, engine: Engine, route_id: int, key: CacheKey, answer: Callable[[], Awaitable[Response]]
+        self,
+        engine: Engine,
+        route_id: int,
+        key: CacheKey,
+        answer: Callable[[], Awaitable[Response]],
+        shared: SharedStage | None = None,
+        *,
+        read_shared: bool = True,
     ) -> tuple[Response, bool]:
         """The integration's response for a miss, fetched once per key at a time; ``True`` when this request
-        waited for another's fetch instead of calling the backend."""
+        waited for another's fetch instead of calling the backend. ``shared``: the stage's shared tier, asked
+        before the backend (unless ``read_shared`` is false: the client asked for a refresh) and written after."""
         leader = self._flights.get(key.id)
         if leader is not None:
-            shared = await asyncio.shield(leader)
-            return Response(shared.status, list(shared.headers), shared.body), True
-        return await self._lead(engine, route_id, key, answer, self._begin(key.id)), False
+            found = await asyncio.shield(leader)
+            return Response(found.status, list(found.headers), found.body), True
+        future = self._begin(key.id)
+        return await self._lead(engine, route_id, key, answer, future, shared, read_shared=read_shared), False
 
     def refresh(
-        self, engine: Engine, route_id: int, key: CacheKey, answer: Callable[[], Awaitable[Response]], what: str
+        self,
+        engine: Engine,
+        route_id: int,
+        key: CacheKey,
+        answer: Callable[[], Awaitable[Response]],
+        what: str,
+        shared: SharedStage | None = None,
     ) -> None:
         """Stale-while-revalidate: fetches a new response for a stale entry in the background, unless a fetch of
-        the key is in flight already (a miss's, or another refresh). ``what`` names the route in the log."""
+        the key is in flight already (a miss's, or another refresh). ``what`` names the route in the log. With a
+        shared tier, a fresher entry there (another gateway's refresh) is taken instead of calling the backend."""
         if key.id in self._flights:
             return
         # The flight is registered now, not when the task starts: the next stale request must see it.
         future = self._begin(key.id)
-        task = asyncio.get_running_loop().create_task(self._refresh(engine, route_id, key, answer, future, what))
+        refresh = self._refresh(engine, route_id, key, answer, future, what, shared)
+        task = asyncio.get_running_loop().create_task(refresh)
         self._refreshes.add(task)
         task.add_done_callback(self._refreshes.discard)
 
@@ -159,9 +203,10 @@ class WorkerCache:
         answer: Callable[[], Awaitable[Response]],
         future: asyncio.Future[Response],
         what: str,
+        shared: SharedStage | None,
     ) -> None:
         try:
-            response = await self._lead(engine, route_id, key, answer, future)
+            response = await self._lead(engine, route_id, key, answer, future, shared)
         except Exception as error:  # any failure leaves the stale entry in place
             # The error's kind only: its text may name the backend's address and query.
             reason = type(error).__name__
@@ -188,28 +233,39 @@ class WorkerCache:
         key: CacheKey,
         answer: Callable[[], Awaitable[Response]],
         future: asyncio.Future[Response],
+        shared: SharedStage | None = None,
+        *,
+        read_shared: bool = True,
     ) -> Response:
-        """Runs the integration for a flight begun with :meth:`_begin`, stores a cacheable response and hands a
-        copy to the requests that waited."""
+        """Runs the integration for a flight begun with :meth:`_begin` (or takes the shared tier's entry), stores
+        a cacheable response and hands a copy to the requests that waited."""
+        tier = self.shared_tier if shared is not None else None
         try:
-            response = await answer()
+            lookup = await tier.lookup(shared, key.id) if tier is not None and shared is not None else None
+            found = lookup.response if lookup is not None and read_shared else None
+            response = found if found is not None else await answer()
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # followers see it; nobody else needs to retrieve it
             raise
         finally:
             del self._flights[key.id]
-        self._store(engine, route_id, key, response)
+        if found is not None:
+            # Kept here for the life the entry has left in the shared tier, not a whole TTL.
+            assert lookup is not None
+            engine.cache_store(route_id, key, found.status, found.headers, found.body, ttl_ms=lookup.ttl_ms)
+        elif self._cacheable(response):
+            engine.cache_store(route_id, key, response.status, response.headers, response.body)
+            if tier is not None and shared is not None and lookup is not None:
+                tier.store(shared, lookup, route_id, key.id, response)
         if not future.done():
             future.set_result(Response(response.status, list(response.headers), response.body))
         return response
 
-    def _store(self, engine: Engine, route_id: int, key: CacheKey, response: Response) -> None:
+    def _cacheable(self, response: Response) -> bool:
         if response.stream is not None or not 200 <= response.status < 300 or len(response.body) > MAX_CACHED_BODY:
-            return
-        if self.respect_backend_cache_control and _private(response.headers):
-            return
-        engine.cache_store(route_id, key, response.status, response.headers, response.body)
+            return False
+        return not (self.respect_backend_cache_control and _private(response.headers))
 
 
 def cached_response(cached: Cached, *, stale: bool = False) -> Response:
@@ -220,6 +276,14 @@ def cached_response(cached: Cached, *, stale: bool = False) -> Response:
     if stale:
         headers.append(STALE_WARNING)
     return Response(cached.status, headers, cached.body)
+
+
+def refresh_requested(headers: Sequence[tuple[str, str]]) -> bool:
+    """``Cache-Control: max-age=0`` among the request headers (as the engine reads it)."""
+    for name, value in headers:
+        if name.lower() == "cache-control" and any(d.strip().lower() == "max-age=0" for d in value.split(",")):
+            return True
+    return False
 
 
 def _private(headers: Sequence[tuple[str, str]]) -> bool:

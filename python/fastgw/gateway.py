@@ -47,6 +47,7 @@ from fastgw.errors import DefinitionError, Place, Problem
 from fastgw.integrations.python import Handler
 from fastgw.observability.node import NodeObservability
 from fastgw.routing import StageRuntime, compile_stage
+from fastgw.shared_cache import SharedStage
 
 log = logging.getLogger("fastgw")
 DEFAULT_STAGE = "$default"
@@ -75,7 +76,7 @@ class Gateway:
         self.admission: NodeAdmission = NodeAdmission(
             config.node, throttle=previous.admission.throttle if previous else None
         )
-        self.caching = NodeCaching(len(mappings))
+        self.caching = NodeCaching(len(mappings), config.node.redis)
         runtimes: dict[tuple[str, str], StageRuntime] = {}
         errors: list[Problem] = []
         for mapping in mappings:
@@ -106,7 +107,12 @@ class Gateway:
             runtimes[key] = runtime
             if cache_routes is not None:
                 runtime.cache_enabled = True
-                self.caching.register(mapping.api, stage.name, runtime.engine, stage.settings.cache_size_bytes)
+                redis = config.node.redis
+                if stage.settings.cache_shared_tier and redis is not None:
+                    ttls = [route[0] if route is not None else None for route in cache_routes]
+                    runtime.shared_cache = SharedStage.for_stage(redis.key_prefix, mapping.api, stage.name, ttls)
+                capacity = stage.settings.cache_size_bytes
+                self.caching.register(mapping.api, stage.name, runtime.engine, capacity, runtime.shared_cache)
             warnings += stage_warnings
             if definition.api_key_source == "AUTHORIZER" and any(r.api_key_required for r in definition.routes):
                 warnings.append(
@@ -240,6 +246,7 @@ class Gateway:
             admission=self.admission,
             observability=self.observability,
             respect_backend_cache_control=self.config.node.respect_backend_cache_control,
+            shared_cache_redis=self.config.node.redis if self.caching.shared else None,
         )
 
     def serve(
@@ -276,7 +283,13 @@ class Gateway:
 
     def _flush_cache(self, query: Mapping[str, str]) -> dict[str, list[str]]:
         flushed = self.caching.flush(query.get("api"), query.get("stage"))
-        return {"flushed": [f"{api}/{stage}" for api, stage in flushed]}
+        answer = {"flushed": [f"{api}/{stage}" for api, stage in flushed]}
+        if self.caching.shared_flush_error is not None:
+            # The workers are flushed; the shared tier is not (Redis unreachable): say so to the caller.
+            answer["sharedTierNotFlushed"] = [
+                f"{api}/{stage}" for api, stage in flushed if (api, stage) in self.caching.shared
+            ]
+        return answer
 
     def _serve_listeners(self, lives: list[LiveGateway]) -> None:
         # One Granian server per listener, each in its own process; this one forwards signals and waits.

@@ -28,6 +28,7 @@ from fastgw.integrations.upstream import UpstreamPools
 from fastgw.observability.node import StageLog, StageSlots
 from fastgw.responses import GatewayResponses, gateway_response_warnings
 from fastgw.routing_types import Compression, Cors, RequestValidator
+from fastgw.shared_cache import SharedStage
 from fastgw.transforms.compression import build_compression
 from fastgw.transforms.cors import build_cors, cors_warnings
 from fastgw.transforms.parameters import UnsupportedExpressionError
@@ -101,6 +102,8 @@ class StageRuntime:
         """This worker's access-log writer for the stage (``None``: access logs off)."""
         self.cache_enabled = False
         """The stage has a response cache (set by the gateway)."""
+        self.shared_cache: SharedStage | None = None
+        """The stage's place in the shared cache tier (``cacheSharedTier``; set by the gateway)."""
         self.key_ids: Callable[[int], str | None] | None = None
         """An API key's id from its slot (``$context.identity.apiKeyId``)."""
 

@@ -326,6 +326,22 @@ ERROR_CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
         [("/apis/a/stages/prod/cacheStaleSeconds", "cacheStaleSeconds must be an integer, got a string")],
     ),
     (
+        "cache-shared-tier-without-redis",
+        "apis: {a: {definition: a.yaml, stages: {prod: {cacheClusterEnabled: true, cacheSharedTier: true}}}}\n",
+        [
+            (
+                "/apis/a/stages/prod/cacheSharedTier",
+                "cacheSharedTier keeps the shared cache tier in Redis: configure a top-level 'redis'",
+            )
+        ],
+    ),
+    (
+        "cache-shared-tier-not-boolean",
+        "redis: {url: 'redis://127.0.0.1:6379/0'}\n"
+        "apis: {a: {definition: a.yaml, stages: {prod: {cacheSharedTier: 'yes'}}}}\n",
+        [("/apis/a/stages/prod/cacheSharedTier", "cacheSharedTier must be true or false, got a string")],
+    ),
+    (
         "negative-rate",
         "apis: {a: {definition: a.yaml, stages: {prod: {throttling: {rateLimit: -1, burstLimit: 1}}}}}\n",
         [("/apis/a/stages/prod/throttling/rateLimit", "rateLimit must be a number of at least 0, got an integer -1")],
@@ -647,6 +663,7 @@ NOT_IN_SCHEMA = {
     "duplicate-mapping",
     "duplicate-root-mapping-on-host",
     "stage-prefix-conflict",
+    "cache-shared-tier-without-redis",  # across the file (a stage key and the top-level redis)
 }
 
 

@@ -86,6 +86,21 @@ def test_stale_while_revalidate_window(tmp_path: Path) -> None:
     assert stages["dev"].settings.cache_stale_seconds == 0  # off by default, as AWS has no such thing
 
 
+def test_shared_cache_tier(tmp_path: Path) -> None:
+    body = """
+        redis: {url: "redis://127.0.0.1:6379/0"}
+        apis:
+          a:
+            definition: a.yaml
+            stages:
+              prod: {cacheClusterEnabled: true, cacheSharedTier: true}
+              dev: {cacheClusterEnabled: true}
+        """
+    stages = load(tmp_path, body).apis["a"].stages
+    assert stages["prod"].settings.cache_shared_tier is True
+    assert stages["dev"].settings.cache_shared_tier is False  # off by default, as AWS has no such thing
+
+
 def test_selectors() -> None:
     assert parse_method_selector("*/*") == RouteSelector(None, "*", "*/*")
     assert parse_method_selector("/pets/{id}/get") == RouteSelector("/pets/{id}", "GET", "/pets/{id}/get")

@@ -672,6 +672,7 @@ def load_gateway_file(path: str | os.PathLike[str]) -> GatewayConfig:
     node = read_node_settings(checker, top, root, base_dir)
     good_apis = {name: api for name, api in apis.items() if api is not None}
     _check_plan_stages(checker, node, apis)
+    _check_shared_cache(checker, node, apis)
     checker.errors.extend(_conflicts([*mappings, *_stage_prefix_mappings(good_apis.values(), mappings)]))
     if checker.errors:
         raise DefinitionError(checker.errors)
@@ -689,6 +690,20 @@ def _check_plan_stages(checker: _Checker, node: NodeSettings, apis: Mapping[str,
                 )
             elif (api := apis[stage.api]) is not None and stage.stage not in api.stages:
                 checker.error(where.child("stage"), f"API '{stage.api}' has no stage '{stage.stage}'")
+
+
+def _check_shared_cache(checker: _Checker, node: NodeSettings, apis: Mapping[str, ApiConfig | None]) -> None:
+    """``cacheSharedTier`` keeps the shared tier in the gateway's Redis: without ``redis`` it is an error (a
+    silently unshared cache would look like it works)."""
+    if node.redis is not None:
+        return
+    for api in apis.values():
+        for stage in api.stages.values() if api is not None else ():
+            if stage.settings.cache_shared_tier:
+                checker.error(
+                    stage.place.child("cacheSharedTier"),
+                    "cacheSharedTier keeps the shared cache tier in Redis: configure a top-level 'redis'",
+                )
 
 
 def _read_listeners(checker: _Checker, value: Any, place: Place, base_dir: str) -> tuple[Listener, ...]:

@@ -15,6 +15,7 @@ Per stage, in AWS's own shapes (both API types accept every form; pick the one y
         cacheClusterEnabled: true
         cacheClusterSize: 0.5                                # GB, one of AWS's sizes, or any number of GB
         cacheStaleSeconds: 30                                # beyond AWS: stale-while-revalidate window (0: off)
+        cacheSharedTier: true                                # beyond AWS: a shared cache tier in `redis` (off)
         accessLogSettings: {format: '$context.requestId $context.status'}
 
 At the top::
@@ -132,6 +133,8 @@ class StageSettings:
     access_log_format: str | None = None
     cache_stale_seconds: int = 0
     """Beyond AWS: how long after its TTL an entry is still answered while one request refreshes it (0: off)."""
+    cache_shared_tier: bool = False
+    """Beyond AWS: a shared tier of the cache in the gateway's Redis, between each worker's cache and the backend."""
 
     def for_route(self, route: Route) -> MethodSetting:
         """The effective setting of one route: its specific entries over the stage default, field by field."""
@@ -236,6 +239,7 @@ STAGE_SETTING_KEYS = (
     "cacheClusterEnabled",
     "cacheClusterSize",
     "cacheStaleSeconds",
+    "cacheSharedTier",
     "accessLogSettings",
 )
 NODE_SETTING_KEYS = ("throttling", "usagePlans", "apiKeys", "state", "redis", "metrics", "accessLogs", "tracing")
@@ -366,7 +370,10 @@ def read_stage_settings(checker: _Checker, stage: Mapping[str, Any], place: Plac
         where = place.child("cacheStaleSeconds")
         found = checker.integer(stage["cacheStaleSeconds"], where, "cacheStaleSeconds", 0, MAX_CACHE_STALE_SECONDS)
         stale_seconds = found or 0
-    return StageSettings(default, tuple(methods), enabled, size_bytes, log_format, stale_seconds)
+    shared_tier = False
+    if "cacheSharedTier" in stage:
+        shared_tier = bool(checker.boolean(stage["cacheSharedTier"], place.child("cacheSharedTier"), "cacheSharedTier"))
+    return StageSettings(default, tuple(methods), enabled, size_bytes, log_format, stale_seconds, shared_tier)
 
 
 def _read_selected_settings(
