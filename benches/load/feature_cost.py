@@ -26,6 +26,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,27 +156,31 @@ def workers(pid: int) -> list[int]:
     return [int(p) for p in out] or [pid]
 
 
-def wrk(port: int, script: Path, seconds: int) -> tuple[int, float, str]:
-    out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            "0",
-            "wrk",
-            "-t1",
-            "-c64",
-            f"-d{seconds}s",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}/items",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+def wrk_command(port: int, script: Path, seconds: int, connections: int = 64) -> list[str]:
+    return [
+        "taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
+        f"http://127.0.0.1:{port}/items",
+    ]  # fmt: skip
+
+
+def wrk_counts(out: str) -> tuple[int, float]:
     requests = int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
     rate = float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
-    return requests, rate, out
+    return requests, rate
+
+
+def wrk(port: int, script: Path, seconds: int) -> tuple[int, float, str]:
+    out = subprocess.run(wrk_command(port, script, seconds), capture_output=True, text=True, check=True).stdout
+    return (*wrk_counts(out), out)
+
+
+def wrk_together(ports: list[int], script: Path, seconds: int) -> list[tuple[int, float, str]]:
+    """One wrk per port, all at once (32 connections each)."""
+    runs = [
+        subprocess.Popen(wrk_command(port, script, seconds, 32), stdout=subprocess.PIPE, text=True) for port in ports
+    ]
+    outs = [run.communicate()[0] for run in runs]
+    return [(*wrk_counts(out), out) for out in outs]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feature", choices=("shaping", "admission", "metrics", "accesslog"), default="shaping")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=6)
+    parser.add_argument(
+        "--together", action="store_true", help="run both variants at once on CPU 1 (robust on a noisy host)"
+    )
     args = parser.parse_args(argv)
     hz = os.sysconf("SC_CLK_TCK")
     with tempfile.TemporaryDirectory() as tmp:
@@ -231,39 +239,56 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             wait_for(backend_port)
+
+            def start(kind: str) -> tuple[subprocess.Popen[bytes], int]:
+                port = free_port()
+                gateway = subprocess.Popen(
+                    ["taskset", "-c", "1", sys.executable, "-m", "fastgw", "serve",
+                     str(work / f"{kind}-gateway.yaml"), "--port", str(port), "--state", str(work / f"{kind}.db"),
+                     *extra_args.get(kind, [])],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )  # fmt: skip
+                return gateway, port
+
+            def stop(gateway: subprocess.Popen[bytes]) -> None:
+                os.killpg(gateway.pid, signal.SIGTERM)
+                gateway.wait(10)
+
             results: dict[str, list[float]] = {kind: [] for kind in kinds}
+            ratios: list[float] = []
             for round_number in range(1, args.rounds + 1):
-                for kind in kinds:
-                    port = free_port()
-                    gateway = subprocess.Popen(
-                        ["taskset", "-c", "1", sys.executable, "-m", "fastgw", "serve",
-                         str(work / f"{kind}-gateway.yaml"), "--port", str(port), "--state", str(work / "state.db"),
-                         *extra_args.get(kind, [])],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                        start_new_session=True,
-                    )  # fmt: skip
+                # Alone: each variant in turn on CPU 1. Together: both on CPU 1 at once, each under its own wrk,
+                # so that whatever slows the machine in a round slows both alike.
+                groups = [list(kinds)] if args.together else [[kind] for kind in kinds]
+                for group in groups:
+                    started = [start(kind) for kind in group]
                     try:
-                        wait_for(port)
+                        ports = [port for _, port in started]
+                        for port in ports:
+                            wait_for(port)
                         time.sleep(1.5)
-                        wrk(port, script, 2)
-                        pids = workers(gateway.pid)
-                        before = cpu_ticks(pids)
-                        requests, rate, out = wrk(port, script, args.duration)
-                        used = (cpu_ticks(pids) - before) / hz
-                        if "Non-2xx" in out:
-                            raise RuntimeError(f"{kind}: non-2xx responses\n{out}")
-                        per_request = used / requests * 1e6
-                        results[kind].append(per_request)
-                        print(f"round {round_number} {kind:6s} {rate:9.0f} req/s  {per_request:6.1f} µs CPU/request")
+                        wrk_together(ports, script, 2)
+                        pids = [workers(gateway.pid) for gateway, _ in started]
+                        before = [cpu_ticks(p) for p in pids]
+                        runs = wrk_together(ports, script, args.duration)
+                        for kind, p, ticks, (requests, rate, out) in zip(group, pids, before, runs, strict=True):
+                            if "Non-2xx" in out:
+                                raise RuntimeError(f"{kind}: non-2xx responses\n{out}")
+                            per_request = (cpu_ticks(p) - ticks) / hz / requests * 1e6
+                            results[kind].append(per_request)
+                            print(f"round {round_number} {kind:9s} {rate:9.0f} req/s {per_request:6.1f} µs CPU/request")
                     finally:
-                        os.killpg(gateway.pid, signal.SIGTERM)
-                        gateway.wait(10)
-            plain = sorted(results["plain"])[len(results["plain"]) // 2]
-            other = sorted(results[kinds[1]])[len(results[kinds[1]]) // 2]
+                        for gateway, _ in started:
+                            stop(gateway)
+                ratios.append(results[kinds[1]][-1] / results["plain"][-1])
+            plain = statistics.median(results["plain"])
+            other = statistics.median(results[kinds[1]])
             print(
                 f"median CPU/request: plain {plain:.1f} µs, {kinds[1]} {other:.1f} µs:"
-                f" {(other / plain - 1) * 100:+.1f}%"
+                f" {(other / plain - 1) * 100:+.1f}%; median of the per-round ratios"
+                f" {(statistics.median(ratios) - 1) * 100:+.1f}% (rounds: {', '.join(f'{r:.3f}' for r in ratios)})"
             )
         finally:
             os.killpg(backend.pid, signal.SIGTERM)
