@@ -118,6 +118,11 @@ class ClientWindow:
                 raise ClientGoneError(f"the client took nothing for {self._timeout:g} s")
 
 
+#: The worker's TCP sockets by (peer, local) address, as the last scan of its descriptors found them: a keep-alive
+#: client's next download, and every client connected at that scan, skip the scan (a few hundred syscalls).
+_sockets_by_address: dict[tuple[tuple[str, int], tuple[str, int]], int] = {}
+
+
 def find_client_socket(client: str, server: str) -> socket.socket | None:
     """A duplicate of this process's TCP socket connected from ``client`` to ``server`` (Granian's
     ``ip:port`` strings), or ``None``. Only addresses and ``TCP_INFO`` are ever read from it: its file
@@ -126,44 +131,82 @@ def find_client_socket(client: str, server: str) -> socket.socket | None:
     local = _address(server)
     if peer is None or local is None:
         return None
+    known = _sockets_by_address.get((peer, local))
+    if known is not None:
+        candidate = _tcp_socket(known)
+        if candidate is not None and _addresses(candidate) == (peer, local):
+            return candidate  # descriptors are reused: the addresses are checked again
+        if candidate is not None:
+            candidate.close()
+    return _scan(peer, local)
+
+
+def _scan(peer: tuple[str, int], local: tuple[str, int]) -> socket.socket | None:
+    """Reads the address pair of every TCP socket of this process (refreshing the table above) and returns a
+    duplicate of the one from ``peer`` to ``local``."""
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:
         return None
-    for name in names:
-        fd = int(name)
-        try:
-            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-                continue
-            candidate = socket.socket(fileno=os.dup(fd))
-        except OSError:
+    # Sockets first, then duplicates: a duplicate may take the number of the directory listing's closed
+    # descriptor, and must not be met again as a socket of its own.
+    socket_fds = [fd for fd in map(int, names) if _is_socket(fd)]
+    found = None
+    _sockets_by_address.clear()
+    for fd in socket_fds:
+        candidate = _tcp_socket(fd)
+        if candidate is None:
             continue
-        try:
-            if (
-                candidate.family in _TCP_FAMILIES
-                and candidate.type == socket.SOCK_STREAM
-                and _same(candidate.getpeername(), peer)
-                and _same(candidate.getsockname(), local)
-            ):
-                return candidate
-        except OSError:
-            pass
+        addresses = _addresses(candidate)
+        if addresses is not None:
+            _sockets_by_address[addresses] = fd
+            if found is None and addresses == (peer, local):
+                found = candidate
+                continue
         candidate.close()
+    return found
+
+
+def _is_socket(fd: int) -> bool:
+    try:
+        return stat.S_ISSOCK(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+def _tcp_socket(fd: int) -> socket.socket | None:
+    """A duplicate of ``fd`` when it is a TCP socket."""
+    if not _is_socket(fd):
+        return None
+    try:
+        candidate = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return None
+    if candidate.family in _TCP_FAMILIES and candidate.type == socket.SOCK_STREAM:
+        return candidate
+    candidate.close()
     return None
+
+
+def _addresses(candidate: socket.socket) -> tuple[tuple[str, int], tuple[str, int]] | None:
+    """``(peer, local)`` of a connected TCP socket, hosts without the IPv4-mapped prefix; ``None`` if not
+    connected."""
+    try:
+        peer, local = candidate.getpeername(), candidate.getsockname()
+    except OSError:
+        return None
+    return (_plain_host(peer[0]), peer[1]), (_plain_host(local[0]), local[1])
 
 
 def _address(text: str) -> tuple[str, int] | None:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
         return None
-    return host.strip("[]"), int(port)
+    return _plain_host(host.strip("[]")), int(port)
 
 
-def _same(address: Any, wanted: tuple[str, int]) -> bool:
-    host, port = address[0], address[1]
-    if port != wanted[1]:
-        return False
-    return bool(host == wanted[0] or host.removeprefix("::ffff:") == wanted[0].removeprefix("::ffff:"))
+def _plain_host(host: str) -> str:
+    return host.removeprefix("::ffff:")
 
 
 def _bytes_acked(client: socket.socket) -> int:
