@@ -59,6 +59,9 @@ pub struct PyForward {
     /// the response fetched in the background replaces it under `cache_key`.
     #[pyo3(get)]
     stale: Option<Py<PyCached>>,
+    /// The client asked for a refresh (`max-age=0`) and may: no cached copy answers it, a shared tier's included.
+    #[pyo3(get)]
+    cache_refresh: bool,
 }
 
 /// A response served from the stage cache.
@@ -447,7 +450,7 @@ impl PyEngine {
         match self.0.admit(method, &encoded, facts, request.api_key) {
             Decision::Forward(forwarded) => {
                 let found = forwarded.route;
-                let (cache_key, stale) = match self.cache_lookup(py, &found, method, query, &strs)? {
+                let (cache_key, stale, cache_refresh) = match self.cache_lookup(py, &found, method, query, &strs)? {
                     Ok(found) => found,
                     Err(answer) => return Ok(answer),
                 };
@@ -497,6 +500,7 @@ impl PyEngine {
                     trace,
                     cache_key,
                     stale,
+                    cache_refresh,
                 };
                 Ok(Py::new(py, forward)?.into_any())
             }
@@ -512,9 +516,9 @@ impl PyEngine {
 }
 
 impl PyEngine {
-    /// The stage cache's answer for a routed request: `Ok((key, stale))` to go on (with the key of a miss or of a
-    /// stale entry to refresh, and the stale entry), `Err(answer)` when the cache answers (a hit, or
-    /// `FAIL_WITH_403`).
+    /// The stage cache's answer for a routed request: `Ok((key, stale, refresh))` to go on (the key of a miss or
+    /// of a stale entry to refresh, the stale entry, and whether it is a client's refresh), `Err(answer)` when the
+    /// cache answers (a hit, or `FAIL_WITH_403`).
     fn cache_lookup(
         &self,
         py: Python<'_>,
@@ -524,14 +528,15 @@ impl PyEngine {
         headers: &[(&str, &str)],
     ) -> PyResult<Result<CacheGoOn, Py<PyAny>>> {
         let Some(cache) = self.0.cache() else {
-            return Ok(Ok((None, None)));
+            return Ok(Ok((None, None, false)));
         };
         Ok(match cache.lookup(found.route_id, method, &found.params, query, headers) {
-            CacheLookup::NotCached => Ok((None, None)),
-            CacheLookup::Miss(key) => Ok((Some(Py::new(py, PyCacheKey(key))?), None)),
+            CacheLookup::NotCached => Ok((None, None, false)),
+            CacheLookup::Miss(key) => Ok((Some(Py::new(py, PyCacheKey(key))?), None, false)),
+            CacheLookup::Refresh(key) => Ok((Some(Py::new(py, PyCacheKey(key))?), None, true)),
             CacheLookup::Stale { response, key, warn } => {
                 let stale = Py::new(py, cached(py, found.route_id, &response, warn)?)?;
-                Ok((Some(Py::new(py, PyCacheKey(key))?), Some(stale)))
+                Ok((Some(Py::new(py, PyCacheKey(key))?), Some(stale), false))
             }
             CacheLookup::Refused => {
                 let reject = PyReject { response_type: "ACCESS_DENIED", route_id: Some(found.route_id) };
@@ -551,9 +556,9 @@ fn cached(py: Python<'_>, route_id: u32, response: &CachedResponse, warn: bool) 
     Ok(PyCached { route_id, status: response.status, headers: headers.unbind(), body, warn })
 }
 
-/// A routed request the cache does not answer: the key to store its response under, and a stale entry to
-/// answer with while it is refreshed.
-type CacheGoOn = (Option<Py<PyCacheKey>>, Option<Py<PyCached>>);
+/// A routed request the cache does not answer: the key to store its response under, a stale entry to answer
+/// with while it is refreshed, and whether the client asked for (and may have) a refresh.
+type CacheGoOn = (Option<Py<PyCacheKey>>, Option<Py<PyCached>>, bool);
 
 /// A whole answer: status, headers, body.
 type Answer = (u16, Py<PyList>, Py<PyBytes>);

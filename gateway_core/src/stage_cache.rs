@@ -76,6 +76,9 @@ pub enum CacheLookup {
     Stale { response: Arc<CachedResponse>, key: CacheKey, warn: bool },
     /// Fetch from the integration, then [`StageCache::store`] the response under this key.
     Miss(CacheKey),
+    /// An authorized `Cache-Control: max-age=0`: like a miss, but no cached copy may answer it (a shared tier's
+    /// included); the response replaces the entry.
+    Refresh(CacheKey),
     /// `FAIL_WITH_403`.
     Refused,
 }
@@ -181,7 +184,7 @@ impl<C: Clock> StageCache<C> {
         let mut warn = false;
         if refresh_requested(headers) {
             match caching.invalidation {
-                Invalidation::Allowed => return CacheLookup::Miss(key),
+                Invalidation::Allowed => return CacheLookup::Refresh(key),
                 Invalidation::Refuse => return CacheLookup::Refused,
                 Invalidation::IgnoreWithWarning => warn = true,
                 Invalidation::Ignore => {}
@@ -311,7 +314,7 @@ mod tests {
             let CacheLookup::Miss(key) = lookup(&cache, "GET", "", &[]) else { panic!() };
             cache.store(0, key, response());
             let found = match lookup(&cache, "GET", "", &refresh) {
-                CacheLookup::Miss(_) => "miss",
+                CacheLookup::Miss(_) | CacheLookup::Refresh(_) => "miss",
                 CacheLookup::Refused => "refused",
                 CacheLookup::Hit { warn: true, .. } => "warn",
                 CacheLookup::Hit { warn: false, .. } => "hit",

@@ -62,6 +62,10 @@ class Forward:
         """Stale-while-revalidate: an expired entry within the stage's stale window, to answer with at once while
         a response fetched in the background replaces it under :attr:`cache_key`."""
     @property
+    def cache_refresh(self) -> bool:
+        """The client asked for a refresh (``Cache-Control: max-age=0``) and may: no cached copy answers it, a
+        shared tier's included."""
+    @property
     def trace(self) -> tuple[str, str] | None:
         """``(traceparent, X-Amzn-Trace-Id)`` for the backend, when ``admit`` was given the request id."""
     @property

@@ -21,7 +21,7 @@ from typing import Any
 
 from fastgw._core import Cached, Metrics, Reject, RequestIds
 from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
-from fastgw.caching import WorkerCache, cached_response, refresh_requested
+from fastgw.caching import WorkerCache, cached_response
 from fastgw.client_window import ClientWindow
 from fastgw.config.gateway_file import MappingTable
 from fastgw.config.settings import RedisSettings
@@ -342,15 +342,14 @@ class GatewayApp:
             if decision.cache_key is None:
                 return await integration.invoke(request)
             request.metric_field = CACHE_MISS
-            shared = runtime.shared_cache
             response, _ = await self.cache.fetch(
                 runtime.engine,
                 decision.route_id,
                 decision.cache_key,
                 lambda: integration.invoke(request),
-                shared,
+                runtime.shared_cache,
                 # A client's authorized refresh (max-age=0) must reach the backend, not the shared entry.
-                read_shared=shared is None or not refresh_requested(headers),
+                read_shared=not decision.cache_refresh,
             )
             return response
         finally:

@@ -278,14 +278,6 @@ def cached_response(cached: Cached, *, stale: bool = False) -> Response:
     return Response(cached.status, headers, cached.body)
 
 
-def refresh_requested(headers: Sequence[tuple[str, str]]) -> bool:
-    """``Cache-Control: max-age=0`` among the request headers (as the engine reads it)."""
-    for name, value in headers:
-        if name.lower() == "cache-control" and any(d.strip().lower() == "max-age=0" for d in value.split(",")):
-            return True
-    return False
-
-
 def _private(headers: Sequence[tuple[str, str]]) -> bool:
     for name, value in headers:
         if name.lower() == "cache-control":

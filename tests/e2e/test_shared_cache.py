@@ -23,12 +23,12 @@ def redis_server(tmp_path: Path) -> Any:
     server.kill()
 
 
-def shared_config(tmp_path: Path, backend_port: int, redis_url: str) -> Path:
+def shared_config(tmp_path: Path, backend_port: int, redis_url: str, **method_settings: Any) -> Path:
     (tmp_path / "api.yaml").write_text(yaml.safe_dump(cached_api(backend_port), sort_keys=False))
     stage = {
         "cacheClusterEnabled": True,
         "cacheSharedTier": True,
-        "methodSettings": {"*/*": {"cacheTtlInSeconds": 60}},
+        "methodSettings": {"*/*": {"cacheTtlInSeconds": 60, **method_settings}},
     }
     config = {
         "apis": {"items": {"definition": "api.yaml", "stages": {"prod": stage}}},
@@ -107,3 +107,20 @@ def test_redis_down_answers_from_the_backend_without_hanging(
     again = process.call("GET", "/items?type=down0")  # the worker's own cache still works
     assert again.status == 200
     assert "shared cache tier (Redis) unavailable" in process.output()
+
+
+@pytest.mark.parametrize("may_refresh", [False, True], ids=["unauthorized", "authorized"])
+def test_max_age_zero_skips_the_shared_tier_only_when_the_client_may_refresh(
+    gateway: GatewayFactory, backend: Process, tmp_path: Path, redis_server: RedisServer, may_refresh: bool
+) -> None:
+    """An ignored ``max-age=0`` (the default strategy: answered from the cache, with a warning) is answered from
+    the shared entry too; an allowed one reaches the backend."""
+    setting = {"requireAuthorizationForCacheControl": False} if may_refresh else {}
+    path = shared_config(tmp_path, backend.port, redis_server.url, **setting)
+    (first, _), (second, _) = start(gateway, path), start(gateway, path)
+    fetched = served_by_backend(backend, first.call("GET", "/items?type=r"))
+    wait_for_entries(redis_server.url, 1)
+    before = hits(backend)
+    reply = second.call("GET", "/items?type=r", headers={"Cache-Control": "max-age=0"})
+    assert (served_by_backend(backend, reply) != fetched) == may_refresh
+    assert hits(backend) == before + (1 if may_refresh else 0)
