@@ -343,10 +343,10 @@ mod tests {
         assert_eq!(cache.len(), 0);
     }
 
-    #[test]
-    fn a_shorter_ttl_cuts_the_entry_and_a_longer_one_keeps_the_routes() {
-        use crate::cache::ManualClock;
-        const SECOND: u64 = 1_000_000;
+    const SECOND: u64 = 1_000_000;
+
+    /// One GET route with a 10 s TTL, on a clock the test moves.
+    fn cache_on_a_manual_clock(config: CacheConfig) -> (StageCache<impl Clock>, Arc<crate::cache::ManualClock>) {
         let route = RouteCaching {
             ttl: Duration::from_secs(10),
             namespace: "n".into(),
@@ -354,10 +354,14 @@ mod tests {
             all_methods: false,
             invalidation: Invalidation::Ignore,
         };
-        let clock = Arc::new(ManualClock::new(0));
+        let clock = Arc::new(crate::cache::ManualClock::new(0));
         let time = Arc::clone(&clock);
-        let cache =
-            StageCache::with_clock(CacheConfig::new(1 << 20), vec![Some(route)], None, move || time.now_micros());
+        (StageCache::with_clock(config, vec![Some(route)], None, move || time.now_micros()), clock)
+    }
+
+    #[test]
+    fn a_shorter_ttl_cuts_the_entry_and_a_longer_one_keeps_the_routes() {
+        let (cache, clock) = cache_on_a_manual_clock(CacheConfig::new(1 << 20));
         let lookup = |cache: &StageCache<_>| cache.lookup(0, "GET", &Params::default(), "", &[]);
         for (max_ttl, expires) in [(Duration::from_secs(3), 3 * SECOND), (Duration::from_mins(1), 10 * SECOND)] {
             clock.set(0);
@@ -373,19 +377,8 @@ mod tests {
 
     #[test]
     fn within_the_stale_window_an_entry_is_stale_with_its_key_then_a_miss() {
-        use crate::cache::ManualClock;
-        const SECOND: u64 = 1_000_000;
-        let route = RouteCaching {
-            ttl: Duration::from_secs(10),
-            namespace: "n".into(),
-            params: vec![],
-            all_methods: false,
-            invalidation: Invalidation::Ignore,
-        };
         let config = CacheConfig { stale_for: Duration::from_secs(5), ..CacheConfig::new(1 << 20) };
-        let clock = Arc::new(ManualClock::new(0));
-        let time = Arc::clone(&clock);
-        let cache = StageCache::with_clock(config, vec![Some(route)], None, move || time.now_micros());
+        let (cache, clock) = cache_on_a_manual_clock(config);
         let lookup = |cache: &StageCache<_>| cache.lookup(0, "GET", &Params::default(), "", &[]);
         let CacheLookup::Miss(key) = lookup(&cache) else { panic!("empty") };
         assert!(cache.store(0, key.clone(), response()));
