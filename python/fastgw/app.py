@@ -22,7 +22,7 @@ from typing import Any
 from fastgw._core import Cached, Metrics, Reject, RequestIds
 from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
 from fastgw.caching import WorkerCache, cached_response
-from fastgw.client_window import ClientWindow
+from fastgw.client_window import ClientGoneError, ClientWindow
 from fastgw.config.gateway_file import MappingTable
 from fastgw.config.settings import RedisSettings
 from fastgw.errors import GatewayError, IntegrationUnreachableError
@@ -397,11 +397,12 @@ class GatewayApp:
         except Exception as error:  # the client went away or stalled, or the backend broke off mid-body
             stream.abort()
             log.warning("request %s: streamed response cut short: %s", request.request_id, error)
-            if window is not None and request.scope.http_version != "2":
-                window.cut()  # the client sees a truncated response, not a complete one
+            if isinstance(error, ClientGoneError) and window is not None and request.scope.http_version != "2":
+                # Granian would wait forever to write to a client that reads nothing: the connection is reset.
+                window.cut()
                 return
-            # Raising makes Granian drop the connection (or the HTTP/2 stream) instead of ending the chunked
-            # body cleanly.
+            # Raising makes Granian drop the connection (or the HTTP/2 stream) once what is queued is written,
+            # instead of ending the chunked body cleanly: the client sees a truncated response.
             raise
         finally:
             if window is not None:
