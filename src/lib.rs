@@ -10,6 +10,10 @@ mod validation;
 
 use pyo3::prelude::*;
 
+/// Rust-side allocations only (Python objects use Python's allocator): see `Cargo.toml`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule(gil_used = false)]
 mod _core {
     use pyo3::prelude::*;
