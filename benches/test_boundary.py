@@ -32,7 +32,7 @@ def thousand_routes() -> list[tuple[str, str]]:
     return routes
 
 
-PROXY = ("127.0.0.1:9000", "REST_PROXY", "abcdefghij", "/pets/{id}", "GET", "", False)
+PROXY = ("127.0.0.1:9000", "REST_PROXY", "abcdefghij", "/pets/{id}", "GET", "", False, [])
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ use gateway_core::cache::{CacheConfig, CacheKey, CachedResponse};
 use gateway_core::engine::RequestFacts;
 use gateway_core::http1::{ClientInfo, RequestBody};
 use gateway_core::paths::encode_path;
+use gateway_core::proxy::{HeaderMapping, MappedSource, MappingInput};
 use gateway_core::stage_cache::{
     CacheLookup, Generations, Invalidation, KeyParam, KeySource, RouteCaching, StageCache,
 };
@@ -208,6 +209,30 @@ impl HitObjects {
     }
 }
 
+/// A plain proxy route, as `Engine(proxies=...)` takes it.
+type ProxyArgs = (String, String, String, String, Option<String>, String, bool, Vec<(String, String, String)>);
+
+/// A header mapping's source from its kind and argument: `static` (the value), `header`, `multivalueheader`,
+/// `path`, `querystring`, `multivaluequerystring` (a name), or `context` (`requestId`, `httpMethod`,
+/// `identity.sourceIp`).
+fn mapped_source(kind: &str, argument: String) -> PyResult<MappedSource> {
+    Ok(match kind {
+        "static" => MappedSource::Static(argument),
+        "header" => MappedSource::Header(argument.to_ascii_lowercase()),
+        "multivalueheader" => MappedSource::MultiHeader(argument.to_ascii_lowercase()),
+        "path" => MappedSource::Path(argument),
+        "querystring" => MappedSource::Query(argument),
+        "multivaluequerystring" => MappedSource::MultiQuery(argument),
+        "context" => match argument.as_str() {
+            "requestId" => MappedSource::RequestId,
+            "httpMethod" => MappedSource::HttpMethod,
+            "identity.sourceIp" => MappedSource::SourceIp,
+            other => return Err(PyValueError::new_err(format!("unsupported context source {other:?}"))),
+        },
+        other => return Err(PyValueError::new_err(format!("unknown header mapping source {other:?}"))),
+    })
+}
+
 fn parse_api_type(api_type: &str) -> PyResult<ApiType> {
     match api_type {
         "REST" => Ok(ApiType::Rest),
@@ -219,7 +244,8 @@ fn parse_api_type(api_type: &str) -> PyResult<ApiType> {
 #[pymethods]
 impl PyEngine {
     /// `proxies`: per route, `None` or `(host, rules, api_id, path_template, method | None, query,
-    /// append_request_path)` for a plain HTTP proxy whose head the engine writes itself.
+    /// append_request_path, header_mappings)` for a plain HTTP proxy whose head the engine writes itself;
+    /// `header_mappings` are `(header name, source kind, argument)` (see `mapped_source`).
     #[new]
     ///
     /// Admission (API keys and throttling): `throttle` the node's buckets, `throttle_mode` `"local"`,
@@ -239,7 +265,7 @@ impl PyEngine {
         ignore_trailing_slash: Option<bool>,
         max_header_bytes: Option<usize>,
         max_body_bytes: Option<u64>,
-        proxies: Option<Vec<Option<(String, String, String, String, Option<String>, String, bool)>>>,
+        proxies: Option<Vec<Option<ProxyArgs>>>,
         throttle: Option<&PyThrottle>,
         throttle_mode: &str,
         stage_id: u64,
@@ -275,8 +301,15 @@ impl PyEngine {
         for proxy in proxies.unwrap_or_default() {
             spec.proxies.push(match proxy {
                 None => None,
-                Some((host, rules, api_id, path, method, query, append)) => {
-                    Some(ProxyTarget::new(host, parse_rules(&rules)?, api_id, &path, method, query, append))
+                Some((host, rules, api_id, path, method, query, append, mappings)) => {
+                    let mappings = mappings
+                        .into_iter()
+                        .map(|(name, kind, argument)| {
+                            Ok(HeaderMapping { name, source: mapped_source(&kind, argument)? })
+                        })
+                        .collect::<PyResult<_>>()?;
+                    let target = ProxyTarget::new(host, parse_rules(&rules)?, api_id, &path, method, query, append);
+                    Some(target.with_header_mappings(mappings))
                 }
             });
         }
@@ -473,7 +506,17 @@ impl PyEngine {
                         };
                         let ip = client_ip(client);
                         let info = ClientInfo { ip, proto, port, host: request.host.unwrap_or("") };
-                        let head = write_head(target, method, &upstream_target, &strs, &info, body, trace.as_ref());
+                        let input = MappingInput {
+                            method,
+                            headers: &strs,
+                            params: &found.params,
+                            query,
+                            client_ip: ip,
+                            request_id: request_id.unwrap_or(""),
+                        };
+                        let mapped = if target.maps_headers() { target.mapped_values(&input) } else { Vec::new() };
+                        let head =
+                            write_head(target, method, &upstream_target, &strs, &mapped, &info, body, trace.as_ref());
                         PyBytes::new(py, &head).unbind()
                     }),
                     None => None,
@@ -587,23 +630,25 @@ fn trace_headers(request_id: &str, request: &RequestHeaders<'_>) -> (String, Str
 }
 
 /// The upstream request head of a plain proxy, with the trace headers in place of the client's.
+#[allow(clippy::too_many_arguments)]
 fn write_head(
     target: &ProxyTarget,
     method: &str,
     upstream_target: &str,
     headers: &[(&str, &str)],
+    mapped: &[(&str, Cow<'_, str>)],
     info: &ClientInfo<'_>,
     body: RequestBody,
     trace: Option<&(String, String)>,
 ) -> Vec<u8> {
     let Some((traceparent, xray)) = trace else {
-        return target.write_head(method, upstream_target, headers.iter().copied(), info, body);
+        return target.write_head(method, upstream_target, headers.iter().copied(), mapped, info, body);
     };
     let passed = headers
         .iter()
         .copied()
         .filter(|(name, _)| !name.eq_ignore_ascii_case("traceparent") && !name.eq_ignore_ascii_case("x-amzn-trace-id"));
-    let mut head = target.write_head(method, upstream_target, passed, info, body);
+    let mut head = target.write_head(method, upstream_target, passed, mapped, info, body);
     head.truncate(head.len() - 2); // before the blank line that ends the head
     for (name, value) in [("traceparent: ", traceparent), ("X-Amzn-Trace-Id: ", xray)] {
         head.extend_from_slice(name.as_bytes());

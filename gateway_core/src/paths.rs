@@ -46,9 +46,73 @@ pub fn encode_path(path: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// One query-string name or value decoded as Python's `unquote_plus` does: `+` is a space, `%XX` a byte, a
+/// `%` not followed by two hex digits stays as it is, and bytes that are not UTF-8 become U+FFFD. Borrows when
+/// there is nothing to decode.
+///
+/// ```
+/// use gateway_core::paths::decode_query_component;
+/// assert_eq!(decode_query_component("a+b%21"), "a b!");
+/// assert_eq!(decode_query_component("100%"), "100%");
+/// ```
+pub fn decode_query_component(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        let escaped = (byte == b'%')
+            .then(|| Some((hex_value(*bytes.get(index + 1)?)? << 4) | hex_value(*bytes.get(index + 2)?)?))
+            .flatten();
+        match (byte, escaped) {
+            (_, Some(decoded)) => {
+                out.push(decoded);
+                index += 3;
+                continue;
+            }
+            (b'+', None) => out.push(b' '),
+            (other, None) => out.push(other),
+        }
+        index += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+const fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The decoded values of `name` in a raw query string, in order, as Python's `parse_qsl(...,
+/// keep_blank_values=True)` gives them: pairs split at `&`, empty pairs skipped, `a` alone is `a=`.
+pub fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = Cow<'q, str>> + 'q {
+    query.split('&').filter(|pair| !pair.is_empty()).filter_map(move |pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode_query_component(key) == name).then(|| decode_query_component(value))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_components_decode_as_python_does() {
+        assert!(matches!(decode_query_component("plain"), Cow::Borrowed("plain")));
+        assert_eq!(decode_query_component("caf%C3%A9+au+lait"), "café au lait");
+        assert_eq!(decode_query_component("%zz%4"), "%zz%4");
+        assert_eq!(decode_query_component("%FF"), "\u{fffd}");
+        let values: Vec<_> = query_values("a=1&&b=2&a&a%20b=3&a=x+y", "a").collect();
+        assert_eq!(values, ["1", "", "x y"]);
+        assert_eq!(query_values("a%20b=3", "a b").collect::<Vec<_>>(), ["3"]);
+    }
 
     #[test]
     fn safe_paths_are_borrowed() {

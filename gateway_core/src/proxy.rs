@@ -3,11 +3,58 @@
 //! once on its way in.
 //!
 //! A route qualifies when its backend path comes straight from the route's path parameters (an HTTP API
-//! `HTTP_PROXY`, or a REST `HTTP_PROXY` whose only mappings copy `method.request.path.X` to
-//! `integration.request.path.X`, the shape AWS exports). Other routes are handled in Python.
+//! `HTTP_PROXY`, or a REST `HTTP_PROXY` whose path mappings copy `method.request.path.X` to
+//! `integration.request.path.X`, the shape AWS exports) and its other mappings set headers from sources
+//! the engine can read ([`HeaderMapping`]). Other routes are handled in Python.
+
+use std::borrow::Cow;
 
 use crate::http1::{ClientInfo, HeaderRules, RequestBody, RequestHeadWriter};
+use crate::paths::query_values;
 use crate::routing::Params;
+
+/// Where a mapped header's value comes from: the sources of REST `requestParameters` that need no body.
+/// (Stage variables and the `$context` values fixed per route are resolved at load into `Static`.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MappedSource {
+    /// `'value'`.
+    Static(String),
+    /// `method.request.header.X` (the lowercase name): its last value.
+    Header(String),
+    /// `method.request.multivalueheader.X`: every value, joined with `,`.
+    MultiHeader(String),
+    /// `method.request.path.X`.
+    Path(String),
+    /// `method.request.querystring.X`: the last value, decoded.
+    Query(String),
+    /// `method.request.multivaluequerystring.X`: every value, decoded, joined with `,`.
+    MultiQuery(String),
+    /// `context.requestId`.
+    RequestId,
+    /// `context.httpMethod`: the client's method.
+    HttpMethod,
+    /// `context.identity.sourceIp`.
+    SourceIp,
+}
+
+/// `integration.request.header.<name>` from a source. A source without a value (or an empty one) sets
+/// nothing, and the client's own header of that name, if any, goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMapping {
+    pub name: String,
+    pub source: MappedSource,
+}
+
+/// What a request offers the mappings.
+#[derive(Debug, Clone, Copy)]
+pub struct MappingInput<'a, 'r, 'p> {
+    pub method: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub params: &'a Params<'r, 'p>,
+    pub query: &'a str,
+    pub client_ip: &'a str,
+    pub request_id: &'a str,
+}
 
 /// One piece of a backend path template such as `/pets/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +76,7 @@ pub struct ProxyTarget {
     query: String,
     /// HTTP API `$default` route: the whole request path is appended to the URI path.
     append_request_path: bool,
+    mapped_headers: Vec<HeaderMapping>,
 }
 
 impl ProxyTarget {
@@ -55,7 +103,52 @@ impl ProxyTarget {
         if !rest.is_empty() {
             path.push(Piece::Text(rest.to_owned()));
         }
-        Self { host: host.into(), rules, api_id: api_id.into(), path, method, query: query.into(), append_request_path }
+        Self {
+            host: host.into(),
+            rules,
+            api_id: api_id.into(),
+            path,
+            method,
+            query: query.into(),
+            append_request_path,
+            mapped_headers: Vec::new(),
+        }
+    }
+
+    /// The route's header mappings (REST `integration.request.header.X`), written after the client's headers.
+    #[must_use]
+    pub fn with_header_mappings(mut self, mappings: Vec<HeaderMapping>) -> Self {
+        self.mapped_headers = mappings;
+        self
+    }
+
+    /// The mapped headers that have a value for this request, in the route's order.
+    pub fn mapped_values<'a>(&'a self, input: &MappingInput<'a, '_, 'a>) -> Vec<(&'a str, Cow<'a, str>)> {
+        let mut values = Vec::with_capacity(self.mapped_headers.len());
+        for mapping in &self.mapped_headers {
+            let value = match &mapping.source {
+                MappedSource::Static(text) => Some(Cow::Borrowed(text.as_str())),
+                MappedSource::Header(name) => input
+                    .headers
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| Cow::Borrowed(*v)),
+                MappedSource::MultiHeader(name) => joined(
+                    input.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| Cow::Borrowed(*v)),
+                ),
+                MappedSource::Path(name) => input.params.get(name).map(Cow::Borrowed),
+                MappedSource::Query(name) => query_values(input.query, name).last(),
+                MappedSource::MultiQuery(name) => joined(query_values(input.query, name)),
+                MappedSource::RequestId => Some(Cow::Borrowed(input.request_id)),
+                MappedSource::HttpMethod => Some(Cow::Borrowed(input.method)),
+                MappedSource::SourceIp => Some(Cow::Borrowed(input.client_ip)),
+            };
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                values.push((mapping.name.as_str(), value));
+            }
+        }
+        values
     }
 
     /// The request target (`/path?query`) for one request, or `None` when a variable has no value.
@@ -87,27 +180,53 @@ impl ProxyTarget {
         Some(out)
     }
 
-    /// Writes the whole upstream request head.
+    /// Writes the whole upstream request head: the client's headers, except those a mapping sets
+    /// (`mapped`, from [`ProxyTarget::mapped_values`]), then the mapped ones.
     pub fn write_head<'h>(
         &self,
         method: &str,
         target: &str,
         headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        mapped: &[(&str, Cow<'_, str>)],
         client: &ClientInfo<'_>,
         body: RequestBody,
     ) -> Vec<u8> {
         let method = self.method.as_deref().unwrap_or(method);
         let mut writer = RequestHeadWriter::new(method, target, &self.host, self.rules, &self.api_id);
         for (name, value) in headers {
-            writer.header(name, value);
+            if !mapped.iter().any(|(mapped_name, _)| mapped_name.eq_ignore_ascii_case(name)) {
+                writer.header(name, value);
+            }
+        }
+        for (name, value) in mapped {
+            writer.mapped_header(name, value);
         }
         writer.finish(client, body)
+    }
+
+    /// Whether the route maps headers (their values depend on the request: see [`ProxyTarget::mapped_values`]).
+    pub fn maps_headers(&self) -> bool {
+        !self.mapped_headers.is_empty()
     }
 
     /// The method the backend sees.
     pub fn method<'m>(&'m self, client_method: &'m str) -> &'m str {
         self.method.as_deref().unwrap_or(client_method)
     }
+}
+
+/// Values joined with `,`; `None` when there are none.
+fn joined<'a>(mut values: impl Iterator<Item = Cow<'a, str>>) -> Option<Cow<'a, str>> {
+    let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(first);
+    };
+    let mut text = format!("{first},{second}");
+    for value in values {
+        text.push(',');
+        text.push_str(&value);
+    }
+    Some(Cow::Owned(text))
 }
 
 #[cfg(test)]
@@ -144,8 +263,60 @@ mod tests {
     fn fixed_method_overrides_the_clients() {
         let target = ProxyTarget::new("b", HeaderRules::RestProxy, "id", "/", Some("POST".into()), "", false);
         let client = ClientInfo { ip: "1.1.1.1", proto: "http", port: "80", host: "h" };
-        let head = target.write_head("GET", "/", [("x-a", "1")], &client, RequestBody::Empty);
+        let head = target.write_head("GET", "/", [("x-a", "1")], &[], &client, RequestBody::Empty);
         assert!(head.starts_with(b"POST / HTTP/1.1\r\nhost: b\r\nx-a: 1\r\n"));
         assert_eq!(target.method("GET"), "POST");
+    }
+
+    #[test]
+    fn mapped_headers_take_their_values_from_the_request_and_replace_the_clients() {
+        let router =
+            Router::build(&[RouteSpec::new("GET", "/pets/{id}")], RoutingOptions::for_api(ApiType::Rest)).unwrap();
+        let params = params_for(&router, "/pets/7");
+        let source = |name: &str, source| HeaderMapping { name: name.into(), source };
+        let target = ProxyTarget::new("b", HeaderRules::RestProxy, "id", "/pets/{id}", None, "", false)
+            .with_header_mappings(vec![
+                source("x-static", MappedSource::Static("s".into())),
+                source("X-User", MappedSource::Header("x-user".into())),
+                source("x-all", MappedSource::MultiHeader("x-tag".into())),
+                source("x-pet", MappedSource::Path("id".into())),
+                source("x-q", MappedSource::Query("q".into())),
+                source("x-qs", MappedSource::MultiQuery("q".into())),
+                source("x-id", MappedSource::RequestId),
+                source("x-method", MappedSource::HttpMethod),
+                source("x-ip", MappedSource::SourceIp),
+                source("x-absent", MappedSource::Header("x-none".into())),
+                source("x-empty", MappedSource::Query("e".into())),
+            ]);
+        let headers = [("x-user", "first"), ("x-tag", "a"), ("x-user", "last"), ("x-tag", "b"), ("x-absent", "kept")];
+        let input = MappingInput {
+            method: "GET",
+            headers: &headers,
+            params: &params,
+            query: "q=a+b&q=%C3%A9&e=",
+            client_ip: "10.0.0.1",
+            request_id: "rid",
+        };
+        let mapped = target.mapped_values(&input);
+        let pairs: Vec<(&str, &str)> = mapped.iter().map(|(n, v)| (*n, v.as_ref())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("x-static", "s"),
+                ("X-User", "last"),
+                ("x-all", "a,b"),
+                ("x-pet", "7"),
+                ("x-q", "é"),
+                ("x-qs", "a b,é"),
+                ("x-id", "rid"),
+                ("x-method", "GET"),
+                ("x-ip", "10.0.0.1"),
+            ]
+        );
+        let client = ClientInfo { ip: "10.0.0.1", proto: "http", port: "80", host: "h" };
+        let head = target.write_head("GET", "/pets/7", headers, &mapped, &client, RequestBody::Empty);
+        let head = String::from_utf8(head).unwrap();
+        assert!(!head.contains("x-user: first") && !head.contains("x-user: last"), "{head}");
+        assert!(head.contains("x-absent: kept\r\n") && head.contains("X-User: last\r\n"), "{head}");
     }
 }

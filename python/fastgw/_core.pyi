@@ -135,7 +135,8 @@ class Engine:
         ignore_trailing_slash: bool | None = None,
         max_header_bytes: int | None = None,
         max_body_bytes: int | None = None,
-        proxies: list[tuple[str, str, str, str, str | None, str, bool] | None] | None = None,
+        proxies: list[tuple[str, str, str, str, str | None, str, bool, list[tuple[str, str, str]]] | None]
+        | None = None,
         throttle: Throttle | None = None,
         throttle_mode: Literal["local", "deferred", "off"] = "local",
         stage_id: int = 0,

@@ -164,6 +164,7 @@ def _compile_integration(
             api_id=api_id,
             route_path=route.path,
             stage_variables=stage_variables,
+            route_key=route.route_key,
         )
     except (ValueError, UnsupportedExpressionError) as error:
         warnings.append(Problem(integration.place, f"{error}: the route answers 500"))

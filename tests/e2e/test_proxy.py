@@ -11,11 +11,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import json
 import os
 import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ SHORT_ID = re.compile(r"^[A-Za-z0-9+/_-]+=$")
 API_ID = re.compile(r"^[a-z0-9]{10}$")
 ANY_METHOD = "x-amazon-apigateway-any-method"
 BACKEND = "http://127.0.0.1:${stageVariables.backendPort}"
+ANY_METHOD_KEY = "ANY"
 
 
 def proxy_path_parameter() -> dict[str, Any]:
@@ -51,6 +54,23 @@ def rest_proxy(uri: str, *, method: str = "ANY", **extra: Any) -> dict[str, Any]
     return operation
 
 
+HEADER_MAPPINGS = {
+    "integration.request.header.x-static": "'fixed value'",
+    "integration.request.header.X-User": "method.request.header.x-client-user",
+    "integration.request.header.x-tags": "method.request.multivalueheader.x-tag",
+    "integration.request.header.x-pet": "method.request.path.proxy",
+    "integration.request.header.x-q": "method.request.querystring.q",
+    "integration.request.header.x-qs": "method.request.multivaluequerystring.q",
+    "integration.request.header.x-rid": "context.requestId",
+    "integration.request.header.x-verb": "context.httpMethod",
+    "integration.request.header.x-ip": "context.identity.sourceIp",
+    "integration.request.header.x-agent": "context.identity.userAgent",
+    "integration.request.header.x-prefix": "stageVariables.prefix",
+    "integration.request.header.x-resource": "context.resourcePath",
+    "integration.request.header.x-unset-var": "stageVariables.nothing",
+    "integration.request.header.x-absent": "method.request.header.x-nothing",
+}
+
 REST_API: dict[str, Any] = {
     "openapi": "3.0.1",
     "info": {"title": "proxy-rest", "version": "2024-05-02T09:20:11Z"},
@@ -74,6 +94,15 @@ REST_API: dict[str, Any] = {
             )
         },
         "/staged/{proxy+}": {ANY_METHOD: rest_proxy(BACKEND + "/${stageVariables.prefix}/{proxy}")},
+        # Header mappings from every source the engine reads itself (it writes the upstream head)...
+        "/mapped/{proxy+}": {ANY_METHOD: rest_proxy(BACKEND + "/m/{proxy}", requestParameters=dict(HEADER_MAPPINGS))},
+        # ... and the same with a query string mapping, which only Python applies (the whole head is Python's).
+        "/mapped-py/{proxy+}": {
+            ANY_METHOD: rest_proxy(
+                BACKEND + "/m/{proxy}",
+                requestParameters={**HEADER_MAPPINGS, "integration.request.querystring.extra": "'yes'"},
+            )
+        },
         "/slow": {"get": rest_proxy(BACKEND + "/delay/2000", method="GET", timeoutInMillis=300)},
         "/dead": {"get": rest_proxy("http://127.0.0.1:${stageVariables.deadPort}/nothing", method="GET")},
     },
@@ -543,6 +572,57 @@ def test_rest_proxy_merges_request_parameters(rest: Process) -> None:
     assert sent_headers(echo, "X-Override") == ["from-mapping"]  # mapped headers overwrite
     assert sent_header(echo, "X-Mapped") == "static-value"
     assert sent_header(echo, "X-Client") == "kept"
+
+
+@pytest.mark.parametrize("route", ["/mapped", "/mapped-py"])
+def test_rest_proxy_header_mappings(rest: Process, route: str) -> None:
+    """The engine writes /mapped's upstream head, Python /mapped-py's: the backend sees the same headers."""
+    headers = [
+        ("x-client-user", "alice"),
+        ("X-User", "from-client"),
+        ("x-tag", "a"),
+        ("x-tag", "b"),
+        ("User-Agent", "tester/1"),
+        ("x-absent", "kept"),
+        ("x-unset-var", "also kept"),
+    ]
+    reply = rest.call("GET", f"{route}/dogs/rex?q=a+b&q=x%21", headers=headers)
+    echo = echoed(reply)
+    assert echo["path"] == "/m/dogs/rex"
+    expected = {
+        "x-static": "fixed value",
+        "X-User": "alice",  # the mapped value replaces the client's header of that name
+        "x-tags": "a,b",
+        "x-pet": "dogs/rex",
+        "x-q": "x!",  # the last value, decoded
+        "x-qs": "a b,x!",
+        "x-rid": reply.header("x-amzn-RequestId"),
+        "x-verb": "GET",
+        "x-ip": "127.0.0.1",
+        "x-agent": "tester/1",
+        "x-prefix": "v2",
+        "x-resource": f"{route}/{{proxy+}}",
+        "x-absent": "kept",  # a source with no value sets nothing: the client's header goes through
+        "x-unset-var": "also kept",
+    }
+    assert {name: sent_headers(echo, name) for name in expected} == {name: [value] for name, value in expected.items()}
+
+
+def test_engine_writes_the_head_of_proxies_with_header_mappings(tmp_path: Path) -> None:
+    from fastgw.config.openapi import load_definition
+    from fastgw.integrations.http import HttpIntegration
+    from fastgw.routing import compile_stage
+
+    source = tmp_path / "api.json"
+    source.write_text(json.dumps(REST_API))
+    runtime, _ = compile_stage(load_definition(source), "prod", {"backendPort": "1", "prefix": "v2"})
+    targets = {
+        route.route_key: route.integration.proxy_target()
+        for route in runtime.routes
+        if isinstance(route.integration, HttpIntegration)
+    }
+    assert targets[f"{ANY_METHOD_KEY} /mapped/{{proxy+}}"] is not None
+    assert targets[f"{ANY_METHOD_KEY} /mapped-py/{{proxy+}}"] is None
 
 
 def test_stage_variable_in_the_integration_path(rest: Process) -> None:

@@ -21,6 +21,7 @@ from fastgw.transforms.parameters import (
     compile_request_parameters,
     compile_response_source,
     compile_source,
+    engine_header_source,
 )
 
 
@@ -291,3 +292,26 @@ def test_a_malformed_json_backend_body_fails_with_500() -> None:
         getter(REQUEST, 200, [], b"[1,")
     assert getter(REQUEST, 200, [], b"not json") is None
     assert compile_response_source("integration.response.body", {}, with_body=True)(REQUEST, 200, [], b"") == "{}"
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("'fixed'", ("static", "fixed")),
+        ("stageVariables.flavour", ("static", "mint")),
+        ("stageVariables.missing", ("static", "")),  # never a value: sets nothing
+        ("method.request.header.X-Token", ("header", "X-Token")),
+        ("method.request.multivalueheader.x-tag", ("multivalueheader", "x-tag")),
+        ("method.request.path.id", ("path", "id")),
+        ("method.request.querystring.q", ("querystring", "q")),
+        ("method.request.multivaluequerystring.q", ("multivaluequerystring", "q")),
+        ("context.requestId", ("context", "requestId")),
+        ("context.identity.userAgent", ("multivalueheader", "user-agent")),
+        ("context.stage", ("static", "prod")),
+        ("context.waf.latency", ("static", "")),  # a variable fastgw does not fill maps to nothing
+        ("context.domainName", None),  # only Python has it
+        ("method.request.body.name", None),
+    ],
+)
+def test_engine_header_sources(expression: str, expected: tuple[str, str] | None) -> None:
+    assert engine_header_source(expression, {"flavour": "mint"}, {"stage": "prod"}) == expected

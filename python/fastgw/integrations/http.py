@@ -45,11 +45,18 @@ from fastgw.integrations.selection import (
 )
 from fastgw.integrations.upstream import Connection, HeaderRules, UpstreamPool, UpstreamPools, UpstreamResponse
 from fastgw.transforms.http_api_mapping import HttpApiMapping, compile_http_api_mapping
-from fastgw.transforms.parameters import ParameterMapping, apply_request_parameters, compile_request_parameters
+from fastgw.transforms.parameters import (
+    FORBIDDEN_MAPPED_HEADERS,
+    ParameterMapping,
+    apply_request_parameters,
+    compile_request_parameters,
+    engine_header_source,
+)
 from fastgw.transforms.templates import MappingTemplate, TemplateInput, body_text
 
-#: ``(host, header rules, api id, path template, fixed method, backend query, append request path)``.
-ProxyTargetSpec = tuple[str, str, str, str, str | None, str, bool]
+#: ``(host, header rules, api id, path template, fixed method, backend query, append request path, header
+#: mappings as (header name, source kind, argument))``.
+ProxyTargetSpec = tuple[str, str, str, str, str | None, str, bool, list[tuple[str, str, str]]]
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
 #: Request bodies up to this size are read whole and sent with the head; larger ones are streamed.
 BODY_BUFFER_LIMIT: Final = 256 * 1024
@@ -122,6 +129,7 @@ class HttpIntegration:
         route_path: str,
         stage_variables: Mapping[str, str],
         pools: UpstreamPools | None = None,
+        route_key: str = "",
     ) -> None:
         self.integration = integration
         self.backend = backend
@@ -156,6 +164,10 @@ class HttpIntegration:
         )
         """Every mapping copies a path parameter to the same name and every URI variable is mapped (the
         export's usual shape), or an HTTP API: the URI renders straight from the route parameters."""
+        self.engine_headers: list[tuple[str, str, str]] | None = []
+        """For a REST proxy: its header mappings as the engine writes them, or ``None`` when Python must."""
+        if not self.is_http_api:
+            self.engine_headers = self._engine_headers(copied, stage_variables, route_key, route_path)
         self.responses = compile_integration_responses(integration.responses, stage_variables)
         self.request_templates = RequestTemplates(integration.request_templates, integration.passthrough_behavior)
         self.shaping = not self.proxy and (
@@ -171,10 +183,35 @@ class HttpIntegration:
     def describe(self) -> str:
         return f"{self.integration.type} {self.integration.http_method} {self.integration.uri}"
 
+    def _engine_headers(
+        self, copied: set[str], stage_variables: Mapping[str, str], route_key: str, route_path: str
+    ) -> list[tuple[str, str, str]] | None:
+        """The header mappings of a REST proxy whose URI renders from path copies alone, as the engine's
+        ``(header name, source kind, argument)``; ``None`` when a mapping needs Python (a query string or other
+        path target, a body source or a ``$context`` value the engine lacks, or a header AWS refuses to map)."""
+        if not set(self.backend.path.names) <= copied:
+            return None
+        fixed_context = {
+            "apiId": self.api_id,
+            "resourcePath": route_path,
+            "routeKey": route_key,
+            "protocol": "HTTP/1.1",
+        }
+        result = []
+        for target, expression in self.integration.request_parameters.items():
+            kind, _, name = target.removeprefix("integration.request.").partition(".")
+            if kind == "path" and name in copied:
+                continue
+            source = engine_header_source(expression, stage_variables, fixed_context)
+            if kind != "header" or name.lower() in FORBIDDEN_MAPPED_HEADERS or source is None:
+                return None
+            result.append((name, *source))
+        return result
+
     def proxy_target(self) -> ProxyTargetSpec | None:
-        """For a plain proxy (backend path straight from the route parameters, no other mapping): what the
-        Rust engine needs to write the upstream request head itself during ``admit``."""
-        if not (self.proxy and self.params_are_path) or self.http_api_mapping is not None:
+        """For a plain proxy (backend path straight from the route parameters; header mappings the engine can
+        evaluate): what the Rust engine needs to write the upstream request head itself during ``admit``."""
+        if not self.proxy or self.engine_headers is None or self.http_api_mapping is not None:
             return None
         backend = self.backend
         return (
@@ -185,6 +222,7 @@ class HttpIntegration:
             self.fixed_method,
             backend.query,
             self.append_full_path,
+            self.engine_headers,
         )
 
     def bind(self, pools: UpstreamPools) -> None:

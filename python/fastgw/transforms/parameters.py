@@ -359,6 +359,41 @@ def compile_source(expression: str, stage_variables: Mapping[str, str], *, with_
     raise UnsupportedExpressionError(f"mapping source {expression!r} is not supported")
 
 
+#: The engine's header mapping sources (``Engine(proxies=...)``): ``(kind, argument)``.
+EngineSource = tuple[str, str]
+#: Request sources the engine reads itself, by ``method.request.`` kind.
+_ENGINE_REQUEST_KINDS: Final = ("path", "querystring", "multivaluequerystring", "header", "multivalueheader")
+#: ``$context`` values the engine reads per request.
+_ENGINE_CONTEXT: Final = frozenset(("requestId", "httpMethod", "identity.sourceIp"))
+
+
+def engine_header_source(
+    expression: str, stage_variables: Mapping[str, str], fixed_context: Mapping[str, str]
+) -> EngineSource | None:
+    """A header mapping's source as the Rust engine evaluates it while writing a proxy's upstream head (the
+    same values as :func:`compile_source`), or ``None`` when only Python can (a body, or a ``$context``
+    value the engine does not have). ``fixed_context``: the ``$context`` values fixed for the route (stage,
+    apiId...). A source that never has a value is ``("static", "")``, which sets nothing."""
+    constant = _static(expression)
+    if constant is not None:
+        return ("static", constant)
+    if expression.startswith("stageVariables."):
+        return ("static", stage_variables.get(expression.removeprefix("stageVariables."), ""))
+    if expression.startswith("context."):
+        name = expression.removeprefix("context.")
+        if name in _ENGINE_CONTEXT:
+            return ("context", name)
+        if name == "identity.userAgent":
+            return ("multivalueheader", "user-agent")  # Request.header joins repeated values
+        if name in fixed_context:
+            return ("static", fixed_context[name])
+        return None if name in CONTEXT_VARIABLES else ("static", "")
+    kind, _, name = expression.removeprefix("method.request.").partition(".")
+    if expression.startswith("method.request.") and name and kind in _ENGINE_REQUEST_KINDS:
+        return (kind, name)
+    return None
+
+
 def _compile_multi_source(expression: str) -> MultiGetter | None:
     """For a query-string target: the sources that give several values (one ``name=value`` each)."""
     if expression.startswith("method.request.multivaluequerystring."):
