@@ -16,6 +16,7 @@ use gateway_core::stage_cache::{
     CacheLookup, Generations, Invalidation, KeyParam, KeySource, RouteCaching, StageCache,
 };
 use gateway_core::throttle::{Limit, OnTableFull, Throttle};
+use gateway_core::validation::{ParamLocation, RequestCheck};
 use gateway_core::{ApiType, Decision, GatewaySpec, ProxyTarget, RouteSpec, RoutingOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -23,6 +24,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::config_error;
 use crate::upstream::parse_rules;
+use crate::validation::PyBodyValidator;
 
 /// The decision "send this request to route `route_id`".
 #[pyclass(frozen, name = "Forward", module = "fastgw._core")]
@@ -63,6 +65,9 @@ pub struct PyForward {
     /// The client asked for a refresh (`max-age=0`) and may: no cached copy answers it, a shared tier's included.
     #[pyo3(get)]
     cache_refresh: bool,
+    /// The route's request validator checks the body against this model (chosen by the Content-Type).
+    #[pyo3(get)]
+    body_model: Option<Py<PyBodyValidator>>,
 }
 
 /// A response served from the stage cache.
@@ -79,6 +84,9 @@ pub struct PyCached {
     /// An unauthorized `Cache-Control: max-age=0` was ignored (`SUCCEED_WITH_RESPONSE_HEADER`).
     #[pyo3(get)]
     warn: bool,
+    /// As `Forward.body_model`: validation comes before the cache.
+    #[pyo3(get)]
+    body_model: Option<Py<PyBodyValidator>>,
 }
 
 /// The cache key of a miss: hand it back to `Engine.cache_store` with the response.
@@ -169,13 +177,49 @@ fn limit(pair: (f64, u32)) -> Limit {
 pub struct PyReject {
     #[pyo3(get)]
     response_type: &'static str,
-    /// The matched route, when the request was refused after routing (API key, throttle, cache refresh).
+    /// The matched route, when the request was refused after routing (API key, throttle, cache refresh,
+    /// request validation).
     #[pyo3(get)]
     route_id: Option<u32>,
+    /// The gateway response's message when it is the request's own (missing request parameters).
+    #[pyo3(get)]
+    message: Option<String>,
+}
+
+impl PyReject {
+    fn new(response_type: &'static str, route_id: Option<u32>) -> Self {
+        Self { response_type, route_id, message: None }
+    }
+}
+
+/// A route's request validator: the checks run in `admit`, and its body models.
+struct RouteValidation {
+    check: RequestCheck,
+    models: Vec<Py<PyBodyValidator>>,
+}
+
+/// A route's request validator as `Engine(validators=...)` takes it: the required parameters as `(location,
+/// name)` and the body models as `(media type, model)`.
+type ValidatorArgs = (Vec<(String, String)>, Vec<(String, Py<PyBodyValidator>)>);
+
+fn route_validation(args: ValidatorArgs) -> PyResult<RouteValidation> {
+    let (required, models) = args;
+    let required = required
+        .into_iter()
+        .map(|(location, name)| match location.as_str() {
+            "header" => Ok((ParamLocation::Header, name)),
+            "path" => Ok((ParamLocation::Path, name)),
+            "querystring" => Ok((ParamLocation::QueryString, name)),
+            other => Err(PyValueError::new_err(format!("unknown parameter location {other:?}"))),
+        })
+        .collect::<PyResult<_>>()?;
+    let (media_types, models): (Vec<String>, Vec<_>) = models.into_iter().unzip();
+    let models_by_type = media_types.into_iter().enumerate().map(|(index, media)| (media, index)).collect();
+    Ok(RouteValidation { check: RequestCheck { required, models: models_by_type }, models })
 }
 
 #[pyclass(frozen, name = "Engine", module = "fastgw._core")]
-pub struct PyEngine(gateway_core::Engine, HitObjects);
+pub struct PyEngine(gateway_core::Engine, HitObjects, Vec<Option<RouteValidation>>);
 
 /// The Python objects of cached responses, built on an entry's first hit and reused by the next ones (a hit
 /// then copies a list of references instead of making a string per header name and value). Keyed by the
@@ -255,7 +299,7 @@ impl PyEngine {
     #[pyo3(signature = (
         api_type, routes, *, ignore_trailing_slash = None, max_header_bytes = None, max_body_bytes = None,
         proxies = None, throttle = None, throttle_mode = "local", stage_id = 0, gateway_limit = None,
-        route_limits = None, api_key_required = None, cache = None, cache_stale_seconds = 0.0
+        route_limits = None, api_key_required = None, cache = None, cache_stale_seconds = 0.0, validators = None
     ))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn new(
@@ -274,6 +318,7 @@ impl PyEngine {
         api_key_required: Option<Vec<bool>>,
         cache: Option<(usize, usize, Vec<Option<RouteCachingArgs>>, Option<PyRef<'_, PyCacheGenerations>>, usize)>,
         cache_stale_seconds: f64,
+        validators: Option<Vec<Option<ValidatorArgs>>>,
     ) -> PyResult<Self> {
         let mode = match throttle_mode {
             "local" => ThrottleMode::Local,
@@ -330,7 +375,12 @@ impl PyEngine {
             Some(cache) => engine.with_cache(cache),
             None => engine,
         };
-        Ok(Self(engine, HitObjects::default()))
+        let validators = validators
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.map(route_validation).transpose())
+            .collect::<PyResult<_>>()?;
+        Ok(Self(engine, HitObjects::default(), validators))
     }
 
     /// The cache-hit fast path of a REST stage: a request that its stage cache can answer, with no API key to
@@ -483,7 +533,18 @@ impl PyEngine {
         match self.0.admit(method, &encoded, facts, request.api_key) {
             Decision::Forward(forwarded) => {
                 let found = forwarded.route;
-                let (cache_key, stale, cache_refresh) = match self.cache_lookup(py, &found, method, query, &strs)? {
+                let mut body_model = None;
+                if let Some(validation) = self.2.get(found.route_id as usize).and_then(Option::as_ref) {
+                    let missing = validation.check.missing(&strs, query, &found.params);
+                    if !missing.is_empty() {
+                        let mut reject = PyReject::new("BAD_REQUEST_PARAMETERS", Some(found.route_id));
+                        reject.message = Some(format!("Missing required request parameters: [{}]", missing.join(", ")));
+                        return Ok(Py::new(py, reject)?.into_any());
+                    }
+                    body_model = validation.check.body_model(&strs).map(|index| validation.models[index].clone_ref(py));
+                }
+                let lookup = self.cache_lookup(py, &found, method, query, &strs, body_model.as_ref())?;
+                let (cache_key, stale, cache_refresh) = match lookup {
                     Ok(found) => found,
                     Err(answer) => return Ok(answer),
                 };
@@ -544,14 +605,13 @@ impl PyEngine {
                     cache_key,
                     stale,
                     cache_refresh,
+                    body_model,
                 };
                 Ok(Py::new(py, forward)?.into_any())
             }
-            Decision::Reject(rejection) => {
-                Ok(Py::new(py, PyReject { response_type: rejection.response_type(), route_id: None })?.into_any())
-            }
+            Decision::Reject(rejection) => Ok(Py::new(py, PyReject::new(rejection.response_type(), None))?.into_any()),
             Decision::RejectRoute(rejection, route) => {
-                let reject = PyReject { response_type: rejection.response_type(), route_id: Some(route) };
+                let reject = PyReject::new(rejection.response_type(), Some(route));
                 Ok(Py::new(py, reject)?.into_any())
             }
         }
@@ -569,6 +629,7 @@ impl PyEngine {
         method: &str,
         query: &str,
         headers: &[(&str, &str)],
+        body_model: Option<&Py<PyBodyValidator>>,
     ) -> PyResult<Result<CacheGoOn, Py<PyAny>>> {
         let Some(cache) = self.0.cache() else {
             return Ok(Ok((None, None, false)));
@@ -578,25 +639,32 @@ impl PyEngine {
             CacheLookup::Miss(key) => Ok((Some(Py::new(py, PyCacheKey(key))?), None, false)),
             CacheLookup::Refresh(key) => Ok((Some(Py::new(py, PyCacheKey(key))?), None, true)),
             CacheLookup::Stale { response, key, warn } => {
-                let stale = Py::new(py, cached(py, found.route_id, &response, warn)?)?;
+                let stale = Py::new(py, cached(py, found.route_id, &response, warn, body_model)?)?;
                 Ok((Some(Py::new(py, PyCacheKey(key))?), Some(stale), false))
             }
             CacheLookup::Refused => {
-                let reject = PyReject { response_type: "ACCESS_DENIED", route_id: Some(found.route_id) };
+                let reject = PyReject::new("ACCESS_DENIED", Some(found.route_id));
                 Err(Py::new(py, reject)?.into_any())
             }
             CacheLookup::Hit { response, warn } => {
-                Err(Py::new(py, cached(py, found.route_id, &response, warn)?)?.into_any())
+                Err(Py::new(py, cached(py, found.route_id, &response, warn, body_model)?)?.into_any())
             }
         })
     }
 }
 
 /// A cached response as Python objects.
-fn cached(py: Python<'_>, route_id: u32, response: &CachedResponse, warn: bool) -> PyResult<PyCached> {
+fn cached(
+    py: Python<'_>,
+    route_id: u32,
+    response: &CachedResponse,
+    warn: bool,
+    body_model: Option<&Py<PyBodyValidator>>,
+) -> PyResult<PyCached> {
     let headers = PyList::new(py, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
     let body = PyBytes::new(py, &response.body).unbind();
-    Ok(PyCached { route_id, status: response.status, headers: headers.unbind(), body, warn })
+    let body_model = body_model.map(|model| model.clone_ref(py));
+    Ok(PyCached { route_id, status: response.status, headers: headers.unbind(), body, warn, body_model })
 }
 
 /// A routed request the cache does not answer: the key to store its response under, a stale entry to answer

@@ -66,6 +66,9 @@ class Forward:
         """The client asked for a refresh (``Cache-Control: max-age=0``) and may: no cached copy answers it, a
         shared tier's included."""
     @property
+    def body_model(self) -> BodyValidator | None:
+        """The route's request validator checks the body against this model (chosen by the Content-Type)."""
+    @property
     def trace(self) -> tuple[str, str] | None:
         """``(traceparent, X-Amzn-Trace-Id)`` for the backend, when ``admit`` was given the request id."""
     @property
@@ -87,6 +90,9 @@ class Cached:
     @property
     def warn(self) -> bool:
         """An unauthorized ``Cache-Control: max-age=0`` was ignored (``SUCCEED_WITH_RESPONSE_HEADER``)."""
+    @property
+    def body_model(self) -> BodyValidator | None:
+        """As :attr:`Forward.body_model`: request validation comes before the cache."""
 
 @final
 class CacheKey:
@@ -121,7 +127,11 @@ class Reject:
     def response_type(self) -> str: ...
     @property
     def route_id(self) -> int | None:
-        """The matched route, when the request was refused after routing (API key, throttle, cache refresh)."""
+        """The matched route, when the request was refused after routing (API key, throttle, cache refresh,
+        request validation)."""
+    @property
+    def message(self) -> str | None:
+        """The gateway response's message when it is the request's own (missing request parameters)."""
 
 @final
 class Engine:
@@ -148,12 +158,17 @@ class Engine:
         ]
         | None = None,
         cache_stale_seconds: float = 0.0,
+        validators: list[tuple[list[tuple[str, str]], list[tuple[str, BodyValidator]]] | None] | None = None,
     ) -> Engine:
         """``routes``: ``(method, path)`` pairs (``ANY``, ``$default`` allowed); a route's id is its index.
         Raises :class:`RouteConfigError` for conflicting routes, with AWS's messages. Admission: API keys
         for the routes in ``api_key_required``, and the throttle levels (``(rate, burst)`` limits) in the
         node's ``throttle``. ``cache_stale_seconds``: how long after its TTL an entry is still answered, as
-        :attr:`Forward.stale`, while it is refreshed (0: never, as on AWS)."""
+        :attr:`Forward.stale`, while it is refreshed (0: never, as on AWS). ``validators``: per route, a REST
+        request validator's required parameters ``(location, name)`` (``header``, ``path``, ``querystring``; in
+        AWS's order) and body models ``(lowercase media type or $default, model)``: a request missing parameters
+        is a :class:`Reject` (``BAD_REQUEST_PARAMETERS`` with AWS's message), else :attr:`Forward.body_model`
+        is the model for its Content-Type."""
 
     def set_keys(
         self, keys: list[tuple[bytes, int, int, tuple[float, int] | None, list[tuple[int, float, int]]]]

@@ -33,6 +33,7 @@ from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, S
 from fastgw.observability.tracing import GatewayTracer, build_tracer
 from fastgw.routing import StageRuntime
 from fastgw.shared_cache import SharedTier
+from fastgw.validation import invalid_body
 
 log = logging.getLogger("fastgw")
 CACHE_HIT = int(Field.CACHE_HIT)
@@ -304,7 +305,7 @@ class GatewayApp:
             if decision.route_id is not None:
                 request.route_id = decision.route_id
                 request.route = runtime.routes[decision.route_id]
-            return self._gateway_response(runtime, decision.response_type, request)
+            return self._gateway_response(runtime, decision.response_type, request, decision.message)
         request.route_id = decision.route_id
         request.trace = decision.trace
         request.key_slot = decision.key_slot
@@ -319,8 +320,11 @@ class GatewayApp:
         request.upstream_head = decision.head
         request.body_length = decision.body_length
         route = request.route = runtime.routes[decision.route_id]
-        if route.validator is not None:
-            await route.validator.validate(request)  # raises a GatewayError (BAD_REQUEST_*) when invalid
+        body_model = decision.body_model  # the request validator's model (parameters were checked in admit)
+        if body_model is not None:
+            body = await request.read_body()
+            if not body_model.is_valid(body):
+                raise invalid_body(body_model, body)
         integration = route.integration
         if integration is None:
             return self._gateway_response(runtime, "API_CONFIGURATION_ERROR", request)
@@ -358,9 +362,12 @@ class GatewayApp:
     async def _cached(self, request: Request, runtime: StageRuntime, cached: Cached) -> Response:
         """A cache hit. Method request validation still applies, as on AWS (it comes before the cache)."""
         request.route_id = cached.route_id
-        route = request.route = runtime.routes[cached.route_id]
-        if route.validator is not None:
-            await route.validator.validate(request)
+        request.route = runtime.routes[cached.route_id]
+        body_model = cached.body_model
+        if body_model is not None:
+            body = await request.read_body()
+            if not body_model.is_valid(body):
+                raise invalid_body(body_model, body)
         request.metric_field = CACHE_HIT
         return cached_response(cached)
 

@@ -27,12 +27,12 @@ from fastgw.integrations.python import Handler, PythonIntegration
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.observability.node import StageLog, StageSlots
 from fastgw.responses import GatewayResponses, gateway_response_warnings
-from fastgw.routing_types import Compression, Cors, RequestValidator
+from fastgw.routing_types import Compression, Cors
 from fastgw.shared_cache import SharedStage
 from fastgw.transforms.compression import build_compression
 from fastgw.transforms.cors import build_cors, cors_warnings
 from fastgw.transforms.parameters import UnsupportedExpressionError
-from fastgw.validation import build_validator
+from fastgw.validation import RouteValidator, build_validator
 
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -65,7 +65,7 @@ class CompiledRoute:
     place: Place
     integration: IntegrationHandler | None
     """``None``: the route answers AWS's 500 (no integration fastgw can run; a load warning says why)."""
-    validator: RequestValidator | None = None
+    validator: RouteValidator | None = None
 
 
 class StageRuntime:
@@ -253,6 +253,8 @@ def compile_stage(
             proxies=[
                 r.integration.proxy_target() if isinstance(r.integration, HttpIntegration) else None for r in routes
             ],
+            # REST request validators: the engine checks parameters and picks the body model in the admit call.
+            validators=[r.validator.engine_args() if r.validator is not None else None for r in routes],
             **(engine_options or {}),
         )
     except RouteConfigError as error:

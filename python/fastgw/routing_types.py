@@ -1,4 +1,4 @@
-"""The interfaces the data plane calls per request for the shaping stages (validation, CORS, compression).
+"""The interfaces the data plane calls per request for the shaping stages (CORS, compression).
 
 Kept apart from :mod:`fastgw.routing` so that the modules implementing them import nothing of the compiler.
 """
@@ -8,15 +8,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from fastgw.integrations.base import Request, Response
-
-
-class RequestValidator(Protocol):
-    """Checks a request before its integration runs (REST request validators)."""
-
-    async def validate(self, request: Request) -> None:
-        """Returns when the request is valid; raises a :class:`~fastgw.errors.GatewayError`
-        (``BAD_REQUEST_PARAMETERS`` / ``BAD_REQUEST_BODY``, with AWS's message) when it is not."""
-        ...
 
 
 class Cors(Protocol):

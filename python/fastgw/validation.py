@@ -13,8 +13,10 @@ resolves that into ``Route.request_validator``). It is compiled once at load int
   not performed"). Models are JSON Schema draft 4, compiled in Rust (:class:`fastgw._core.BodyValidator`) with
   their local ``$ref``s; a body that is not JSON is invalid; an empty body is checked as ``{}``.
 
-Parameters are checked before the body, as AWS does. A body that is read is kept in ``Request.body`` so that the
-integration does not read it again.
+Parameters are checked before the body, as AWS does. The engine does both choices while admitting the
+request (``gateway_core::validation::RequestCheck``): a request with missing parameters is refused there, with
+AWS's message; otherwise ``Forward.body_model`` is the model the data plane checks the body against. A body that
+is read is kept in ``Request.body`` so that the integration does not read it again.
 """
 
 from __future__ import annotations
@@ -23,22 +25,12 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_plus
 
 from fastgw._core import BodyValidator
 from fastgw.config.model import ApiDefinition, Route
-from fastgw.errors import (
-    DefinitionError,
-    InvalidRequestBodyError,
-    MissingRequestParametersError,
-    Problem,
-)
-from fastgw.integrations.base import Request
-from fastgw.routing_types import RequestValidator
+from fastgw.errors import DefinitionError, InvalidRequestBodyError, Problem
 
-#: The model AWS uses for any content type without one of its own.
-DEFAULT_CONTENT_TYPE = "$default"
-#: What a request without a ``Content-Type`` is taken to be.
+#: What a request without a ``Content-Type`` is taken to be (the engine's choice of model says the same).
 ASSUMED_CONTENT_TYPE = "application/json"
 INVALID_BODY = "Invalid request body"
 
@@ -48,7 +40,9 @@ _AWS_MODEL_URL = re.compile(r"^https://apigateway\.amazonaws\.com/restapis/[^/]+
 
 
 class RouteValidator:
-    """One route's request validator: required parameters and body models, ready for the hot path."""
+    """One route's request validator, compiled at load. The engine runs it while admitting a request
+    (``Engine(validators=...)``): the required parameters, then the body model for the request's Content-Type,
+    which the data plane checks the body against (:func:`invalid_body`)."""
 
     __slots__ = ("body_models", "required")
 
@@ -60,54 +54,17 @@ class RouteValidator:
         self.body_models = body_models
         """Lowercase media type (or ``$default``) -> compiled model; ``None`` when bodies are not validated."""
 
-    async def validate(self, request: Request) -> None:
-        if self.required:
-            missing = [name for location, name in self.required if _is_missing(request, location, name)]
-            if missing:
-                raise MissingRequestParametersError(
-                    message=f"Missing required request parameters: [{', '.join(missing)}]"
-                )
-        models = self.body_models
-        if models is None:
-            return
-        content_type = request.header("content-type")
-        media_type = content_type.partition(";")[0].strip().lower() if content_type else ASSUMED_CONTENT_TYPE
-        model = models.get(media_type) or models.get(DEFAULT_CONTENT_TYPE)
-        if model is None:
-            return
-        body = await request.read_body()
-        if not model.is_valid(body):
-            raise InvalidRequestBodyError(model.explain(body), message=INVALID_BODY)
+    def engine_args(self) -> tuple[list[tuple[str, str]], list[tuple[str, BodyValidator]]]:
+        """The validator as ``Engine(validators=...)`` takes it."""
+        return list(self.required), list((self.body_models or {}).items())
 
 
-def _is_missing(request: Request, location: str, name: str) -> bool:
-    if location == "header":
-        value = request.header(name.lower())
-        return value is None or not value.strip()
-    if location == "querystring":
-        return not _has_query_value(request.query_string, name)
-    value = request.params.get(name)
-    return value is None or not value.strip()
+def invalid_body(model: BodyValidator, body: bytes) -> InvalidRequestBodyError:
+    """The error for a body ``model`` refused: AWS's message for the client, the reason for the log."""
+    return InvalidRequestBodyError(model.explain(body), message=INVALID_BODY)
 
 
-def _has_query_value(query_string: str, name: str) -> bool:
-    """Whether the query string has a non-blank value for ``name``: ``Request.query``'s decoding, without
-    parsing every parameter (the hot path; ``parse_qsl`` costs microseconds)."""
-    if not query_string:
-        return False
-    for part in query_string.split("&"):
-        key, _, value = part.partition("=")
-        if "%" in key or "+" in key:
-            key = unquote_plus(key)
-        if key == name:
-            if "%" in value or "+" in value:
-                value = unquote_plus(value)
-            if value.strip():
-                return True
-    return False
-
-
-def build_validator(definition: ApiDefinition, route: Route) -> RequestValidator | None:
+def build_validator(definition: ApiDefinition, route: Route) -> RouteValidator | None:
     """The validator of one route, compiled once at load, or ``None`` when the route validates nothing.
     Raises :class:`DefinitionError` for a request model that does not compile (AWS refuses it at import)."""
     if definition.api_type != "REST":

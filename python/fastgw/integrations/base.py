@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
+
+from fastgw.errors import ClientDisconnectedError, RequestTooLargeError
 
 if TYPE_CHECKING:
     from fastgw.integrations.upstream import BodyStream
@@ -70,8 +72,8 @@ class Request:
         self.body_length: int | None = None
         """The request body's framing: ``None`` (no body), ``-1`` (chunked) or its Content-Length."""
         self.body: bytes | None = None
-        """The whole request body once a stage has read it (a request validator): later stages use this
-        instead of reading ``protocol`` again. ``None`` while unread."""
+        """The whole request body once a stage has read it (:meth:`read_body`): later stages use this, since
+        ``protocol`` can be read only once. ``None`` while unread."""
         self._query: dict[str, list[str]] | None = None
         self.route_id: int | None = None
         self.key_slot: int | None = None
@@ -88,9 +90,8 @@ class Request:
 
     async def read_body(self) -> bytes:
         """The whole request body, read once (RSGI allows one read) and kept in ``body``; a chunked body is
-        read within the stage's body limit. Later stages that read ``protocol`` get the same body again."""
-        from fastgw.errors import ClientDisconnectedError, RequestTooLargeError
-
+        read within the stage's body limit. Whoever reads the body after the first reader takes ``body``
+        (``protocol`` has nothing left to give)."""
         body = self.body
         if body is not None:
             return body
@@ -99,9 +100,10 @@ class Request:
             body = b""
         elif length > 0:
             body = await self.protocol()
-            if len(body) < length:
-                raise ClientDisconnectedError()
-            body = body[:length]
+            if len(body) != length:
+                if len(body) < length:
+                    raise ClientDisconnectedError()
+                body = body[:length]
         else:
             limit = self.stage.limits.max_body_bytes
             parts = []
@@ -113,7 +115,6 @@ class Request:
                 parts.append(chunk)
             body = b"".join(parts)
         self.body = body
-        self.protocol = _ReadProtocol(self.protocol, body)
         return body
 
     @property
@@ -149,27 +150,6 @@ class Request:
     @property
     def host(self) -> str:
         return self.scope.headers.get("host") or self.scope.authority or ""
-
-
-class _ReadProtocol:
-    """A request's RSGI protocol once its body has been read: a later reader gets the same body again;
-    responses go to the real protocol."""
-
-    __slots__ = ("_body", "_protocol")
-
-    def __init__(self, protocol: Any, body: bytes) -> None:
-        self._protocol = protocol
-        self._body = body
-
-    async def __call__(self) -> bytes:
-        return self._body
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._body:
-            yield self._body
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._protocol, name)
 
 
 class Response:
