@@ -19,6 +19,7 @@ pub mod cache;
 pub mod decision;
 pub mod engine;
 pub mod error;
+pub mod fast_validation;
 pub mod http1;
 pub mod ids;
 pub mod metrics;

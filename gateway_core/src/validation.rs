@@ -14,6 +14,7 @@ use std::fmt;
 use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
+use crate::fast_validation::FastValidator;
 use crate::paths::query_values;
 use crate::routing::Params;
 
@@ -127,6 +128,8 @@ impl std::error::Error for BodyError {}
 /// request.
 pub struct BodyValidator {
     validator: Validator,
+    /// The scan that answers "valid" for most bodies without building a JSON tree (when the model allows).
+    fast: Option<FastValidator>,
 }
 
 impl fmt::Debug for BodyValidator {
@@ -141,7 +144,7 @@ impl BodyValidator {
         jsonschema::options()
             .with_draft(Draft::Draft4)
             .build(schema)
-            .map(|validator| Self { validator })
+            .map(|validator| Self { validator, fast: FastValidator::compile(schema) })
             .map_err(|error| SchemaError(error.to_string()))
     }
 
@@ -168,7 +171,15 @@ impl BodyValidator {
 
     /// Whether `body` is valid, without building an error: the per-request call.
     pub fn is_valid(&self, body: &[u8]) -> bool {
+        if self.fast.as_ref().is_some_and(|fast| fast.is_valid(body)) {
+            return true;
+        }
         parse(body).is_ok_and(|instance| self.validator.is_valid(&instance))
+    }
+
+    /// Whether the model has the fast path (see [`crate::fast_validation`]).
+    pub fn has_fast_path(&self) -> bool {
+        self.fast.is_some()
     }
 }
 
