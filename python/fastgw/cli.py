@@ -289,14 +289,19 @@ def _flush_cache(args: argparse.Namespace) -> int:
     request = urllib.request.Request(url, method="POST", headers={"Authorization": f"Bearer {token}"}, data=b"")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            flushed = json.loads(response.read())["flushed"]
+            answer = json.loads(response.read())
     except urllib.error.HTTPError as error:
         print(f"error: the gateway answered {error.code} (admin off, or a wrong token)", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as error:
         print(f"error: cannot reach {args.admin_url}: {error}", file=sys.stderr)
         return 1
-    print("flushed: " + (", ".join(flushed) or "nothing (no cached stage matched)"))
+    print("flushed: " + (", ".join(answer["flushed"]) or "nothing (no cached stage matched)"))
+    not_shared = answer.get("sharedTierNotFlushed")
+    if not_shared:
+        # The workers' caches are empty; the Redis tier still holds entries the other nodes may serve.
+        print(f"error: the shared cache tier (Redis) was not flushed for {', '.join(not_shared)}", file=sys.stderr)
+        return 1
     return EXIT_OK
 
 

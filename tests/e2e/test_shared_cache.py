@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import GatewayFactory, Process, free_port
+from tests.conftest import GatewayFactory, Process, free_port, run_cli
 from tests.e2e.test_cache import cached_api, hits, served_by_backend
 from tests.e2e.test_throttling import RedisServer
 
@@ -95,7 +95,7 @@ def test_redis_down_answers_from_the_backend_without_hanging(
     gateway: GatewayFactory, backend: Process, tmp_path: Path, redis_server: RedisServer
 ) -> None:
     path = shared_config(tmp_path, backend.port, redis_server.url)
-    process, _ = start(gateway, path)
+    process, admin = start(gateway, path)
     assert process.call("GET", "/items?type=up").status == 200
     redis_server.kill()
     started = time.monotonic()
@@ -107,6 +107,11 @@ def test_redis_down_answers_from_the_backend_without_hanging(
     again = process.call("GET", "/items?type=down0")  # the worker's own cache still works
     assert again.status == 200
     assert "shared cache tier (Redis) unavailable" in process.output()
+    # A flush empties the workers but cannot reach the shared tier: the CLI says so and fails.
+    flushed = run_cli("cache", "flush", "--admin-url", f"http://127.0.0.1:{admin}", "--token", TOKEN)
+    assert flushed.returncode == 1
+    assert "flushed: items/prod" in flushed.stdout
+    assert "shared cache tier (Redis) was not flushed for items/prod" in flushed.stderr
 
 
 @pytest.mark.parametrize("may_refresh", [False, True], ids=["unauthorized", "authorized"])
