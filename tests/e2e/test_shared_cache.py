@@ -9,18 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import GatewayFactory, Process, free_port, run_cli
+from tests.conftest import GatewayFactory, Process, RedisServer, free_port, run_cli
 from tests.e2e.test_cache import cached_api, hits, served_by_backend
-from tests.e2e.test_throttling import RedisServer
 
 TOKEN = "t" * 32
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Any:
-    server = RedisServer(tmp_path)
-    yield server
-    server.kill()
 
 
 def shared_config(tmp_path: Path, backend_port: int, redis_url: str, **method_settings: Any) -> Path:

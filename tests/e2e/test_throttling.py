@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import GatewayFactory, Process, call, run_cli
+from tests.conftest import GatewayFactory, Process, RedisServer, call, run_cli
 
 KEY = "abcdefghijklmnopqrstuvwxyz0123"
 OTHER_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876"
@@ -302,45 +302,6 @@ def test_a_crash_never_grants_more_than_the_quota(gateway: GatewayFactory, tmp_p
 
 
 # -- across nodes: Redis -------------------------------------------------------------------------------
-
-
-class RedisServer:
-    """A private redis-server on a free port, so that a test may kill it (the machine's own stays up)."""
-
-    def __init__(self, directory: Path) -> None:
-        import shutil
-        import subprocess
-
-        from tests.conftest import free_port, wait_for_port
-
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.directory = directory
-        self.process = subprocess.Popen(self.command, cwd=directory, stdout=subprocess.DEVNULL)
-        wait_for_port(self.port, self.process)  # type: ignore[arg-type]
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-    def restart(self) -> None:
-        import subprocess
-
-        from tests.conftest import wait_for_port
-
-        self.process = subprocess.Popen(self.command, cwd=self.directory, stdout=subprocess.DEVNULL)
-        wait_for_port(self.port, self.process)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Any:
-    server = RedisServer(tmp_path)
-    yield server
-    server.kill()
 
 
 def redis_gateway(tmp_path: Path, url: str, policy: str, rate: float, burst: int) -> Path:
