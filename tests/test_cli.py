@@ -80,6 +80,21 @@ def test_api_type_override_and_bad_option_values() -> None:
     assert variable.returncode == 2 and "KEY=VALUE" in variable.stderr
 
 
+def test_client_send_timeout_flag_overrides_the_gateway_file(tmp_path: Path) -> None:
+    from fastgw.cli import _serve_config, build_parser
+
+    (tmp_path / "gateway.yaml").write_text(
+        f"apis: {{pets: {{definition: {EXAMPLES / 'petstore.yaml'}}}}}\nlimits: {{clientSendTimeoutSeconds: 30}}\n"
+    )
+    gateway_file = str(tmp_path / "gateway.yaml")
+    parse = build_parser().parse_args
+    assert _serve_config(parse(["serve", gateway_file])).limits.client_send_timeout == 30
+    flagged = _serve_config(parse(["serve", gateway_file, "--client-send-timeout", "5"]))
+    assert flagged.limits.client_send_timeout == 5
+    bad = run_cli("serve", "--client-send-timeout", "0", str(EXAMPLES / "petstore.yaml"))
+    assert bad.returncode == 2 and "at least 1" in bad.stderr
+
+
 def test_bench_is_a_subcommand() -> None:
     result = run_cli("bench", "--list")
     assert result.returncode == 0, result.stderr

@@ -53,6 +53,17 @@ def _api_type(text: str) -> str:
     return value
 
 
+def _positive_seconds(text: str) -> int:
+    """A whole number of seconds, at least 1 (as ``limits.clientSendTimeoutSeconds`` in the gateway file)."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds, at least 1, not {text!r}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastgw", description="A self-hosted, AWS API Gateway-compatible gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fail-on-warnings", action="store_true", help="refuse to serve a definition with warnings")
     serve.add_argument("--max-body-bytes", type=int, help="request body limit, 413 above (default: 10 MB)")
     serve.add_argument("--max-header-bytes", type=int, help="request header limit, 431 above (default: 10240)")
+    serve.add_argument(
+        "--client-send-timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="abort a streamed response whose client takes nothing for this long (default: 60)",
+    )
     limits = serve.add_argument_group("throttling and API keys")
     limits.add_argument("--throttle-rate", type=float, metavar="R", help="stage default: R requests/s per route")
     limits.add_argument("--throttle-burst", type=int, metavar="B", help="stage default: bucket of B requests")
@@ -263,11 +280,12 @@ def _serve_config(args: argparse.Namespace) -> GatewayConfig:
             port=args.port or DEFAULT_PORT,
             basepath=args.basepath,
         )
-    if args.max_body_bytes is not None or args.max_header_bytes is not None:
+    if args.max_body_bytes is not None or args.max_header_bytes is not None or args.client_send_timeout is not None:
         limits = dataclasses.replace(
             config.limits,
             max_body_bytes=args.max_body_bytes or config.limits.max_body_bytes,
             max_header_bytes=args.max_header_bytes or config.limits.max_header_bytes,
+            client_send_timeout=args.client_send_timeout or config.limits.client_send_timeout,
         )
         config = dataclasses.replace(config, limits=limits)
     return apply_operation_flags(config, args)
