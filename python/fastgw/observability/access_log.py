@@ -8,8 +8,10 @@ absent values do on AWS, so AWS templates load unchanged.
 
 :func:`compile_sink` turns a format into the Rust :class:`fastgw._core.AccessLogSink` (which renders each line and
 writes it from a thread of its own, from a bounded buffer: a full one drops and counts lines) and one generated
-function that reads exactly the values the template uses from the request. Per request the data plane calls that
-function and ``sink.submit``: logging costs the request a tuple and one call, never formatting or I/O in Python.
+``write`` function that reads exactly the values the template uses from the request and hands them to
+``sink.submit``: logging costs the request one Python call, a tuple and one call into Rust, never formatting or
+I/O in Python. Values that are the same for every request (``protocol``, names without a value) are folded into
+the template's literal text at compile time.
 
 Escaping (in the sink): when the template is JSON (it starts with ``{``), every value is JSON-escaped, so a user
 agent with a quote cannot break the line. In other templates control characters (newlines included) are escaped
@@ -21,8 +23,10 @@ always renders ``-``; log ``$context.identity.apiKeyId`` instead.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -49,12 +53,14 @@ CLF_FORMAT: Final = (
 )
 """Common Log Format, as the API Gateway console offers it."""
 
-Values = Callable[["Request", "StageRuntime", int, float, "float | None", float], tuple[Any, ...]]
+Write = Callable[["Request", "StageRuntime", int, float, "float | None"], None]
+"""``write(request, runtime, status, latency, integration)``: queues the request's line (latencies in seconds)."""
 
 #: The variables fastgw fills: ``$context`` name -> (Python expression over r, rt, st, lat, il, t; value kind for
 #: the sink). r: the request, rt: its stage runtime, st: status, lat: latency (s), il: integration latency (s) or
-#: None, t: epoch seconds when the request came in. Kinds: ``plain``, ``clf_time`` (epoch seconds written as
-#: ``dd/MMM/yyyy:HH:mm:ss +0000``), ``raw`` (already JSON).
+#: None, t: epoch seconds when the request came in (computed only for templates that use it). Kinds: ``plain``,
+#: ``clf_time`` (epoch seconds written as ``dd/MMM/yyyy:HH:mm:ss +0000``), ``raw`` (already JSON). A constant
+#: expression is folded into the template's text.
 VARIABLES: Final[dict[str, tuple[str, str]]] = {
     "requestId": ("r.request_id", "plain"),
     "extendedRequestId": ("r.extended_request_id or r.request_id", "plain"),
@@ -71,7 +77,10 @@ VARIABLES: Final[dict[str, tuple[str, str]]] = {
     "requestTime": ("t", "clf_time"),
     "requestTimeEpoch": ("int(t * 1000)", "plain"),
     "status": ("st", "plain"),
-    "responseLength": ("_length(r)", "plain"),
+    "responseLength": (
+        "len(r.response.body) if r.response is not None and r.response.stream is None else None",
+        "plain",
+    ),
     "responseLatency": ("int(lat * 1000)", "plain"),
     "identity.sourceIp": ("r.scope.client.rpartition(':')[0].strip('[]') or None", "plain"),
     "identity.userAgent": ("r.header('user-agent')", "plain"),
@@ -139,11 +148,6 @@ class AccessLogFormat:
         )
 
 
-def _length(request: Request) -> int | None:
-    response = request.response
-    return len(response.body) if response is not None and response.stream is None else None
-
-
 def _key_id(request: Request, runtime: StageRuntime) -> str | None:
     if request.key_slot is None or runtime.key_ids is None:
         return None
@@ -160,20 +164,70 @@ def _quoted(text: str | None) -> str | None:
     return None if text is None else json.dumps(text)
 
 
-def compile_sink(template: str, destination: str, *, capacity: int = 10_000) -> tuple[AccessLogSink, Values]:
-    """The sink for ``template`` writing to ``destination`` (``stdout`` or a path), and its values function
-    (``values(request, runtime, status, latency, integration, received)``). ``ValueError`` names unknown
+def _ignore() -> None:
+    pass
+
+
+def _folded(expression: str, is_json: bool) -> str | None:
+    """The text a constant ``expression`` renders as (``None`` renders ``-``), when it needs no escaping; ``None``
+    when the expression is not constant (or its text would need escaping: the sink does that)."""
+    try:
+        value = ast.literal_eval(expression)
+    except ValueError:
+        return None
+    if value is None:
+        return "-"
+    if isinstance(value, str) and value.isprintable() and not (is_json and ('"' in value or "\\" in value)):
+        return value
+    return None
+
+
+def compile_sink(
+    template: str,
+    destination: str,
+    *,
+    capacity: int = 10_000,
+    dropped: Callable[[], None] = _ignore,
+    now: Callable[[], float] = time.time,
+) -> tuple[AccessLogSink, Write]:
+    """The sink for ``template`` writing to ``destination`` (``stdout`` or a path), and its ``write(request,
+    runtime, status, latency, integration)`` function, which calls ``dropped()`` for a line the sink dropped.
+    ``now``: the epoch clock (``requestTime`` is ``now() - latency``). ``ValueError`` names unknown
     variables."""
     parsed = AccessLogFormat.parse(template)
+    literals = [parsed.literals[0]]
     expressions = []
     kinds = []
-    for name in parsed.variables:
+    for name, literal in zip(parsed.variables, parsed.literals[1:], strict=True):
         expression, kind = VARIABLES.get(name, ("None", "plain"))  # AWS-only names (and secrets) render "-"
+        folded = _folded(expression, parsed.is_json) if kind == "plain" else None
+        if folded is not None:
+            literals[-1] += folded + literal
+            continue
         expressions.append(expression)
         kinds.append(kind)
-    source = "def values(r, rt, st, lat, il, t):\n    return (" + "".join(f"{e}, " for e in expressions) + ")\n"
-    namespace: dict[str, Any] = {"_length": _length, "_key_id": _key_id, "_message": _message, "_quoted": _quoted}
+        literals.append(literal)
+    uses_time = any(
+        isinstance(node, ast.Name) and node.id == "t"
+        for expression in expressions
+        for node in ast.walk(ast.parse(expression, mode="eval"))
+    )
+    source = (
+        "def write(r, rt, st, lat, il):\n"
+        + ("    t = _now() - lat\n" if uses_time else "")
+        + "    if not _submit(("
+        + "".join(f"{e}, " for e in expressions)
+        + ")):\n        _dropped()\n"
+    )
+    sink = AccessLogSink(destination, literals, kinds, parsed.is_json, capacity)
+    namespace: dict[str, Any] = {
+        "_submit": sink.submit,
+        "_dropped": dropped,
+        "_now": now,
+        "_key_id": _key_id,
+        "_message": _message,
+        "_quoted": _quoted,
+    }
     exec(compile(source, f"<access log format {template[:40]!r}>", "exec"), namespace)
-    sink = AccessLogSink(destination, list(parsed.literals), kinds, parsed.is_json, capacity)
-    values: Values = namespace["values"]
-    return sink, values
+    write: Write = namespace["write"]
+    return sink, write
