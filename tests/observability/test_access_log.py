@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from fastgw._core import AccessLogSink
 from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, compile_sink
 
 # 2024-03-07T09:05:03.250Z
@@ -97,6 +98,28 @@ def test_absent_values_render_as_a_dash() -> None:
     no_client = SimpleNamespace(client="")
     line = json.loads(render(JSON_FORMAT, route=None, status=None, response=None, scope=no_client))
     assert (line["routeKey"], line["status"], line["responseLength"], line["ip"]) == ("-", "-", "-", "-")
+
+
+@pytest.mark.parametrize(
+    ("client", "ip"), [("[2001:db8::1]:443", "2001:db8::1"), ("203.0.113.9:1", "203.0.113.9"), ("unix", "-")]
+)
+def test_the_source_ip_is_the_client_address_without_its_port(client: str, ip: str) -> None:
+    assert render("$context.identity.sourceIp|", scope=SimpleNamespace(client=client)) == f"{ip}|"
+
+
+def test_other_values_are_written_through_str(tmp_path: Path) -> None:
+    class Named:
+        def __str__(self) -> str:
+            return 'a "name"'
+
+    sink = AccessLogSink(str(tmp_path / "a.log"), ["{", "|", "|", "|", "|", "}"], ["plain"] * 5, json=True)
+    assert sink.submit((2**70, Named(), True, -1.5, "x"))
+    assert sink.submit(("only one",))  # missing values render "-"
+    sink.close()
+    assert (tmp_path / "a.log").read_text().splitlines() == [
+        '{1180591620717411303424|a \\"name\\"|1|-1.5|x}',
+        "{only one|-|-|-|-}",
+    ]
 
 
 def test_json_values_are_escaped() -> None:

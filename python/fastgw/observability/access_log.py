@@ -59,8 +59,9 @@ Write = Callable[["Request", "StageRuntime", int, float, "float | None"], None]
 #: The variables fastgw fills: ``$context`` name -> (Python expression over r, rt, st, lat, il, t; value kind for
 #: the sink). r: the request, rt: its stage runtime, st: status, lat: latency (s), il: integration latency (s) or
 #: None, t: epoch seconds when the request came in (computed only for templates that use it). Kinds: ``plain``,
-#: ``clf_time`` (epoch seconds written as ``dd/MMM/yyyy:HH:mm:ss +0000``), ``raw`` (already JSON). A constant
-#: expression is folded into the template's text.
+#: ``clf_time`` (epoch seconds written as ``dd/MMM/yyyy:HH:mm:ss +0000``), ``raw`` (already JSON), ``source_ip``
+#: (the client's ``host:port`` or ``[host]:port``, written as its host). A constant expression is folded into the
+#: template's text.
 VARIABLES: Final[dict[str, tuple[str, str]]] = {
     "requestId": ("r.request_id", "plain"),
     "extendedRequestId": ("r.extended_request_id or r.request_id", "plain"),
@@ -82,7 +83,7 @@ VARIABLES: Final[dict[str, tuple[str, str]]] = {
         "plain",
     ),
     "responseLatency": ("int(lat * 1000)", "plain"),
-    "identity.sourceIp": ("r.scope.client.rpartition(':')[0].strip('[]') or None", "plain"),
+    "identity.sourceIp": ("r.scope.client", "source_ip"),
     "identity.userAgent": ("r.header('user-agent')", "plain"),
     "identity.apiKeyId": ("_key_id(r, rt)", "plain"),
     "integrationLatency": ("None if il is None else int(il * 1000)", "plain"),
