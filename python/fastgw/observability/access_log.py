@@ -53,12 +53,13 @@ CLF_FORMAT: Final = (
 )
 """Common Log Format, as the API Gateway console offers it."""
 
-Write = Callable[["Request", "StageRuntime", int, float, "float | None"], None]
-"""``write(request, runtime, status, latency, integration)``: queues the request's line (latencies in seconds)."""
+Write = Callable[["Request", "StageRuntime"], None]
+"""``write(request, runtime)``: queues the line of a request that has been answered."""
 
 #: The variables fastgw fills: ``$context`` name -> (Python expression over r, rt, st, lat, il, t; value kind for
-#: the sink). r: the request, rt: its stage runtime, st: status, lat: latency (s), il: integration latency (s) or
-#: None, t: epoch seconds when the request came in (computed only for templates that use it). Kinds: ``plain``,
+#: the sink). r: the request, rt: its stage runtime; computed from them only for templates that use them: st: the
+#: status (500 when nothing was answered), lat: latency (s), il: integration latency (s) or None, t: epoch seconds
+#: when the request came in. Kinds: ``plain``,
 #: ``clf_time`` (epoch seconds written as ``dd/MMM/yyyy:HH:mm:ss +0000``), ``raw`` (already JSON), ``source_ip``
 #: (the client's ``host:port`` or ``[host]:port``, written as its host). A constant expression is folded into the
 #: template's text.
@@ -183,6 +184,15 @@ def _folded(expression: str, is_json: bool) -> str | None:
     return None
 
 
+#: How the generated function computes the values an expression may use (in this order: ``t`` needs ``lat``).
+_DERIVED: Final = {
+    "st": "st = 500 if r.response is None else r.response.status",
+    "lat": "lat = _perf_counter() - r.start_time",
+    "il": "il = r.integration_seconds",
+    "t": "t = _now() - lat",
+}
+
+
 def compile_sink(
     template: str,
     destination: str,
@@ -190,10 +200,11 @@ def compile_sink(
     capacity: int = 10_000,
     dropped: Callable[[], None] = _ignore,
     now: Callable[[], float] = time.time,
+    perf_counter: Callable[[], float] = time.perf_counter,
 ) -> tuple[AccessLogSink, Write]:
     """The sink for ``template`` writing to ``destination`` (``stdout`` or a path), and its ``write(request,
-    runtime, status, latency, integration)`` function, which calls ``dropped()`` for a line the sink dropped.
-    ``now``: the epoch clock (``requestTime`` is ``now() - latency``). ``ValueError`` names unknown
+    runtime)`` function, which calls ``dropped()`` for a line the sink dropped. The clocks: ``now`` (epoch
+    seconds) and ``perf_counter`` (the one ``request.start_time`` was read from). ``ValueError`` names unknown
     variables."""
     parsed = AccessLogFormat.parse(template)
     literals = [parsed.literals[0]]
@@ -208,14 +219,17 @@ def compile_sink(
         expressions.append(expression)
         kinds.append(kind)
         literals.append(literal)
-    uses_time = any(
-        isinstance(node, ast.Name) and node.id == "t"
+    used = {
+        node.id
         for expression in expressions
         for node in ast.walk(ast.parse(expression, mode="eval"))
-    )
+        if isinstance(node, ast.Name)
+    }
+    if "t" in used:
+        used.add("lat")
     source = (
-        "def write(r, rt, st, lat, il):\n"
-        + ("    t = _now() - lat\n" if uses_time else "")
+        "def write(r, rt):\n"
+        + "".join(f"    {line}\n" for name, line in _DERIVED.items() if name in used)
         + "    if not _submit(("
         + "".join(f"{e}, " for e in expressions)
         + ")):\n        _dropped()\n"
@@ -225,6 +239,7 @@ def compile_sink(
         "_submit": sink.submit,
         "_dropped": dropped,
         "_now": now,
+        "_perf_counter": perf_counter,
         "_key_id": _key_id,
         "_message": _message,
         "_quoted": _quoted,

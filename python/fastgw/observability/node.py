@@ -56,7 +56,7 @@ def access_log_format(text: str) -> AccessLogFormat:
 
 class StageLog:
     """One worker's access log for a format: values read in Python, the line rendered and written in Rust.
-    ``write(request, runtime, status, latency, integration)`` is the format's generated function."""
+    ``write(request, runtime)`` is the format's generated function."""
 
     __slots__ = ("sink", "write")
 
