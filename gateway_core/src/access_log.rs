@@ -21,6 +21,8 @@ pub enum SlotKind {
     ClfTime,
     /// Already JSON (a quoted string): not escaped.
     Raw,
+    /// A client address, `host:port` or `[v6 host]:port`, written as its host (`-` when it has none).
+    SourceIp,
 }
 
 /// One value of a request.
@@ -79,10 +81,12 @@ impl LogFormat {
                 (_, ValueRef::Absent) => line.push('-'),
                 (SlotKind::ClfTime, ValueRef::Float(seconds)) => clf_time(line, seconds),
                 (SlotKind::Raw, ValueRef::Text(text)) => line.push_str(text),
+                (SlotKind::SourceIp, ValueRef::Text(address)) => match source_ip(address) {
+                    "" => line.push('-'),
+                    host => escape(line, host, self.json),
+                },
                 (_, ValueRef::Text(text)) => escape(line, text, self.json),
-                (_, ValueRef::Int(number)) => {
-                    let _ = write!(line, "{number}");
-                }
+                (_, ValueRef::Int(number)) => line.push_str(itoa::Buffer::new().format(number)),
                 (_, ValueRef::Float(number)) => {
                     let _ = write!(line, "{number}");
                 }
@@ -91,9 +95,30 @@ impl LogFormat {
     }
 }
 
+/// The host of `host:port` or `[host]:port` (as Python's `rpartition(':')[0].strip('[]')`); empty without a port.
+fn source_ip(address: &str) -> &str {
+    address.rsplit_once(':').map_or("", |(host, _)| host.trim_matches(['[', ']']))
+}
+
+/// Per byte: 1 when it is escaped in every line (control characters), 2 when only in JSON (`"` and `\`).
+const ESCAPED: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = 1;
+        byte += 1;
+    }
+    table[0x7f] = 1;
+    table[b'"' as usize] = 2;
+    table[b'\\' as usize] = 2;
+    table
+};
+
 /// Control characters as JSON escapes (a value never breaks its line); in JSON also `"` and `\`.
 fn escape(out: &mut String, text: &str, json: bool) {
-    if !text.bytes().any(|b| b < 0x20 || b == 0x7f || (json && (b == b'"' || b == b'\\'))) {
+    // One branch-free pass over the bytes: most values need no escape at all.
+    let escaped = text.bytes().fold(0, |found, b| found | ESCAPED[usize::from(b)]);
+    if escaped & if json { 3 } else { 1 } == 0 {
         out.push_str(text);
         return;
     }
@@ -276,6 +301,24 @@ mod tests {
             json: false,
         };
         assert_eq!(text.render(&[Value::Int(200), Value::Text("a\"b".into())]), "200 a\"b");
+    }
+
+    #[test]
+    fn source_ips_and_numbers() {
+        let format = LogFormat {
+            literals: vec![String::new(), " ".into(), " ".into(), String::new()],
+            slots: vec![SlotKind::SourceIp, SlotKind::Plain, SlotKind::Plain],
+            json: false,
+        };
+        for (address, expected) in [
+            ("203.0.113.9:50123", "203.0.113.9 -42 1.5"),
+            ("[2001:db8::1]:443", "2001:db8::1 -42 1.5"),
+            ("no-port", "- -42 1.5"),
+            ("", "- -42 1.5"),
+        ] {
+            let values = [Value::Text(address.into()), Value::Int(-42), Value::Float(1.5)];
+            assert_eq!(format.render(&values), expected, "{address}");
+        }
     }
 
     #[test]

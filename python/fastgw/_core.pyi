@@ -321,9 +321,11 @@ class AccessLogSink:
     def __new__(
         cls, destination: str, literals: list[str], kinds: list[str], json: bool, capacity: int = 10_000
     ) -> AccessLogSink:
-        """``destination``: ``stdout`` or a file path; ``kinds`` per value: ``plain``, ``clf_time``, ``raw``."""
+        """``destination``: ``stdout`` or a file path; ``kinds`` per value: ``plain``, ``clf_time``, ``raw``,
+        ``source_ip`` (a client's ``host:port``, written as its host)."""
     def submit(self, values: tuple[object, ...]) -> bool:
-        """Renders and queues one line; ``False`` when it was dropped (queue full). Never blocks."""
+        """Renders and queues one line (str, int, float or None values; others are written through ``str()``);
+        ``False`` when it was dropped (queue full). Never blocks."""
     @property
     def dropped(self) -> int: ...
     def close(self) -> None:

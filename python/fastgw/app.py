@@ -207,12 +207,15 @@ class GatewayApp:
         method: str = scope.method
         query: str = scope.query_string
         headers = scope.headers.items()
-        request = Request(scope, protocol, method, path, query, headers, runtime, request_id, extended_id, start)
+        client: str = scope.client
+        request = Request(
+            scope, protocol, method, path, query, headers, runtime, request_id, extended_id, start, client
+        )
         metrics = self.metrics
         if metrics is not None:
             metrics.gauge_add(runtime.metric_slots.in_flight, 1)
         try:
-            await self._serve(request, runtime, method, path, headers, query, scope.client)
+            await self._serve(request, runtime, method, path, headers, query, client)
         finally:
             if metrics is not None:
                 slots = runtime.metric_slots
@@ -227,7 +230,13 @@ class GatewayApp:
                     request.metric_field,
                     slots.in_flight,
                 )
-            if runtime.access_log is not None or self.tracer is not None:
+            access_log = runtime.access_log
+            if access_log is not None:
+                try:
+                    access_log.write(request, runtime)
+                except Exception:  # a log line never fails a request
+                    log.exception("request %s: access log failed", request.request_id)
+            if self.tracer is not None:
                 self._observe(request, runtime)
 
     __call__ = __rsgi__
@@ -271,18 +280,16 @@ class GatewayApp:
             await self._stream(request, response)
 
     def _observe(self, request: Request, runtime: StageRuntime) -> None:
-        """Hands the request's access-log line to the sink and its spans to the exporter: never raises."""
+        """Hands the request's spans to the exporter: never raises. (Its access-log line is written in
+        ``__rsgi__``: the line's generated function reads what its format needs.)"""
         try:
-            response = request.response
-            status = response.status if response is not None else 500
-            latency = time.perf_counter() - request.start_time
-            integration = request.integration_seconds
-            if runtime.access_log is not None:
-                runtime.access_log.write(request, runtime, status, latency, integration)
             if self.tracer is not None and request.trace is not None:
-                record_spans(self.tracer, request, runtime, status, latency, integration)
+                response = request.response
+                status = response.status if response is not None else 500
+                latency = time.perf_counter() - request.start_time
+                record_spans(self.tracer, request, runtime, status, latency, request.integration_seconds)
         except Exception:
-            log.exception("request %s: access log or spans failed", request.request_id)
+            log.exception("request %s: spans failed", request.request_id)
 
     async def _answer(
         self,

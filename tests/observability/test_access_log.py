@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from fastgw._core import AccessLogSink
 from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, compile_sink
 
 # 2024-03-07T09:05:03.250Z
@@ -26,16 +27,16 @@ def render(template: str, **changes: Any) -> str:
         "method": "GET",
         "path": "/pets/7",
         "route": SimpleNamespace(route_key="GET /pets/{id}", resource_path="/pets/{id}"),
-        "scope": SimpleNamespace(client="203.0.113.9:50123"),
+        "client": "203.0.113.9:50123",
         "host": None,
-        "response": SimpleNamespace(body=b"x" * 42, stream=None),
+        "response": SimpleNamespace(body=b"x" * 42, stream=None, status=changes.pop("status", 200)),
+        "start_time": 0.0,
+        "integration_seconds": changes.pop("integration", 0.0095),
         "response_type": None,
         "key_slot": None,
         "trace": None,
     }
     message = changes.pop("message", None)
-    status = changes.pop("status", 200)
-    integration = changes.pop("integration", 0.0095)
     runtime = SimpleNamespace(
         api_id=changes.pop("api_id", None),
         stage_name="prod",
@@ -48,8 +49,9 @@ def render(template: str, **changes: Any) -> str:
     request.update(changes)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "access.log"
-        sink, values = compile_sink(template, str(path))
-        assert sink.submit(values(SimpleNamespace(**request), runtime, status, 0.0125, integration, EPOCH))
+        clocks = {"now": lambda: EPOCH + 0.0125, "perf_counter": lambda: 0.0125}
+        sink, write = compile_sink(template, str(path), dropped=pytest.fail, **clocks)
+        write(SimpleNamespace(**request), runtime)
         sink.close()
         (line,) = path.read_text().splitlines()
     return line
@@ -94,9 +96,31 @@ def test_json_preset() -> None:
 
 
 def test_absent_values_render_as_a_dash() -> None:
-    no_client = SimpleNamespace(client="")
-    line = json.loads(render(JSON_FORMAT, route=None, status=None, response=None, scope=no_client))
-    assert (line["routeKey"], line["status"], line["responseLength"], line["ip"]) == ("-", "-", "-", "-")
+    line = json.loads(render(JSON_FORMAT, route=None, response=None, client=""))
+    assert (line["routeKey"], line["responseLength"], line["ip"]) == ("-", "-", "-")
+    assert line["status"] == "500"  # no response: logged as 500, as the metrics count it
+
+
+@pytest.mark.parametrize(
+    ("client", "ip"), [("[2001:db8::1]:443", "2001:db8::1"), ("203.0.113.9:1", "203.0.113.9"), ("unix", "-")]
+)
+def test_the_source_ip_is_the_client_address_without_its_port(client: str, ip: str) -> None:
+    assert render("$context.identity.sourceIp|", client=client) == f"{ip}|"
+
+
+def test_other_values_are_written_through_str(tmp_path: Path) -> None:
+    class Named:
+        def __str__(self) -> str:
+            return 'a "name"'
+
+    sink = AccessLogSink(str(tmp_path / "a.log"), ["{", "|", "|", "|", "|", "}"], ["plain"] * 5, json=True)
+    assert sink.submit((2**70, Named(), True, -1.5, "x"))
+    assert sink.submit(("only one",))  # missing values render "-"
+    sink.close()
+    assert (tmp_path / "a.log").read_text().splitlines() == [
+        '{1180591620717411303424|a \\"name\\"|1|-1.5|x}',
+        "{only one|-|-|-|-}",
+    ]
 
 
 def test_json_values_are_escaped() -> None:
@@ -187,10 +211,13 @@ def test_the_xray_trace_id_comes_from_the_propagated_header() -> None:
 
 
 def test_a_full_buffer_drops_lines_and_counts_them(tmp_path: Path) -> None:
-    sink, values = compile_sink("$context.requestId", str(tmp_path / "e.log"), capacity=1)
+    dropped = []
+    sink, write = compile_sink(
+        "$context.requestId", str(tmp_path / "e.log"), capacity=1, dropped=lambda: dropped.append(1)
+    )
     request = SimpleNamespace(request_id="r-1")
-    sent = sum(sink.submit(values(request, None, 200, 0.0, None, EPOCH)) for _ in range(20_000))  # type: ignore[arg-type]
+    for _ in range(20_000):
+        write(request, None)  # type: ignore[arg-type]
     sink.close()
-    assert sent + sink.dropped == 20_000
-    assert sink.dropped > 0
-    assert len((tmp_path / "e.log").read_text().splitlines()) == sent
+    assert len(dropped) == sink.dropped > 0
+    assert len((tmp_path / "e.log").read_text().splitlines()) == 20_000 - len(dropped)

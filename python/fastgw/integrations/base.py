@@ -20,6 +20,7 @@ class Request:
         "_query",
         "body",
         "body_length",
+        "client",
         "extended_request_id",
         "method",
         "params",
@@ -53,8 +54,11 @@ class Request:
         request_id: str,
         extended_request_id: str,
         start_time: float,
+        client: str | None = None,
     ) -> None:
         self.scope = scope
+        self.client: str = client if client is not None else (scope.client if scope is not None else "")
+        """The peer as ``ip:port``, read once (Granian formats ``scope.client`` on every read)."""
         self.protocol = protocol
         self.method = method
         self.path = path
@@ -119,7 +123,7 @@ class Request:
 
     @property
     def client_ip(self) -> str:
-        client: str = self.scope.client
+        client = self.client
         return client.rpartition(":")[0].strip("[]") or client
 
     @property

@@ -8,8 +8,10 @@ absent values do on AWS, so AWS templates load unchanged.
 
 :func:`compile_sink` turns a format into the Rust :class:`fastgw._core.AccessLogSink` (which renders each line and
 writes it from a thread of its own, from a bounded buffer: a full one drops and counts lines) and one generated
-function that reads exactly the values the template uses from the request. Per request the data plane calls that
-function and ``sink.submit``: logging costs the request a tuple and one call, never formatting or I/O in Python.
+``write`` function that reads exactly the values the template uses from the request and hands them to
+``sink.submit``: logging costs the request one Python call, a tuple and one call into Rust, never formatting or
+I/O in Python. Values that are the same for every request (``protocol``, names without a value) are folded into
+the template's literal text at compile time.
 
 Escaping (in the sink): when the template is JSON (it starts with ``{``), every value is JSON-escaped, so a user
 agent with a quote cannot break the line. In other templates control characters (newlines included) are escaped
@@ -21,8 +23,10 @@ always renders ``-``; log ``$context.identity.apiKeyId`` instead.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -49,12 +53,16 @@ CLF_FORMAT: Final = (
 )
 """Common Log Format, as the API Gateway console offers it."""
 
-Values = Callable[["Request", "StageRuntime", int, float, "float | None", float], tuple[Any, ...]]
+Write = Callable[["Request", "StageRuntime"], None]
+"""``write(request, runtime)``: queues the line of a request that has been answered."""
 
 #: The variables fastgw fills: ``$context`` name -> (Python expression over r, rt, st, lat, il, t; value kind for
-#: the sink). r: the request, rt: its stage runtime, st: status, lat: latency (s), il: integration latency (s) or
-#: None, t: epoch seconds when the request came in. Kinds: ``plain``, ``clf_time`` (epoch seconds written as
-#: ``dd/MMM/yyyy:HH:mm:ss +0000``), ``raw`` (already JSON).
+#: the sink). r: the request, rt: its stage runtime; computed from them only for templates that use them: st: the
+#: status (500 when nothing was answered), lat: latency (s), il: integration latency (s) or None, t: epoch seconds
+#: when the request came in. Kinds: ``plain``,
+#: ``clf_time`` (epoch seconds written as ``dd/MMM/yyyy:HH:mm:ss +0000``), ``raw`` (already JSON), ``source_ip``
+#: (the client's ``host:port`` or ``[host]:port``, written as its host). A constant expression is folded into the
+#: template's text.
 VARIABLES: Final[dict[str, tuple[str, str]]] = {
     "requestId": ("r.request_id", "plain"),
     "extendedRequestId": ("r.extended_request_id or r.request_id", "plain"),
@@ -71,9 +79,12 @@ VARIABLES: Final[dict[str, tuple[str, str]]] = {
     "requestTime": ("t", "clf_time"),
     "requestTimeEpoch": ("int(t * 1000)", "plain"),
     "status": ("st", "plain"),
-    "responseLength": ("_length(r)", "plain"),
+    "responseLength": (
+        "len(r.response.body) if r.response is not None and r.response.stream is None else None",
+        "plain",
+    ),
     "responseLatency": ("int(lat * 1000)", "plain"),
-    "identity.sourceIp": ("r.scope.client.rpartition(':')[0].strip('[]') or None", "plain"),
+    "identity.sourceIp": ("r.client", "source_ip"),
     "identity.userAgent": ("r.header('user-agent')", "plain"),
     "identity.apiKeyId": ("_key_id(r, rt)", "plain"),
     "integrationLatency": ("None if il is None else int(il * 1000)", "plain"),
@@ -139,11 +150,6 @@ class AccessLogFormat:
         )
 
 
-def _length(request: Request) -> int | None:
-    response = request.response
-    return len(response.body) if response is not None and response.stream is None else None
-
-
 def _key_id(request: Request, runtime: StageRuntime) -> str | None:
     if request.key_slot is None or runtime.key_ids is None:
         return None
@@ -160,20 +166,84 @@ def _quoted(text: str | None) -> str | None:
     return None if text is None else json.dumps(text)
 
 
-def compile_sink(template: str, destination: str, *, capacity: int = 10_000) -> tuple[AccessLogSink, Values]:
-    """The sink for ``template`` writing to ``destination`` (``stdout`` or a path), and its values function
-    (``values(request, runtime, status, latency, integration, received)``). ``ValueError`` names unknown
+def _ignore() -> None:
+    pass
+
+
+def _folded(expression: str, is_json: bool) -> str | None:
+    """The text a constant ``expression`` renders as (``None`` renders ``-``), when it needs no escaping; ``None``
+    when the expression is not constant (or its text would need escaping: the sink does that)."""
+    try:
+        value = ast.literal_eval(expression)
+    except ValueError:
+        return None
+    if value is None:
+        return "-"
+    if isinstance(value, str) and value.isprintable() and not (is_json and ('"' in value or "\\" in value)):
+        return value
+    return None
+
+
+#: How the generated function computes the values an expression may use (in this order: ``t`` needs ``lat``).
+_DERIVED: Final = {
+    "st": "st = 500 if r.response is None else r.response.status",
+    "lat": "lat = _perf_counter() - r.start_time",
+    "il": "il = r.integration_seconds",
+    "t": "t = _now() - lat",
+}
+
+
+def compile_sink(
+    template: str,
+    destination: str,
+    *,
+    capacity: int = 10_000,
+    dropped: Callable[[], None] = _ignore,
+    now: Callable[[], float] = time.time,
+    perf_counter: Callable[[], float] = time.perf_counter,
+) -> tuple[AccessLogSink, Write]:
+    """The sink for ``template`` writing to ``destination`` (``stdout`` or a path), and its ``write(request,
+    runtime)`` function, which calls ``dropped()`` for a line the sink dropped. The clocks: ``now`` (epoch
+    seconds) and ``perf_counter`` (the one ``request.start_time`` was read from). ``ValueError`` names unknown
     variables."""
     parsed = AccessLogFormat.parse(template)
+    literals = [parsed.literals[0]]
     expressions = []
     kinds = []
-    for name in parsed.variables:
+    for name, literal in zip(parsed.variables, parsed.literals[1:], strict=True):
         expression, kind = VARIABLES.get(name, ("None", "plain"))  # AWS-only names (and secrets) render "-"
+        folded = _folded(expression, parsed.is_json) if kind == "plain" else None
+        if folded is not None:
+            literals[-1] += folded + literal
+            continue
         expressions.append(expression)
         kinds.append(kind)
-    source = "def values(r, rt, st, lat, il, t):\n    return (" + "".join(f"{e}, " for e in expressions) + ")\n"
-    namespace: dict[str, Any] = {"_length": _length, "_key_id": _key_id, "_message": _message, "_quoted": _quoted}
+        literals.append(literal)
+    used = {
+        node.id
+        for expression in expressions
+        for node in ast.walk(ast.parse(expression, mode="eval"))
+        if isinstance(node, ast.Name)
+    }
+    if "t" in used:
+        used.add("lat")
+    source = (
+        "def write(r, rt):\n"
+        + "".join(f"    {line}\n" for name, line in _DERIVED.items() if name in used)
+        + "    if not _submit(("
+        + "".join(f"{e}, " for e in expressions)
+        + ")):\n        _dropped()\n"
+    )
+    sink = AccessLogSink(destination, literals, kinds, parsed.is_json, capacity)
+    namespace: dict[str, Any] = {
+        "_submit": sink.submit,
+        "_dropped": dropped,
+        "_now": now,
+        "_perf_counter": perf_counter,
+        "_key_id": _key_id,
+        "_message": _message,
+        "_quoted": _quoted,
+    }
     exec(compile(source, f"<access log format {template[:40]!r}>", "exec"), namespace)
-    sink = AccessLogSink(destination, list(parsed.literals), kinds, parsed.is_json, capacity)
-    values: Values = namespace["values"]
-    return sink, values
+    write: Write = namespace["write"]
+    return sink, write

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from fastgw._core import AccessLogSink, Metrics
 from fastgw.config.settings import AccessLogSettings, MetricsSettings
-from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, Values, compile_sink
+from fastgw.observability.access_log import CLF_FORMAT, JSON_FORMAT, AccessLogFormat, Write, compile_sink
 from fastgw.observability.metrics import Field, MetricsLayout, NodeCounter
 from fastgw.observability.server import MetricsServer
 
@@ -55,21 +55,14 @@ def access_log_format(text: str) -> AccessLogFormat:
 
 
 class StageLog:
-    """One worker's access log for a format: values read in Python, the line rendered and written in Rust."""
+    """One worker's access log for a format: values read in Python, the line rendered and written in Rust.
+    ``write(request, runtime)`` is the format's generated function."""
 
-    __slots__ = ("_dropped", "sink", "values")
+    __slots__ = ("sink", "write")
 
-    def __init__(self, sink: AccessLogSink, values: Values, dropped: Callable[[], None]) -> None:
+    def __init__(self, sink: AccessLogSink, write: Write) -> None:
         self.sink = sink
-        self.values = values
-        self._dropped = dropped
-
-    def write(
-        self, request: Request, runtime: StageRuntime, status: int, latency: float, integration: float | None
-    ) -> None:
-        values = self.values(request, runtime, status, latency, integration, time.time() - latency)
-        if not self.sink.submit(values):
-            self._dropped()
+        self.write = write
 
     def close(self) -> None:
         self.sink.close()
@@ -180,8 +173,10 @@ class NodeObservability:
         destination = self.access_logs.destination
         logs = {}
         for text in self.formats:
-            sink, values = compile_sink(FORMAT_PRESETS.get(text, text), destination)
-            logs[text] = StageLog(sink, values, lambda: self.count(NodeCounter.ACCESS_LOG_DROPPED))
+            sink, write = compile_sink(
+                FORMAT_PRESETS.get(text, text), destination, dropped=lambda: self.count(NodeCounter.ACCESS_LOG_DROPPED)
+            )
+            logs[text] = StageLog(sink, write)
         return logs
 
     def writer_for(self, writers: dict[str, StageLog], api: str, stage: str) -> StageLog | None:
