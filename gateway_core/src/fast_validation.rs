@@ -552,6 +552,11 @@ mod tests {
         fn below(&mut self, n: u64) -> u64 {
             self.next() % n
         }
+
+        /// Below `n`, as a `u32` (for numbers in generated bodies).
+        fn small(&mut self, n: u32) -> u32 {
+            u32::try_from(self.below(u64::from(n))).unwrap()
+        }
     }
 
     const STRINGS: [&str; 10] =
@@ -595,8 +600,8 @@ mod tests {
                 Some(allowed) if random.below(4) != 0 => allowed[random.below(allowed.len() as u64) as usize].clone(),
                 _ => json!(STRINGS[random.below(STRINGS.len() as u64) as usize]),
             },
-            "integer" => json!(random.below(150) as i64 - 5),
-            "number" => json!((random.below(11_000) as f64) / 100.0),
+            "integer" => json!(i64::from(random.small(150)) - 5),
+            "number" => json!(f64::from(random.small(11_000)) / 100.0),
             "null" => Value::Null,
             _ => random_scalar(random),
         }
@@ -606,8 +611,8 @@ mod tests {
         match random.below(7) {
             0 => Value::Null,
             1 => Value::Bool(random.below(2) == 0),
-            2 => json!(random.below(200) as i64 - 20),
-            3 => json!((random.below(20_000) as f64) / 100.0 - 10.0),
+            2 => json!(i64::from(random.small(200)) - 20),
+            3 => json!(f64::from(random.small(20_000)) / 100.0 - 10.0),
             4 => json!(u64::MAX - random.below(3)),
             _ => json!(STRINGS[random.below(STRINGS.len() as u64) as usize]),
         }
@@ -619,8 +624,8 @@ mod tests {
         let mut text =
             if random.below(2) == 0 { value.to_string() } else { serde_json::to_string_pretty(value).unwrap() };
         match random.below(10) {
-            0 => text = text.replacen("1", "1.0", 1),
-            1 => text = text.replacen("2", "2e1", 1),
+            0 => text = text.replacen('1', "1.0", 1),
+            1 => text = text.replacen('2', "2e1", 1),
             2 => text = text.replacen('a', "\\u0061", 1),
             3 => {
                 let mut bytes = text.into_bytes();
