@@ -575,7 +575,7 @@ impl PyEngine {
                             client_ip: ip,
                             request_id: request_id.unwrap_or(""),
                         };
-                        let mapped = if target.maps_headers() { target.mapped_values(&input) } else { Vec::new() };
+                        let mapped = target.mapped_values(&input);
                         let head =
                             write_head(target, method, &upstream_target, &strs, &mapped, &info, body, trace.as_ref());
                         PyBytes::new(py, &head).unbind()

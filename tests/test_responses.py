@@ -39,7 +39,7 @@ def make_request(
 ) -> Request:
     scope = SimpleNamespace(client="203.0.113.9:51000", headers={"host": "api.example.com"}, authority=None)
     stage = SimpleNamespace(api_type="REST", stage_name="prod", api_id="a1b2c3d4e5", stage_variables=STAGE_VARIABLES)
-    request = Request(scope, None, method, path, query, headers or [], stage, "req-1", "ext-1=", 0.0)  # type: ignore[arg-type]
+    request = Request(scope, None, method, path, query, headers or [], stage, "req-1", "ext-1=", 0.0, scope.client)  # type: ignore[arg-type]
     request.params = params or {}
     if resource_path is not None:
         request.route = SimpleNamespace(resource_path=resource_path)  # type: ignore[assignment]

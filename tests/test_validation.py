@@ -22,7 +22,7 @@ from fastgw.errors import (
     RequestTooLargeError,
 )
 from fastgw.integrations.base import Request
-from fastgw.validation import RouteValidator, build_validator, invalid_body
+from fastgw.validation import RouteValidator, build_validator, check_body
 
 VALIDATORS = {
     "all": {"validateRequestBody": True, "validateRequestParameters": True},
@@ -111,7 +111,7 @@ def request(
     header_list = [(k.lower(), v) for k, v in (headers if headers is not None else {"x-header-param": "v"}).items()]
     stage = SimpleNamespace(limits=SimpleNamespace(max_body_bytes=max_body_bytes))
     protocol = FakeProtocol([body[:3], body[3:]] if body else [])
-    result = Request(None, protocol, "POST", "/orders/1", query, header_list, cast(Any, stage), "rid", "eid", 0.0)
+    result = Request(None, protocol, "POST", "/orders/1", query, header_list, cast(Any, stage), "rid", "eid", 0.0, "")
     result.params = params if params is not None else {"id": "1"}
     result.body_length = None if body is None else (-1 if chunked else len(body))
     return result
@@ -135,8 +135,11 @@ def check(validator: RouteValidator | None, req: Request) -> GatewayError | None
     assert isinstance(decision, Forward)
     if decision.body_model is None:
         return None
-    body = asyncio.run(req.read_body())
-    return None if decision.body_model.is_valid(body) else invalid_body(decision.body_model, body)
+    try:
+        check_body(decision.body_model, asyncio.run(req.read_body()))
+    except GatewayError as error:
+        return error
+    return None
 
 
 @pytest.mark.parametrize(

@@ -204,11 +204,6 @@ impl ProxyTarget {
         writer.finish(client, body)
     }
 
-    /// Whether the route maps headers (their values depend on the request: see [`ProxyTarget::mapped_values`]).
-    pub fn maps_headers(&self) -> bool {
-        !self.mapped_headers.is_empty()
-    }
-
     /// The method the backend sees.
     pub fn method<'m>(&'m self, client_method: &'m str) -> &'m str {
         self.method.as_deref().unwrap_or(client_method)

@@ -33,7 +33,7 @@ from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, S
 from fastgw.observability.tracing import GatewayTracer, build_tracer
 from fastgw.routing import StageRuntime
 from fastgw.shared_cache import SharedTier
-from fastgw.validation import invalid_body
+from fastgw.validation import check_body
 
 log = logging.getLogger("fastgw")
 CACHE_HIT = int(Field.CACHE_HIT)
@@ -327,11 +327,8 @@ class GatewayApp:
         request.upstream_head = decision.head
         request.body_length = decision.body_length
         route = request.route = runtime.routes[decision.route_id]
-        body_model = decision.body_model  # the request validator's model (parameters were checked in admit)
-        if body_model is not None:
-            body = await request.read_body()
-            if not body_model.is_valid(body):
-                raise invalid_body(body_model, body)
+        if decision.body_model is not None:  # the request validator's model (parameters were checked in admit)
+            check_body(decision.body_model, await request.read_body())
         integration = route.integration
         if integration is None:
             return self._gateway_response(runtime, "API_CONFIGURATION_ERROR", request)
@@ -370,11 +367,8 @@ class GatewayApp:
         """A cache hit. Method request validation still applies, as on AWS (it comes before the cache)."""
         request.route_id = cached.route_id
         request.route = runtime.routes[cached.route_id]
-        body_model = cached.body_model
-        if body_model is not None:
-            body = await request.read_body()
-            if not body_model.is_valid(body):
-                raise invalid_body(body_model, body)
+        if cached.body_model is not None:
+            check_body(cached.body_model, await request.read_body())
         request.metric_field = CACHE_HIT
         return cached_response(cached)
 

@@ -42,7 +42,7 @@ _AWS_MODEL_URL = re.compile(r"^https://apigateway\.amazonaws\.com/restapis/[^/]+
 class RouteValidator:
     """One route's request validator, compiled at load. The engine runs it while admitting a request
     (``Engine(validators=...)``): the required parameters, then the body model for the request's Content-Type,
-    which the data plane checks the body against (:func:`invalid_body`)."""
+    which the data plane checks the body against (:func:`check_body`)."""
 
     __slots__ = ("body_models", "required")
 
@@ -59,9 +59,10 @@ class RouteValidator:
         return list(self.required), list((self.body_models or {}).items())
 
 
-def invalid_body(model: BodyValidator, body: bytes) -> InvalidRequestBodyError:
-    """The error for a body ``model`` refused: AWS's message for the client, the reason for the log."""
-    return InvalidRequestBodyError(model.explain(body), message=INVALID_BODY)
+def check_body(model: BodyValidator, body: bytes) -> None:
+    """Raises AWS's ``Invalid request body`` when ``model`` refuses ``body`` (the reason goes to the log)."""
+    if not model.is_valid(body):
+        raise InvalidRequestBodyError(model.explain(body), message=INVALID_BODY)
 
 
 def build_validator(definition: ApiDefinition, route: Route) -> RouteValidator | None:

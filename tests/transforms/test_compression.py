@@ -18,7 +18,7 @@ BODY = b'{"message": "hello"}' * 100
 def request(method: str = "GET", accept_encoding: str | None = "gzip, deflate") -> Request:
     headers = [] if accept_encoding is None else [("accept-encoding", accept_encoding)]
     stage: Any = None
-    return Request(None, None, method, "/", "", headers, stage, "id", "ext", 0.0)
+    return Request(None, None, method, "/", "", headers, stage, "id", "ext", 0.0, "")
 
 
 def response(status: int = 200, body: bytes = BODY, *headers: tuple[str, str]) -> Response:

@@ -14,7 +14,7 @@ from fastgw.transforms.cors import HttpApiCors, add_vary, build_cors, cors_warni
 def request(method: str = "GET", **headers: str) -> Request:
     header_list = [(name.replace("_", "-").lower(), value) for name, value in headers.items()]
     stage: Any = None
-    return Request(None, None, method, "/pets", "", header_list, stage, "id", "ext", 0.0)
+    return Request(None, None, method, "/pets", "", header_list, stage, "id", "ext", 0.0, "")
 
 
 def preflight(origin: str = "https://www.example.com", method: str = "GET", **headers: str) -> Request:

@@ -54,10 +54,10 @@ class Request:
         request_id: str,
         extended_request_id: str,
         start_time: float,
-        client: str | None = None,
+        client: str,
     ) -> None:
         self.scope = scope
-        self.client: str = client if client is not None else (scope.client if scope is not None else "")
+        self.client = client
         """The peer as ``ip:port``, read once (Granian formats ``scope.client`` on every read)."""
         self.protocol = protocol
         self.method = method
@@ -104,10 +104,9 @@ class Request:
             body = b""
         elif length > 0:
             body = await self.protocol()
-            if len(body) != length:
-                if len(body) < length:
-                    raise ClientDisconnectedError()
-                body = body[:length]
+            if len(body) < length:
+                raise ClientDisconnectedError()
+            body = body[:length]
         else:
             limit = self.stage.limits.max_body_bytes
             parts = []

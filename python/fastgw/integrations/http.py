@@ -164,10 +164,10 @@ class HttpIntegration:
         )
         """Every mapping copies a path parameter to the same name and every URI variable is mapped (the
         export's usual shape), or an HTTP API: the URI renders straight from the route parameters."""
-        self.engine_headers: list[tuple[str, str, str]] | None = []
+        self.engine_headers = (
+            [] if self.is_http_api else self._engine_headers(copied, stage_variables, route_key, route_path)
+        )
         """For a REST proxy: its header mappings as the engine writes them, or ``None`` when Python must."""
-        if not self.is_http_api:
-            self.engine_headers = self._engine_headers(copied, stage_variables, route_key, route_path)
         self.responses = compile_integration_responses(integration.responses, stage_variables)
         self.request_templates = RequestTemplates(integration.request_templates, integration.passthrough_behavior)
         self.shaping = not self.proxy and (
