@@ -63,6 +63,8 @@ def _read_yaml(text: str, source: str) -> Any:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         reason = err.problem or err.context or "invalid YAML"
+        if "nesting depth" in reason:  # libyaml's own limit (PyYAML >= 6.0.3): the same answer as a RecursionError
+            raise DefinitionError(Problem(Place(source), f"the document is nested too deeply{where}")) from None
         raise DefinitionError(Problem(Place(source), f"YAML syntax error{where}: {reason}")) from None
     except yaml.reader.ReaderError as err:  # control characters
         line, column = text.count("\n", 0, err.position) + 1, err.position - text.rfind("\n", 0, err.position)
