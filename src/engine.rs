@@ -2,9 +2,7 @@
 
 use std::borrow::Cow;
 
-use std::sync::{Arc, Mutex, Weak};
-
-use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 use gateway_core::admission::{Admission, AdmissionSpec, KeyPlan, KeyTable, ThrottleMode};
 use gateway_core::cache::{CacheConfig, CacheKey, CachedResponse};
@@ -19,6 +17,7 @@ use gateway_core::throttle::{Limit, OnTableFull, Throttle};
 use gateway_core::validation::{ParamLocation, RequestCheck};
 use gateway_core::{ApiType, Decision, GatewaySpec, ProxyTarget, RouteSpec, RoutingOptions};
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
@@ -219,37 +218,59 @@ fn route_validation(args: ValidatorArgs) -> PyResult<RouteValidation> {
 }
 
 #[pyclass(frozen, name = "Engine", module = "fastgw._core")]
-pub struct PyEngine(gateway_core::Engine, HitObjects, Vec<Option<RouteValidation>>);
+pub struct PyEngine(gateway_core::Engine, Vec<Option<RouteValidation>>);
 
-/// The Python objects of cached responses, built on an entry's first hit and reused by the next ones (a hit
-/// then copies a list of references instead of making a string per header name and value). Keyed by the
-/// entry's address and checked through a `Weak`, so an evicted entry's objects are never served for another.
-#[derive(Default)]
-struct HitObjects(Mutex<FxHashMap<usize, EntryObjects>>);
+/// A cached response as the binding keeps it in the stage cache ([`CachedResponse::embedded`]): the Python
+/// objects it was stored with, so that a hit answers with them as they are (no copy, no string made per
+/// header), and the cache holds one copy of each body.
+struct ResponseObjects {
+    /// `(name, value)` tuples of strings, in order.
+    headers: Vec<Py<PyTuple>>,
+    body: Py<PyBytes>,
+}
 
-/// An entry (weakly), its headers as a Python list, its body as Python bytes.
-type EntryObjects = (Weak<CachedResponse>, Py<PyList>, Py<PyBytes>);
+/// What the stage cache is charged for a [`ResponseObjects`] beside the body's bytes: per header, a tuple
+/// (56 bytes), two short strings (about 50 each with their text's rounding) and its place in the list.
+const PY_HEADER_OVERHEAD_BYTES: usize = 168;
+/// The bytes object's header and the shared allocation around the objects.
+const PY_RESPONSE_OVERHEAD_BYTES: usize = 96;
 
-impl HitObjects {
-    const PRUNE_AT: usize = 4096;
-
-    fn get<'py>(&self, py: Python<'py>, response: &Arc<CachedResponse>) -> PyResult<(Bound<'py, PyList>, Py<PyBytes>)> {
-        let address = Arc::as_ptr(response) as usize;
-        let mut objects = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((entry, headers, body)) = objects.get(&address) {
-            if entry.upgrade().is_some_and(|live| Arc::ptr_eq(&live, response)) {
-                let copy = PyList::new(py, headers.bind(py).iter())?;
-                return Ok((copy, body.clone_ref(py)));
+impl ResponseObjects {
+    /// From a list of `(name, value)` string pairs and the body; with the bytes they take.
+    fn new(headers: &Bound<'_, PyList>, body: &Bound<'_, PyBytes>) -> PyResult<(Self, usize)> {
+        let mut bytes = body.as_bytes().len() + PY_RESPONSE_OVERHEAD_BYTES;
+        let mut kept = Vec::with_capacity(headers.len());
+        for item in headers.iter() {
+            let pair = item.cast_into::<PyTuple>().map_err(PyErr::from)?;
+            if pair.len() != 2 {
+                return Err(PyValueError::new_err("headers must be (name, value) pairs"));
             }
+            for index in 0..2 {
+                bytes += pair.get_item(index)?.cast_into::<PyString>().map_err(PyErr::from)?.to_str()?.len();
+            }
+            bytes += PY_HEADER_OVERHEAD_BYTES;
+            kept.push(pair.unbind());
         }
-        if objects.len() >= Self::PRUNE_AT {
-            objects.retain(|_, (entry, _, _)| entry.strong_count() > 0);
-        }
-        let headers = PyList::new(py, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
-        let body = PyBytes::new(py, &response.body).unbind();
-        let copy = PyList::new(py, headers.iter())?;
-        objects.insert(address, (Arc::downgrade(response), headers.unbind(), body.clone_ref(py)));
-        Ok((copy, body))
+        Ok((Self { headers: kept, body: body.clone().unbind() }, bytes))
+    }
+
+    /// The objects of a cached response (every entry is stored by `Engine.cache_store`).
+    fn of(response: &CachedResponse) -> PyResult<&Self> {
+        response
+            .embedded_as::<Self>()
+            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("a cached response without its objects"))
+    }
+
+    /// A new list of the headers, then `extra` ones.
+    fn header_list<'py>(&self, py: Python<'py>, extra: &[Bound<'py, PyAny>]) -> PyResult<Bound<'py, PyList>> {
+        let stored = self.headers.len();
+        PyList::new(
+            py,
+            (0..stored + extra.len()).map(|i| match self.headers.get(i) {
+                Some(header) => header.bind(py).clone().into_any(),
+                None => extra[i - stored].clone(),
+            }),
+        )
     }
 }
 
@@ -380,48 +401,68 @@ impl PyEngine {
             .into_iter()
             .map(|v| v.map(route_validation).transpose())
             .collect::<PyResult<_>>()?;
-        Ok(Self(engine, HitObjects::default(), validators))
+        Ok(Self(engine, validators))
     }
 
-    /// The cache-hit fast path of a REST stage: a request that its stage cache can answer, with no API key to
-    /// check, gets `(status, headers with the request ids, body)` from one call; anything else gets `None`
-    /// and takes the full path (`admit`), with no throttle token taken here.
+    /// The cache-hit fast path of a REST stage, given Granian's RSGI `scope` and `protocol`: a GET that the stage
+    /// cache answers, with no API key to check, is answered here (`protocol.response_bytes`, with the request
+    /// ids) and gets `True`. Anything else gets `False`, with nothing sent and no throttle token taken: it takes
+    /// the full path (`admit`). The scope is read once, from here, and only for what the lookup needs.
     fn answer_from_cache(
         &self,
         py: Python<'_>,
-        method: &str,
-        path: &Bound<'_, PyString>,
-        headers: &Bound<'_, PyList>,
-        query: &str,
+        scope: &Bound<'_, PyAny>,
+        protocol: &Bound<'_, PyAny>,
         ids: &PyRequestIds,
-    ) -> PyResult<Option<Answer>> {
+    ) -> PyResult<bool> {
         let Some(cache) = self.0.cache() else {
-            return Ok(None);
+            return Ok(false);
         };
-        let owned = header_strings(headers)?;
-        let mut strs: Vec<(&str, &str)> = Vec::with_capacity(owned.len() / 2);
-        for pair in owned.chunks_exact(2) {
-            strs.push((pair[0].to_str()?, pair[1].to_str()?));
+        // A WebSocket scope's protocol has no `response_bytes`: such a request takes the full path.
+        let Ok(respond) = protocol.getattr(intern!(py, "response_bytes")) else {
+            return Ok(false);
+        };
+        let method = scope.getattr(intern!(py, "method"))?.cast_into::<PyString>()?;
+        if method.to_str()? != "GET" {
+            return Ok(false);
         }
-        let request = RequestHeaders::read(&strs);
+        let path = scope.getattr(intern!(py, "path"))?.cast_into::<PyString>()?;
+        let items = scope.getattr(intern!(py, "headers"))?.call_method0(intern!(py, "items"))?;
+        let owned = header_strings(items.cast::<PyList>()?)?;
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(owned.len() / 2);
+        for pair in owned.chunks_exact(2) {
+            headers.push((pair[0].to_str()?, pair[1].to_str()?));
+        }
+        let request = RequestHeaders::read(&headers);
         let encoded = encode_path(path.to_str()?);
         let facts = RequestFacts { header_bytes: request.size, content_length: request.content_length };
-        let Some(found) = self.0.route(method, &encoded, facts) else {
-            return Ok(None);
+        let Some(found) = self.0.route("GET", &encoded, facts) else {
+            return Ok(false);
         };
+        // The query string is read only when the route's cache key takes a parameter from it.
+        let query = if cache.key_reads_query(found.route_id) {
+            Some(scope.getattr(intern!(py, "query_string"))?.cast_into::<PyString>()?)
+        } else {
+            None
+        };
+        let query = query.as_ref().map(|query| query.to_str()).transpose()?.unwrap_or_default();
         let CacheLookup::Hit { response, warn: false } =
-            cache.lookup(found.route_id, method, &found.params, query, &strs)
+            cache.lookup(found.route_id, "GET", &found.params, query, &headers)
         else {
-            return Ok(None);
+            return Ok(false);
         };
         if !self.0.admits_anonymously(found.route_id) {
-            return Ok(None);
+            return Ok(false);
         }
-        let (request_id, extended_id) = ids.0.next();
-        let (headers, body) = self.1.get(py, &response)?;
-        headers.append(("x-amzn-RequestId", request_id))?;
-        headers.append(("x-amz-apigw-id", extended_id))?;
-        Ok(Some((response.status, headers.unbind(), body)))
+        let objects = ResponseObjects::of(&response)?;
+        let ids = ids.0.next_ids();
+        let id_headers = [
+            PyTuple::new(py, [intern!(py, "x-amzn-RequestId"), &PyString::new(py, ids.request_id())])?.into_any(),
+            PyTuple::new(py, [intern!(py, "x-amz-apigw-id"), &PyString::new(py, ids.extended_id())])?.into_any(),
+        ];
+        let headers = objects.header_list(py, &id_headers)?;
+        respond.call1((response.status, headers, objects.body.bind(py)))?;
+        Ok(true)
     }
 
     /// Keeps a response of route `route_id` under `key` (from `Forward.cache_key`) for the route's TTL, or for
@@ -432,19 +473,16 @@ impl PyEngine {
         route_id: u32,
         key: &PyCacheKey,
         status: u16,
-        headers: Vec<(String, String)>,
-        body: &[u8],
+        headers: &Bound<'_, PyList>,
+        body: &Bound<'_, PyBytes>,
         ttl_ms: Option<u64>,
-    ) -> bool {
-        match self.0.cache() {
-            Some(cache) => cache.store_at_most(
-                route_id,
-                key.0.clone(),
-                CachedResponse::new(status, headers, body.to_vec()),
-                ttl_ms.map(std::time::Duration::from_millis),
-            ),
-            None => false,
-        }
+    ) -> PyResult<bool> {
+        let Some(cache) = self.0.cache() else {
+            return Ok(false);
+        };
+        let (objects, bytes) = ResponseObjects::new(headers, body)?;
+        let response = CachedResponse::embedded(status, objects, body.as_bytes().len(), bytes);
+        Ok(cache.store_at_most(route_id, key.0.clone(), response, ttl_ms.map(std::time::Duration::from_millis)))
     }
 
     /// Empties the stage's cache in every worker.
@@ -534,7 +572,7 @@ impl PyEngine {
             Decision::Forward(forwarded) => {
                 let found = forwarded.route;
                 let mut body_model = None;
-                if let Some(validation) = self.2.get(found.route_id as usize).and_then(Option::as_ref) {
+                if let Some(validation) = self.1.get(found.route_id as usize).and_then(Option::as_ref) {
                     let missing = validation.check.missing(&strs, query, &found.params);
                     if !missing.is_empty() {
                         let mut reject = PyReject::new("BAD_REQUEST_PARAMETERS", Some(found.route_id));
@@ -661,18 +699,16 @@ fn cached(
     warn: bool,
     body_model: Option<&Py<PyBodyValidator>>,
 ) -> PyResult<PyCached> {
-    let headers = PyList::new(py, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
-    let body = PyBytes::new(py, &response.body).unbind();
+    let objects = ResponseObjects::of(response)?;
+    let headers = objects.header_list(py, &[])?.unbind();
+    let body = objects.body.clone_ref(py);
     let body_model = body_model.map(|model| model.clone_ref(py));
-    Ok(PyCached { route_id, status: response.status, headers: headers.unbind(), body, warn, body_model })
+    Ok(PyCached { route_id, status: response.status, headers, body, warn, body_model })
 }
 
 /// A routed request the cache does not answer: the key to store its response under, a stale entry to answer
 /// with while it is refreshed, and whether the client asked for (and may have) a refresh.
 type CacheGoOn = (Option<Py<PyCacheKey>>, Option<Py<PyCached>>, bool);
-
-/// A whole answer: status, headers, body.
-type Answer = (u16, Py<PyList>, Py<PyBytes>);
 
 /// The names and values of a list of `(name, value)` string pairs, in turn.
 fn header_strings<'py>(list: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, PyString>>> {
@@ -790,7 +826,8 @@ impl PyRequestIds {
         Self(gateway_core::ids::RequestIds::new(seed))
     }
 
-    fn next(&self) -> (String, String) {
-        self.0.next()
+    fn next<'py>(&self, py: Python<'py>) -> (Bound<'py, PyString>, Bound<'py, PyString>) {
+        let ids = self.0.next_ids();
+        (PyString::new(py, ids.request_id()), PyString::new(py, ids.extended_id()))
     }
 }

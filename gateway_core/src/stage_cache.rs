@@ -141,6 +141,13 @@ impl<C: Clock> StageCache<C> {
         }
     }
 
+    /// Whether `route`'s cache key takes a query-string parameter (a caller with nothing else to read the query
+    /// string for may then skip it: [`lookup`](Self::lookup) reads it for nothing else).
+    pub fn key_reads_query(&self, route: RouteId) -> bool {
+        let caching = self.routes.get(route as usize).and_then(Option::as_ref);
+        caching.is_some_and(|caching| caching.params.iter().any(|param| matches!(param.source, KeySource::Query)))
+    }
+
     fn caching(&self, route: RouteId, method: &str) -> Option<&RouteCaching> {
         let caching = self.routes.get(route as usize)?.as_ref()?;
         (caching.all_methods || method == "GET").then_some(caching)

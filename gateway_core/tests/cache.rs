@@ -249,6 +249,25 @@ fn the_charge_is_key_plus_headers_plus_body_plus_overhead() {
 }
 
 #[test]
+fn an_embedded_response_is_charged_what_its_embedding_says_and_read_back_as_it_was_kept() {
+    let key = key(1);
+    let response = CachedResponse::embedded(203, String::from("kept as is"), 10, 500);
+    let expected = key.as_bytes().len() + 500 + gateway_core::cache::ENTRY_OVERHEAD_BYTES;
+    assert_eq!(entry_size(&key, &response), expected);
+    let mut cache = ResponseCache::new(CacheConfig::new(1 << 20));
+    assert!(cache.insert(key.clone(), response, DEFAULT_TTL, 0));
+    assert_eq!(cache.bytes_used(), expected);
+    let hit = cache.get(&key, 1).expect("a hit");
+    assert_eq!(hit.response.status, 203);
+    assert_eq!(hit.response.body_len(), 10);
+    assert_eq!(hit.response.embedded_as::<String>().map(String::as_str), Some("kept as is"));
+    assert_eq!(hit.response.embedded_as::<u32>(), None);
+    // Its body's length is held to the maximum response size like any other.
+    let oversized = CachedResponse::embedded(200, (), DEFAULT_MAX_RESPONSE_BYTES + 1, 100);
+    assert!(!cache.insert(key, oversized, DEFAULT_TTL, 0));
+}
+
+#[test]
 fn oversized_responses_are_refused() {
     let mut cache = ResponseCache::new(CacheConfig::new(4 << 20));
     assert!(cache.insert(key(1), response(1, DEFAULT_MAX_RESPONSE_BYTES), DEFAULT_TTL, 0), "exactly the limit");

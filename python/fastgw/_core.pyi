@@ -1,6 +1,6 @@
 """fastgw._core: the Rust hot path (route trie, upstream HTTP/1.1 byte work), built by maturin from src/."""
 
-from typing import Literal, final
+from typing import Any, Literal, final
 
 __all__ = [
     "AccessLogSink",
@@ -176,11 +176,10 @@ class Engine:
         """The keys the stage accepts: ``(sha256 digest, key_slot, plan_slot, plan throttle, per-route
         throttles)``; replaces the previous set."""
 
-    def answer_from_cache(
-        self, method: str, path: str, headers: list[tuple[str, str]], query: str, ids: RequestIds
-    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
-        """The cache-hit fast path (REST): ``(status, headers with the request ids, body)`` when the stage cache
-        answers a request with no API key to check; ``None``: take :meth:`admit` (no throttle token taken)."""
+    def answer_from_cache(self, scope: Any, protocol: Any, ids: RequestIds) -> bool:
+        """The cache-hit fast path (REST), given Granian's RSGI ``scope`` and ``protocol``: a GET the stage cache
+        answers, with no API key to check, is sent here (``protocol.response_bytes``, with the request ids) and
+        gets ``True``; ``False``: nothing was sent and no throttle token taken, take :meth:`admit`."""
     def cache_store(
         self,
         route_id: int,

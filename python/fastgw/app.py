@@ -101,7 +101,7 @@ class GatewayApp:
         self.ids = RequestIds(secrets.token_bytes(16))
         self.pools: UpstreamPools | None = None
         self._only = sites.only
-        self._answer_from_cache: Callable[..., tuple[int, list[tuple[str, str]], bytes] | None] | None = None
+        self._answer_from_cache: Callable[[Any, Any, RequestIds], bool] | None = None
         """The one stage's cache-hit fast path (``Engine.answer_from_cache``), when it has one."""
         default = sites.runtimes[0] if sites.runtimes else None
         self._no_site_responses = default.responses if default else None
@@ -184,16 +184,12 @@ class GatewayApp:
     # -- one request ------------------------------------------------------------------------------
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        answer_from_cache = self._answer_from_cache
+        if answer_from_cache is not None and answer_from_cache(scope, protocol, self.ids):
+            return  # a stage cache hit, answered by one call into Rust (see __rsgi_init__)
         if scope.proto != "http":
             protocol.close(403)  # WebSocket APIs come with their own issue
             return
-        answer_from_cache = self._answer_from_cache
-        if answer_from_cache is not None and scope.method == "GET":
-            # A stage cache hit answered by one call into Rust (see __rsgi_init__).
-            hit = answer_from_cache("GET", scope.path, scope.headers.items(), scope.query_string, self.ids)
-            if hit is not None:
-                protocol.response_bytes(*hit)
-                return
         runtime = self._only
         start = time.perf_counter()
         request_id, extended_id = self.ids.next()

@@ -82,6 +82,34 @@ def test_repeated_get_is_served_once_and_keys_follow_the_declared_parameters(
     assert len(posts) == 2
 
 
+def test_a_path_parameter_key_splits_entries_and_the_query_string_does_not(
+    gateway: GatewayFactory, backend: Process
+) -> None:
+    """A key without query-string parameters: the query string never splits the entry (the hit path does not
+    even read it)."""
+    api = cached_api(backend.port)
+    operation = api["paths"]["/items"]["get"]
+    integration = operation["x-amazon-apigateway-integration"]
+    integration["requestParameters"] = {"integration.request.path.id": "method.request.path.id"}
+    integration["cacheKeyParameters"] = ["method.request.path.id"]
+    operation["parameters"] = [{"name": "id", "in": "path", "required": True, "type": "string"}]
+    api["paths"] = {"/items/{id}": {"get": operation}}
+    process = gateway.start(api, "--cache-ttl", "60")
+    first = served_by_backend(backend, process.call("GET", "/items/1?type=a"))
+    assert served_by_backend(backend, process.call("GET", "/items/1?type=b")) == first
+    assert served_by_backend(backend, process.call("GET", "/items/1")) == first
+    assert served_by_backend(backend, process.call("GET", "/items/2?type=a")) != first
+
+
+def test_the_header_limit_applies_to_cache_hits(gateway: GatewayFactory, backend: Process) -> None:
+    process = gateway.start(cached_api(backend.port), "--cache-ttl", "60", "--max-header-bytes", "2048")
+    first = served_by_backend(backend, process.call("GET", "/items"))
+    assert served_by_backend(backend, process.call("GET", "/items")) == first
+    oversized = process.call("GET", "/items", headers={"x-big": "x" * 3000})
+    assert oversized.status == 431
+    assert served_by_backend(backend, process.call("GET", "/items", headers={"x-small": "x" * 1000})) == first
+
+
 def test_ttl_expiry(gateway: GatewayFactory, backend: Process) -> None:
     process = gateway.start(cached_api(backend.port), "--cache-ttl", "1")
     first = served_by_backend(backend, process.call("GET", "/items"))

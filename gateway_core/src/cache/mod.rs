@@ -30,7 +30,8 @@
 //!   (see `key.rs`); the index finds the slot by hash and compares the full key, so a collision
 //!   cannot serve another key's response. A hit clones one `Arc`: the body is not copied.
 //! - **Bytes, not entries.** An entry is charged [`entry_size`]: key + body + header text + 64 per
-//!   header + [`ENTRY_OVERHEAD_BYTES`] (256) for the slot, index, ghost and allocator overheads.
+//!   header (or the size an embedding gives its own form of the response, [`Embedded`]) +
+//!   [`ENTRY_OVERHEAD_BYTES`] (288) for the slot, index, ghost and allocator overheads.
 //!   Inserting evicts until the new entry fits, so [`ResponseCache::bytes_used`] never exceeds the
 //!   capacity. A body over the maximum response size, an entry larger than the whole capacity and a
 //!   zero TTL are refused.
@@ -51,7 +52,7 @@ mod policy;
 mod store;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
-pub use entry::{entry_size, CachedResponse, Hit, Lookup, ENTRY_OVERHEAD_BYTES, HEADER_OVERHEAD_BYTES};
+pub use entry::{entry_size, CachedResponse, Embedded, Hit, Lookup, ENTRY_OVERHEAD_BYTES, HEADER_OVERHEAD_BYTES};
 pub use inflight::{Flight, FlightToken, InFlight};
 pub use key::{param_len, CacheKey, CacheKeyBuilder};
 pub use policy::EvictionPolicy;
@@ -164,7 +165,7 @@ impl ResponseCache {
     /// (an entry already cached for the key then stays).
     pub fn insert(&mut self, key: CacheKey, response: CachedResponse, ttl: Duration, now: u64) -> bool {
         let charged = entry_size(&key, &response);
-        if ttl.is_zero() || response.body.len() > self.config.max_response_bytes || charged > self.config.capacity_bytes
+        if ttl.is_zero() || response.body_len() > self.config.max_response_bytes || charged > self.config.capacity_bytes
         {
             self.stats.rejections += 1;
             return false;
