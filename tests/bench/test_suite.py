@@ -101,7 +101,7 @@ def test_fastgw_bench_runs_every_scenario_end_to_end(tmp_path: Path) -> None:
             "--rounds",
             "1",
             "--duration",
-            "1",
+            "2",
             "--warmup",
             "1",
             "--c1-duration",
@@ -123,6 +123,7 @@ def test_fastgw_bench_runs_every_scenario_end_to_end(tmp_path: Path) -> None:
         assert rows["fastgw"]["ratios"]["granian-hello"] > 0
         run = document["rounds"][0]["runs"]["fastgw"]
         assert run["memory_idle_bytes"] > 0 and run["memory_load_bytes"] >= run["memory_idle_bytes"] * 0.9
+        assert len(run["slices"]) == 2 and run["load"]["requests"] == sum(s["requests"] for s in run["slices"])
         if name == "large":
             assert any("-s" == part for part in run["load"]["argv"])  # the POST script
         for chart in ("throughput.png", "latency.png"):

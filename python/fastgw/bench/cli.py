@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from fastgw.bench import charts, machine, report, runner
+from fastgw.bench import charts, compare, machine, report, runner
 from fastgw.bench.gateways import CANARY, GATEWAYS, Gateway
 from fastgw.bench.procs import StartError
 from fastgw.bench.requirements import Environment, Requirement, install
@@ -45,11 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sweep-only", action="store_true", help="only the sweeps and the reload, no load scenarios")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each running every gateway once (default 3)")
-    parser.add_argument("--duration", type=int, default=8, help="seconds measured per gateway at c=64 (default 8)")
+    parser.add_argument(
+        "--duration", type=int, default=8, help="seconds measured per gateway and round at c=64 (default 8)"
+    )
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=4,
+        help="take those seconds in this many slices, every gateway in turn, so that all see the machine's drift "
+        "alike (default 4)",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before measuring (default 2)")
     parser.add_argument("--c1-duration", type=int, default=3, help="seconds measured at c=1 (default 3)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 3 s measured, 1 s warm-up")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 slices of 1 s, 1 s warm-up")
     parser.add_argument("--canary", default=CANARY, help=f"gateway run every round as the canary (default {CANARY})")
     parser.add_argument("--out", type=Path, help="results directory (default benches/results/<UTC timestamp>/)")
     parser.add_argument(
@@ -67,20 +76,32 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="before each gateway, wait up to SECONDS for both CPUs to be 90%% idle (a shared machine; default 0)",
+        help="before each round, wait up to SECONDS for both CPUs to be 90%% idle (a shared machine; default 0)",
     )
     parser.add_argument(
         "--max-others",
         type=float,
         metavar="SHARE",
-        help="re-measure a gateway when other processes took more than SHARE (0-1) of its CPU or of the load CPU "
-        "(default: never)",
+        help="take a slice again when other processes took more than SHARE (0-1) of the gateway CPU or of the load "
+        "CPU (default: never)",
     )
-    parser.add_argument(
-        "--retries", type=int, default=2, help="re-measurements per gateway and round for --max-others (default 2)"
-    )
+    parser.add_argument("--retries", type=int, default=2, help="re-measurements per slice for --max-others (default 2)")
     parser.add_argument("--keep-temp", action="store_true", help="keep generated configs and logs")
     parser.add_argument("--list", action="store_true", help="list the gateways and whether each can run, then exit")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("FIRST", "SECOND"),
+        help="compare two runs' results directories: every fastgw ratio of SECOND against FIRST, exit 1 when one "
+        "moved by more than --tolerance; runs nothing",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=compare.TOLERANCE,
+        help=f"for --compare: the largest relative change that counts as agreement (default {compare.TOLERANCE})",
+    )
     return parser
 
 
@@ -118,10 +139,15 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.compare:
+        first, second = args.compare
+        text, agree = compare.report(first, second, tolerance=args.tolerance)
+        print(text)
+        return 0 if agree else 1
     if args.quick:
-        args.rounds, args.duration, args.warmup, args.c1_duration = 1, 3, 1, 1
-    if min(args.rounds, args.duration, args.warmup, args.c1_duration, args.connections) < 1:
-        parser.error("--rounds, --duration, --warmup, --c1-duration and --connections must be at least 1")
+        args.rounds, args.duration, args.slices, args.warmup, args.c1_duration = 1, 2, 2, 1, 1
+    if min(args.rounds, args.duration, args.slices, args.warmup, args.c1_duration, args.connections) < 1:
+        parser.error("--rounds, --duration, --slices, --warmup, --c1-duration and --connections must be at least 1")
     env = Environment(
         python=Path(sys.executable), peers_dir=Path(__file__).resolve().parent / "peers", node_dir=args.node_dir
     )
@@ -209,6 +235,7 @@ def _run_scenario(
         load_cpu=str(args.load_cpu),
         gateway_cpu=str(args.gateway_cpu),
         canary=args.canary,
+        slices=args.slices,
         keep_temp=args.keep_temp,
         wait_idle=args.wait_idle,
         max_others=args.max_others,

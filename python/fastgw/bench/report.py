@@ -161,9 +161,11 @@ def markdown(
         "",
         f"{machine.get('date')} · {machine.get('cpu_model')} · {machine.get('cpus')} CPUs · {machine.get('kernel')}",
         "",
-        f"`wrk -t1 -c{s.connections} -d{s.duration}s --latency` on `{s.scenario.path}` after a {s.warmup} s warm-up; "
-        f"c=1 latency over {s.c1_duration} s. Gateway alone on CPU {s.gateway_cpu} (one worker); wrk and the nginx "
-        f"backend on CPU {s.load_cpu}. Rounds: {len(rounds)}, kept {len(kept)}"
+        f"`wrk -t1 -c{s.connections} --latency` on `{s.scenario.path}`: {s.slice_count * s.slice_seconds} s per "
+        f"gateway and round, in {s.slice_count} slices of {s.slice_seconds} s taken in turn (A B C … A B C …), after "
+        f"a {s.warmup} s warm-up; c=1 latency over {s.c1_duration} s. Every gateway started fresh each round, pinned "
+        f"to CPU {s.gateway_cpu} (one worker), alone at work there during its slices; wrk and the nginx backend on "
+        f"CPU {s.load_cpu}. Rounds: {len(rounds)}, kept {len(kept)}"
         + (f" ({', '.join(map(str, kept))})" if len(kept) != len(rounds) else "")
         + ".",
         "",
@@ -184,6 +186,7 @@ def markdown(
         )
     lines += [
         "",
+        "req/s: a round's requests over its slices' time; p50 and p99: the median of the slices' values. "
         "Ratios are medians of per-round ratios (both gateways measured in the same round). "
         f"CPU own / others: shares of CPU {s.gateway_cpu} during the measurement used by the gateway's processes "
         "and by other processes on the machine (what the gateway was denied); req per CPU-s: req/s divided by the "
@@ -218,7 +221,7 @@ def markdown(
         )
     discarded = sum(len(run.rejected) for r in rounds for run in r.runs.values())
     if discarded:
-        lines.append(f"{discarded} attempt(s) discarded and re-measured under --max-others (kept in results.json).")
+        lines.append(f"{discarded} slice(s) taken again under --max-others (the discarded ones in results.json).")
     bad = [row.gateway for row in rows if row.non_2xx_3xx or row.socket_errors]
     if bad:
         lines.append(f"**Errors during measurement** (non-2xx must be 0): {', '.join(bad)}.")
@@ -268,6 +271,7 @@ def write(
                 "round": r.index,
                 "kept": r.kept,
                 "drop_reason": r.drop_reason,
+                "idle_wait_seconds": r.idle_wait_seconds,
                 "direct_c1": r.direct_c1.to_json() if r.direct_c1 else None,
                 "runs": {name: run.to_json() for name, run in r.runs.items()},
             }

@@ -1,11 +1,20 @@
-"""The run (PROTOCOL.md): backend on the load CPU; per round, each gateway in turn on the gateway CPU, started
-fresh, warmed up, measured at c=64 and at c=1, stopped."""
+"""The run (PROTOCOL.md): the backend on the load CPU; per round, every gateway started fresh on the gateway CPU,
+warmed up, then measured at c=64 in short slices taken in turn (A B C … A B C …), then at c=1, then stopped.
+
+Why slices: this machine's speed drifts by 10–30% within a minute (a host shared with other machines: a bare
+hello-world measured every 2 s went from 42k to 29k req/s in 60 s, with no other process running). Measured one
+after the other for 8 s each, two gateways a minute apart in a round differ by that drift, and a second run's
+ratios moved by up to 20%. Taken in slices of a couple of seconds, each gateway still alone at work on its CPU
+(the others are idle), every gateway sees the same drift: its requests summed over the slices, the ratios of the
+sums hold within a few percent from run to run.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,17 +33,27 @@ _CONFIG_TEXT_LIMIT = 16 * 1024  # config files up to this size are kept verbatim
 class Settings:
     scenario: Scenario
     rounds: int
-    duration: int  # seconds measured at c=`connections`
+    duration: int  # seconds measured per gateway and round at c=`connections`, in `slices` slices
     warmup: int  # seconds of warm-up before it
     c1_duration: int  # seconds measured at c=1
     connections: int
     load_cpu: str
     gateway_cpu: str
     canary: str
+    slices: int = 4  # the measurement at c=`connections` is taken in this many slices, every gateway in turn
     keep_temp: bool = False
-    wait_idle: float = 0.0  # before each gateway, wait up to this many seconds for both CPUs to be idle
-    max_others: float | None = None  # re-measure when other processes took more than this share of the gateway CPU
-    retries: int = 2  # at most this many re-measurements per gateway and round
+    wait_idle: float = 0.0  # before each round, wait up to this many seconds for both CPUs to be idle
+    max_others: float | None = None  # re-measure a slice when other processes took more than this share of a CPU
+    retries: int = 2  # at most this many re-measurements per slice
+
+    @property
+    def slice_count(self) -> int:
+        """Slices of at least a second each, at most `slices`."""
+        return max(1, min(self.slices, self.duration))
+
+    @property
+    def slice_seconds(self) -> int:
+        return max(1, self.duration // self.slice_count)
 
 
 @dataclass
@@ -46,17 +65,17 @@ class Run:
     command: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     configs: dict[str, object] = field(default_factory=dict)
-    idle_wait_seconds: float = 0.0
     ready_seconds: float | None = None
     warmup: wrk.WrkResult | None = None
-    load: wrk.WrkResult | None = None
+    slices: list[wrk.WrkResult] = field(default_factory=list)  # the measurement at c=`connections`, slice by slice
+    load: wrk.WrkResult | None = None  # the slices combined (wrk.combine)
     c1: wrk.WrkResult | None = None
-    cpu: dict[str, float] | None = None  # cpustat.usage during the measurement at c=`connections`
+    cpu: dict[str, float] | None = None  # cpustat.usage during the slices (their mean)
     memory_idle: int | None = None  # bytes (PSS of all its processes) once ready, before any load
-    memory_load: int | None = None  # the peak during the measurement at c=`connections`
+    memory_load: int | None = None  # the peak during the slices
     error: str | None = None
     log_tail: str | None = None
-    rejected: list[dict[str, object]] = field(default_factory=list)  # earlier attempts, taken on a busy CPU
+    rejected: list[dict[str, object]] = field(default_factory=list)  # slices taken again: a busy CPU
 
     @property
     def contended(self) -> bool:
@@ -74,10 +93,10 @@ class Run:
             "command": self.command,
             "env": self.env,
             "configs": self.configs,
-            "idle_wait_seconds": self.idle_wait_seconds,
             "ready_seconds": self.ready_seconds,
             "warmup": self.warmup.to_json() if self.warmup else None,
             "load": self.load.to_json() if self.load else None,
+            "slices": [result.to_json() for result in self.slices],
             "c1": self.c1.to_json() if self.c1 else None,
             "cpu": self.cpu,
             "memory_idle_bytes": self.memory_idle,
@@ -93,6 +112,7 @@ class Round:
     index: int
     direct_c1: wrk.WrkResult | None = None  # wrk -c1 straight to the backend, the base of "added latency"
     runs: dict[str, Run] = field(default_factory=dict)
+    idle_wait_seconds: float = 0.0
     kept: bool = True
     drop_reason: str | None = None
 
@@ -155,85 +175,130 @@ def _request_script(scenario: Scenario, directory: Path) -> Path | None:
     return wrk.request_script(directory / f"{scenario.name}.lua", scenario.method, scenario.request_bytes)
 
 
-def _measure(gateway: Gateway, index: int, root: Path, upstream: Backend, settings: Settings, env: Environment) -> Run:
-    """Measure once; with Settings.max_others, measure again (up to Settings.retries times) while other processes
-    took more than that share of the gateway's CPU, keeping the earlier attempts' figures in `rejected`."""
-    rejected: list[dict[str, object]] = []
-    for attempt in range(settings.retries + 1):
-        run = _measure_once(gateway, index, attempt, root, upstream, settings, env)
-        run.rejected = rejected
-        busy = cpustat.others(run.cpu)
-        if settings.max_others is None or not run.ok or busy <= settings.max_others or attempt == settings.retries:
-            return run
-        rejected.append(
-            {
-                "requests_per_sec": run.load.requests_per_sec if run.load else None,
-                "cpu": run.cpu,
-                "reason": f"other processes took {busy:.0%} of a CPU",
-            }
-        )
-    raise AssertionError("unreachable")
+@dataclass
+class _Live:
+    """A gateway started for a round, and how to load it."""
+
+    run: Run
+    process: Process
+    url: str
+    scenario: Scenario  # what it is asked (the canary: the plain request)
+    script: Path | None
 
 
-def _measure_once(
-    gateway: Gateway, index: int, attempt: int, root: Path, upstream: Backend, settings: Settings, env: Environment
-) -> Run:
-    backend_port, backend_pid = upstream.port, upstream.pid
+def _start(gateway: Gateway, index: int, root: Path, upstream: Backend, settings: Settings, env: Environment) -> _Live:
+    """Starts `gateway` fresh for round `index` and waits for its first right answer; a failure is in run.error."""
     run = Run(gateway.name, index)
-    if settings.wait_idle > 0:
-        run.idle_wait_seconds = cpustat.wait_idle([settings.load_cpu, settings.gateway_cpu], settings.wait_idle)
-    workdir = _workdir(root, f"round{index}-{gateway.name}" + (f"-retry{attempt}" if attempt else ""))
+    workdir = _workdir(root, f"round{index}-{gateway.name}")
     port = free_port()
-    target = Target(port=port, backend_port=backend_port, scenario=settings.scenario, workdir=workdir, env=env)
-    process: Process | None = None
+    target = Target(port=port, backend_port=upstream.port, scenario=settings.scenario, workdir=workdir, env=env)
+    launch = gateway.prepare(target)
+    run.command = pinned(settings.gateway_cpu, launch.argv)
+    run.env = dict(launch.env)
+    run.configs = _record_configs(launch.configs)
+    process = Process(
+        gateway.name, run.command, log_path=workdir / "output.log", env={**os.environ, **launch.env}, cwd=workdir
+    )
+    # A gateway that answers by itself whatever is asked (the canary) is measured with the plain request.
+    scenario = PROXY if gateway.fixed_answer else settings.scenario
+    live = _Live(run, process, f"http://{HOST}:{port}{scenario.path}", scenario, _request_script(scenario, root))
     try:
-        launch = gateway.prepare(target)
-        run.command = pinned(settings.gateway_cpu, launch.argv)
-        run.env = dict(launch.env)
-        run.configs = _record_configs(launch.configs)
-        process = Process(
-            gateway.name, run.command, log_path=workdir / "output.log", env={**os.environ, **launch.env}, cwd=workdir
-        )
-        # A gateway that answers by itself whatever is asked (the canary) is measured with the plain request.
-        scenario = PROXY if gateway.fixed_answer else settings.scenario
         run.ready_seconds = wait_ready(
             process, port, scenario.path, scenario.body, gateway.start_timeout, headers=scenario.headers
         )
         run.memory_idle = group_memory(process.pid)
-        url = f"http://{HOST}:{port}{scenario.path}"
-        script = _request_script(scenario, root)
-
-        def load(connections: int, seconds: int, latency: bool) -> wrk.WrkResult:
-            return wrk.run(
-                url,
-                connections=connections,
-                seconds=seconds,
-                latency=latency,
-                cpu=settings.load_cpu,
-                headers=scenario.headers,
-                script=script,
-            )
-
-        run.warmup = load(settings.connections, settings.warmup, latency=False)
-        pids = (settings.gateway_cpu, settings.load_cpu, process.pid, backend_pid)
-        before = cpustat.sample(*pids)
-        with MemoryWatch(process.pid) as memory:
-            run.load = load(settings.connections, settings.duration, latency=True)
-        run.cpu = cpustat.usage(before, cpustat.sample(*pids))
-        run.memory_load = memory.peak
-        run.c1 = load(1, settings.c1_duration, latency=True)
-        if not run.load.ok:
-            run.error = f"wrk failed (exit {run.load.exit_code}): {run.load.output.strip()[-300:]}"
-        elif process.exit_code() is not None:
-            run.error = f"{gateway.name} exited during the measurement (status {process.exit_code()})"
     except Exception as exc:  # a peer that fails is reported in the results, never fatal to the run
         run.error = str(exc) if isinstance(exc, StartError) else f"{type(exc).__name__}: {exc}"
+    return live
+
+
+def _load(live: _Live, settings: Settings, connections: int, seconds: int, *, latency: bool) -> wrk.WrkResult:
+    return wrk.run(
+        live.url,
+        connections=connections,
+        seconds=seconds,
+        latency=latency,
+        cpu=settings.load_cpu,
+        headers=live.scenario.headers,
+        script=live.script,
+    )
+
+
+def _failed(live: _Live, result: wrk.WrkResult) -> str | None:
+    if not result.ok:
+        return f"wrk failed (exit {result.exit_code}): {result.output.strip()[-300:]}"
+    if live.process.exit_code() is not None:
+        return f"{live.run.gateway} exited during the measurement (status {live.process.exit_code()})"
+    return None
+
+
+def _slice(
+    live: _Live, number: int, settings: Settings, backend_pid: int
+) -> tuple[dict[str, float] | None, int | None]:
+    """One slice at c=`connections` into live.run.slices: taken again (up to Settings.retries times) while other
+    processes took more than Settings.max_others of a CPU. Returns its CPU shares and peak memory."""
+    pids = (settings.gateway_cpu, settings.load_cpu, live.process.pid, backend_pid)
+    for attempt in range(settings.retries + 1):
+        before = cpustat.sample(*pids)
+        with MemoryWatch(live.process.pid, interval=0.25) as memory:
+            result = _load(live, settings, settings.connections, settings.slice_seconds, latency=True)
+        usage = cpustat.usage(before, cpustat.sample(*pids))
+        busy = cpustat.others(usage)
+        if settings.max_others is None or not result.ok or busy <= settings.max_others or attempt == settings.retries:
+            live.run.slices.append(result)
+            return usage, memory.peak
+        live.run.rejected.append(
+            {"slice": number, "requests_per_sec": result.requests_per_sec, "cpu": usage,
+             "reason": f"other processes took {busy:.0%} of a CPU"}
+        )  # fmt: skip
+    raise AssertionError("unreachable")
+
+
+def _mean_usage(usages: list[dict[str, float]]) -> dict[str, float] | None:
+    if not usages:
+        return None
+    return {key: statistics.fmean(usage[key] for usage in usages) for key in usages[0]}
+
+
+def _measure_round(
+    index: int, gateways: list[Gateway], root: Path, upstream: Backend, settings: Settings, env: Environment
+) -> Round:
+    """One round: every gateway started, warmed up, measured in slices taken in turn, then at c=1, then stopped."""
+    current = Round(index)
+    if settings.wait_idle > 0:
+        current.idle_wait_seconds = cpustat.wait_idle([settings.load_cpu, settings.gateway_cpu], settings.wait_idle)
+    lives: list[_Live] = []
+    try:
+        for gateway in gateways:
+            live = _start(gateway, index, root, upstream, settings, env)
+            lives.append(live)
+            current.runs[gateway.name] = live.run
+        working = [live for live in lives if live.run.error is None]
+        for live in working:
+            live.run.warmup = _load(live, settings, settings.connections, settings.warmup, latency=False)
+        usages: dict[str, list[dict[str, float]]] = {live.run.gateway: [] for live in working}
+        for number in range(1, settings.slice_count + 1):
+            for live in working:
+                if live.run.error is not None:
+                    continue
+                usage, peak = _slice(live, number, settings, upstream.pid)
+                if usage is not None:
+                    usages[live.run.gateway].append(usage)
+                if peak is not None:
+                    live.run.memory_load = max(live.run.memory_load or 0, peak)
+                live.run.error = _failed(live, live.run.slices[-1])
+        for live in working:
+            if live.run.error is None:
+                live.run.c1 = _load(live, settings, 1, settings.c1_duration, latency=True)
+            if live.run.slices:
+                live.run.load = wrk.combine(live.run.slices)
+                live.run.cpu = _mean_usage(usages[live.run.gateway])
     finally:
-        if process is not None:
-            process.stop()
-            if run.error is not None:
-                run.log_tail = process.log_tail()
-    return run
+        for live in lives:
+            live.process.stop()
+            if live.run.error is not None:
+                live.run.log_tail = live.process.log_tail()
+    return current
 
 
 def _describe(run: Run) -> str:
@@ -252,9 +317,7 @@ def _describe(run: Run) -> str:
     if run.memory_idle is not None and run.memory_load is not None:
         text += f"  memory {run.memory_idle / 2**20:.0f}/{run.memory_load / 2**20:.0f} MiB"
     if run.rejected:
-        text += f"  ({len(run.rejected)} busy attempt(s) discarded)"
-    if run.idle_wait_seconds > 1.0:
-        text += f"  (waited {run.idle_wait_seconds:.0f} s for idle CPUs)"
+        text += f"  ({len(run.rejected)} busy slice(s) taken again)"
     if load.non_2xx_3xx or load.socket_error_count:
         text += f"  non-2xx {load.non_2xx_3xx} socket errors {load.socket_error_count}"
     return text
@@ -275,8 +338,7 @@ def run(
         direct_script = _request_script(scenario, root)
         rounds: list[Round] = []
         for index in range(1, settings.rounds + 1):
-            current = Round(index)
-            current.direct_c1 = wrk.run(
+            direct_c1 = wrk.run(
                 direct_url,
                 connections=1,
                 seconds=settings.c1_duration,
@@ -285,12 +347,17 @@ def run(
                 headers=settings.scenario.headers,
                 script=direct_script,
             )
-            direct_p50 = current.direct_c1.p50.text if current.direct_c1.p50 else "?"
-            progress(f"round {index}/{settings.rounds}: direct to backend at c=1, p50 {direct_p50}")
-            for gateway in gateways:
-                measured = _measure(gateway, index, root, backend_info, settings, env)
-                current.runs[gateway.name] = measured
-                progress(f"round {index}/{settings.rounds}  {gateway.name:<18} {_describe(measured)}")
+            direct_p50 = direct_c1.p50.text if direct_c1.p50 else "?"
+            progress(
+                f"round {index}/{settings.rounds}: direct to backend at c=1, p50 {direct_p50}; "
+                f"{len(gateways)} gateways, {settings.slice_count} slices of {settings.slice_seconds} s each"
+            )
+            current = _measure_round(index, gateways, root, backend_info, settings, env)
+            current.direct_c1 = direct_c1
+            if current.idle_wait_seconds > 1.0:
+                progress(f"round {index}/{settings.rounds}: waited {current.idle_wait_seconds:.0f} s for idle CPUs")
+            for name, measured in current.runs.items():
+                progress(f"round {index}/{settings.rounds}  {name:<18} {_describe(measured)}")
             rounds.append(current)
         return rounds, backend_info
     finally:

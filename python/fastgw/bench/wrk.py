@@ -81,6 +81,35 @@ def parse(argv: list[str], exit_code: int, output: str) -> WrkResult:
     )
 
 
+def combine(results: Sequence[WrkResult]) -> WrkResult:
+    """One result for several runs against the same target (the slices of a measurement): requests over the time
+    they took, every error summed, each latency percentile the median of the runs' values. `output` names the runs
+    (their own outputs stay with them)."""
+    timed = [(r.requests, r.requests / r.requests_per_sec) for r in results if r.requests and r.requests_per_sec]
+    requests = sum(count for count, _ in timed)
+    seconds = sum(span for _, span in timed)
+    percentiles = {}
+    for key in dict.fromkeys(key for r in results for key in r.percentiles):
+        values = sorted((r.percentiles[key] for r in results if key in r.percentiles), key=lambda p: p.us)
+        percentiles[key] = values[(len(values) - 1) // 2]  # the lower median: a value wrk printed
+    socket_errors: dict[str, int] = {}
+    for r in results:
+        for kind, count in r.socket_errors.items():
+            socket_errors[kind] = socket_errors.get(kind, 0) + count
+    failed = [r.exit_code for r in results if r.exit_code != 0]
+    ok = len(timed) == len(results) and not failed
+    return WrkResult(
+        argv=results[0].argv if results else [],
+        exit_code=failed[0] if failed else 0,
+        output=f"{len(results)} runs combined: {requests} requests in {seconds:.2f} s",
+        requests_per_sec=requests / seconds if ok and seconds > 0 else None,
+        requests=requests if ok else None,
+        percentiles=percentiles,
+        non_2xx_3xx=sum(r.non_2xx_3xx for r in results),
+        socket_errors=socket_errors,
+    )
+
+
 def _percentile_key(text: str) -> str:
     """ "50" for wrk's "50%", "99.9" for "99.900%"."""
     return text.rstrip("0").rstrip(".") if "." in text else text
