@@ -59,6 +59,7 @@ class Gateway:
     scenarios: frozenset[str] = frozenset({PROXY.name, REALISTIC.name})
     start_timeout: float = 30.0
     fixed_answer: bool = False  # answers BODY by itself whatever is asked: measured with the plain proxy request
+    warmup: int = 0  # seconds of warm-up it needs at least (a JIT runtime reaches its speed after a while)
 
 
 # Proxies run the proxy, realistic and large scenarios with the same config (the realistic request's API key
@@ -159,6 +160,11 @@ http://{HOST}:{t.port} {{
 # ---- Node peers: one process each, packages from the npm cache outside the repo -----------------------------------
 
 NODE = Program("node", ("--version",), debian="nodejs")
+
+
+# V8 compiles the hot paths while it serves: measured under load on this machine, fast-gateway went 4.2k, 4.8k,
+# 5.7k, 6.3k, 5.6k req/s in consecutive 3 s runs. The Node peers are warmed up this long before they are measured.
+NODE_WARMUP = 10
 
 
 def _node(script: str) -> Callable[[Target], Launch]:
@@ -263,6 +269,7 @@ GATEWAYS: dict[str, Gateway] = {
             (NODE, NodePackage("fast-gateway", "fast-gateway@^3.4")),
             _node("fast_gateway.js"),
             PROXYING,
+            warmup=NODE_WARMUP,
         ),
         Gateway(
             "fastify-proxy",
@@ -270,6 +277,7 @@ GATEWAYS: dict[str, Gateway] = {
             (NODE, NodePackage("fastify", "fastify@^5"), NodePackage("@fastify/http-proxy", "@fastify/http-proxy@^11")),
             _node("fastify_proxy.js"),
             PROXYING,
+            warmup=NODE_WARMUP,
         ),
         Gateway(
             "nginx-cache",

@@ -198,6 +198,10 @@ def markdown(
             f"**Load CPU {s.load_cpu} had under 5% idle** while measuring {', '.join(saturated)}: wrk or the backend "
             "may have set the pace there, not the gateway."
         )
+    longer = sorted({run.gateway for r in rounds for run in r.runs.values() if run.warmup_seconds > s.warmup})
+    if longer:
+        seconds = max(run.warmup_seconds for r in rounds for run in r.runs.values())
+        lines.append(f"Warmed up {seconds} s: {', '.join(longer)} (a JIT runtime reaches its speed while it serves).")
     direct = [r.direct_c1.p50.us for r in rounds if r.kept and r.direct_c1 and r.direct_c1.p50]
     if direct:
         lines.append(f"Direct to the backend at c=1: p50 {_us(statistics.median(direct))} (median of kept rounds).")

@@ -66,6 +66,7 @@ class Run:
     env: dict[str, str] = field(default_factory=dict)
     configs: dict[str, object] = field(default_factory=dict)
     ready_seconds: float | None = None
+    warmup_seconds: int = 0
     warmup: wrk.WrkResult | None = None
     slices: list[wrk.WrkResult] = field(default_factory=list)  # the measurement at c=`connections`, slice by slice
     load: wrk.WrkResult | None = None  # the slices combined (wrk.combine)
@@ -94,6 +95,7 @@ class Run:
             "env": self.env,
             "configs": self.configs,
             "ready_seconds": self.ready_seconds,
+            "warmup_seconds": self.warmup_seconds,
             "warmup": self.warmup.to_json() if self.warmup else None,
             "load": self.load.to_json() if self.load else None,
             "slices": [result.to_json() for result in self.slices],
@@ -184,6 +186,7 @@ class _Live:
     url: str
     scenario: Scenario  # what it is asked (the canary: the plain request)
     script: Path | None
+    warmup: int  # seconds
 
 
 def _start(gateway: Gateway, index: int, root: Path, upstream: Backend, settings: Settings, env: Environment) -> _Live:
@@ -201,7 +204,9 @@ def _start(gateway: Gateway, index: int, root: Path, upstream: Backend, settings
     )
     # A gateway that answers by itself whatever is asked (the canary) is measured with the plain request.
     scenario = PROXY if gateway.fixed_answer else settings.scenario
-    live = _Live(run, process, f"http://{HOST}:{port}{scenario.path}", scenario, _request_script(scenario, root))
+    url = f"http://{HOST}:{port}{scenario.path}"
+    warmup = max(settings.warmup, gateway.warmup)
+    live = _Live(run, process, url, scenario, _request_script(scenario, root), warmup)
     try:
         run.ready_seconds = wait_ready(
             process, port, scenario.path, scenario.body, gateway.start_timeout, headers=scenario.headers
@@ -275,7 +280,8 @@ def _measure_round(
             current.runs[gateway.name] = live.run
         working = [live for live in lives if live.run.error is None]
         for live in working:
-            live.run.warmup = _load(live, settings, settings.connections, settings.warmup, latency=False)
+            live.run.warmup_seconds = live.warmup
+            live.run.warmup = _load(live, settings, settings.connections, live.warmup, latency=False)
         usages: dict[str, list[dict[str, float]]] = {live.run.gateway: [] for live in working}
         for number in range(1, settings.slice_count + 1):
             for live in working:

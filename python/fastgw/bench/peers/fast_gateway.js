@@ -1,5 +1,6 @@
 'use strict'
 // fast-gateway (restana + fast-proxy-lite; keep-alive http.Agent) proxying /pets/* and /large to the backend.
+// A route matches its prefix + pathRegex ('/*' by default): /large itself needs an empty pathRegex.
 // Run by the bench as one Node process, with NODE_PATH pointing at the npm cache outside the repo.
 
 const gateway = require('fast-gateway')
@@ -11,7 +12,7 @@ const upstream = process.env.BENCH_UPSTREAM
 const server = gateway({
   routes: [
     { prefix: '/pets', prefixRewrite: '/pets', target: upstream, methods: ['GET'] },
-    { prefix: '/large', prefixRewrite: '/large', target: upstream, methods: ['GET', 'POST'] }
+    { prefix: '/large', pathRegex: '', prefixRewrite: '/large', target: upstream, methods: ['GET', 'POST'] }
   ]
 })
 
