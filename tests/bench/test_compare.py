@@ -11,12 +11,19 @@ from fastgw.bench import compare
 
 
 def write_run(root: Path, scenarios: dict[str, dict[str, float]]) -> Path:
-    """A results directory as `fastgw bench` writes it: per scenario, results.json with fastgw's ratios."""
+    """A results directory as `fastgw bench` writes it: per scenario, results.json with fastgw's ratios (the
+    scenario `large` POSTs; the others GET)."""
     for scenario, ratios in scenarios.items():
         rows = [{"gateway": "fastgw", "ratios": {**ratios, "absent-peer": None}}]
         rows += [{"gateway": peer, "ratios": {}} for peer in ratios]
         (root / scenario).mkdir(parents=True)
-        document = {"settings": {"scenario": scenario}, "summary": rows}
+        request = {"method": "POST", "request_bytes": 1 << 20} if scenario == "large" else {"method": "GET"}
+        document = {
+            "settings": {"scenario": scenario},
+            "scenario": request,
+            "canary": {"gateway": "granian-hello"},
+            "summary": rows,
+        }
         (root / scenario / "results.json").write_text(json.dumps(document))
     return root
 
@@ -54,3 +61,10 @@ def test_the_command_exits_1_on_disagreement_and_takes_a_tolerance(tmp_path: Pat
     loose = run("--tolerance", "0.15")
     assert loose.returncode == 0, loose.stderr
     assert "+12.0%" in loose.stdout
+
+
+def test_the_canary_is_not_compared_where_it_answers_another_request(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "a", {"large": {"nginx-proxy": 1.0, "granian-hello": 0.010}})
+    second = write_run(tmp_path / "b", {"large": {"nginx-proxy": 1.0, "granian-hello": 0.005}})
+    text, agree = compare.report(first, second)
+    assert agree and "granian-hello" not in text

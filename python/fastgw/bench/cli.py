@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reload under load (about 4 minutes more)",
     )
     parser.add_argument("--sweep-only", action="store_true", help="only the sweeps and the reload, no load scenarios")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds, each running every gateway once (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds, each running every gateway once (default 5)")
     parser.add_argument(
         "--duration", type=int, default=8, help="seconds measured per gateway and round at c=64 (default 8)"
     )
