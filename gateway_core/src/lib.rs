@@ -23,6 +23,7 @@ pub mod fast_validation;
 pub mod http1;
 pub mod ids;
 pub mod metrics;
+pub mod os_clock;
 pub mod paths;
 pub mod proxy;
 pub mod routing;

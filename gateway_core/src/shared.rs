@@ -6,7 +6,7 @@
 //! worker). The region is a plain array of `AtomicU64` words; the modules that use it lay out their own
 //! structures on top of it.
 //!
-//! With `throttle::MonotonicClock` (one `clock_gettime` call), this is the only place of `gateway_core`
+//! With `os_clock` (one `clock_gettime` call), this is the only place of `gateway_core`
 //! with `unsafe`: the mapping itself and the view of its pages as atomics.
 
 #![allow(unsafe_code)]

@@ -19,17 +19,9 @@ pub trait Clock {
 pub struct MonotonicClock;
 
 impl Clock for MonotonicClock {
-    // `clock_gettime` is an `unsafe` extern function in `libc`; this is its only use in the crate outside
-    // `shared.rs`. It cannot fail for `CLOCK_MONOTONIC` with a valid pointer (Linux has had it since 2.6).
-    #[allow(unsafe_code)]
     #[inline]
     fn now_nanos(&self) -> u64 {
-        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `now` is a valid, writable `timespec` that outlives the call.
-        let status = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
-        debug_assert_eq!(status, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
-        // Both fields are non-negative for CLOCK_MONOTONIC; u64 nanoseconds last 584 years of uptime.
-        u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0)
+        crate::os_clock::monotonic_nanos()
     }
 }
 
