@@ -81,12 +81,6 @@ impl RequestIds {
         write_hex(&mut extended_id[SHORT_PREFIX_LEN..EXTENDED_ID_LEN - 1], count, UPPER_HEX);
         Ids { request_id, extended_id }
     }
-
-    /// `(request id, extended request id)` for one request.
-    pub fn next(&self) -> (String, String) {
-        let ids = self.next_ids();
-        (ids.request_id().to_owned(), ids.extended_id().to_owned())
-    }
 }
 
 #[cfg(test)]
@@ -96,8 +90,9 @@ mod tests {
     #[test]
     fn ids_are_uuid_shaped_and_unique() {
         let ids = RequestIds::new(&[0xAB; 16]);
-        let (a, short_a) = ids.next();
-        let (b, short_b) = ids.next();
+        let (first, second) = (ids.next_ids(), ids.next_ids());
+        let (a, short_a) = (first.request_id(), first.extended_id());
+        let (b, short_b) = (second.request_id(), second.extended_id());
         assert_ne!(a, b);
         assert_ne!(short_a, short_b);
         assert_eq!(a.len(), 36);
