@@ -130,3 +130,19 @@ def test_fastgw_bench_runs_every_scenario_end_to_end(tmp_path: Path) -> None:
             assert (out / name / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     index = (out / "results.md").read_text()
     assert "## realistic" in index and "| granian-hello |" in index
+    fastgw = json.loads((out / "proxy" / "results.json").read_text())["summary"]
+    memory = next(row for row in fastgw if row["gateway"] == "fastgw")["memory_idle_bytes"]
+    assert f"memory {memory / 2**20:.0f} MiB idle" in index
+    assert "| MiB idle / load |" in (out / "proxy" / "results.md").read_text()
+
+    # --rewrite reads the rounds back from results.json and writes the same reports.
+    before = {path: path.read_text() for path in out.rglob("*.md")}
+    rewritten = subprocess.run(
+        [sys.executable, "-m", "fastgw.bench", "--rewrite", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rewritten.returncode == 0, rewritten.stderr[-3000:]
+    assert {path: path.read_text() for path in out.rglob("*.md")} == before

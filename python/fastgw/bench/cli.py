@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "moved by more than --tolerance; runs nothing",
     )
     parser.add_argument(
+        "--rewrite",
+        type=Path,
+        metavar="RUN",
+        help="write a run's reports (results.md, the summaries in results.json, charts) again from its raw rounds, "
+        "as this version reports them; runs nothing",
+    )
+    parser.add_argument(
         "--tolerance",
         type=float,
         default=compare.TOLERANCE,
@@ -139,11 +146,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.compare:
-        first, second = args.compare
-        text, agree = compare.report(first, second, tolerance=args.tolerance)
-        print(text)
-        return 0 if agree else 1
+    if args.compare or args.rewrite:
+        return _read_runs(args)
     if args.quick:
         args.rounds, args.duration, args.slices, args.warmup, args.c1_duration = 1, 2, 2, 1, 1
     if min(args.rounds, args.duration, args.slices, args.warmup, args.c1_duration, args.connections) < 1:
@@ -190,12 +194,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
     if summaries:
         sweep_dir = out / "sweep" if (args.sweep or args.sweep_only) else None
-        index = report.index(summaries, sweep=sweep_dir, canary=args.canary)
-        (out / "results.md").write_text(index)
-        print()
-        print(index)
+        _write_index(out, summaries, sweep_dir, args.canary)
     print(f"results: {out}/")
     return 0 if all(any(row.rounds for row in rows) for _, rows in summaries) else 1
+
+
+def _read_runs(args: argparse.Namespace) -> int:
+    """--compare and --rewrite: work on results already written, run nothing."""
+    if args.rewrite:
+        return _rewrite(args.rewrite)
+    first, second = args.compare
+    text, agree = compare.report(first, second, tolerance=args.tolerance)
+    print(text)
+    return 0 if agree else 1
+
+
+Summaries = list[tuple[Scenario, list[report.Row]]]
+
+
+def _write_index(out: Path, summaries: Summaries, sweep: Path | None, canary: str) -> None:
+    index = report.index(summaries, sweep=sweep, canary=canary)
+    (out / "results.md").write_text(index)
+    print()
+    print(index)
+
+
+def _rewrite(run: Path) -> int:
+    """`--rewrite RUN`: every scenario's reports and the index again, from the rounds results.json holds."""
+    summaries: Summaries = []
+    canary = CANARY
+    found = [path for path in run.glob("*/results.json") if path.parent.name in SCENARIOS]
+    for results in sorted(found, key=lambda path: list(SCENARIOS).index(path.parent.name)):
+        settings, rows, text = report.rewrite(results.parent)
+        _add_charts(results.parent, text)
+        summaries.append((settings.scenario, rows))
+        canary = settings.canary
+    if not summaries:
+        print(f"no results.json under {run}/*/", file=sys.stderr)
+        return 2
+    _write_index(run, summaries, run / "sweep" if (run / "sweep").is_dir() else None, canary)
+    return 0
+
+
+def _add_charts(out: Path, text: str) -> str:
+    """Draw the scenario's charts and link them from its results.md, when matplotlib is there."""
+    if (reason := charts.available()) is not None:
+        print(f"no charts: {reason}", flush=True)
+        return text
+    pngs = charts.write_charts(out, json.loads((out / "results.json").read_text()))
+    text += "\n" + "\n".join(f"![{png.stem}]({png.name})" for png in pngs) + "\n"
+    (out / "results.md").write_text(text)
+    return text
 
 
 def _install_missing(gateways: list[Gateway], env: Environment) -> None:
@@ -262,12 +311,7 @@ def _run_scenario(
         skipped=skipped,
         canary_median=canary_median,
     )
-    if (reason := charts.available()) is None:
-        pngs = charts.write_charts(out, json.loads((out / "results.json").read_text()))
-        text += "\n" + "\n".join(f"![{png.stem}]({png.name})" for png in pngs) + "\n"
-        (out / "results.md").write_text(text)
-    else:
-        print(f"no charts: {reason}", flush=True)
+    text = _add_charts(out, text)
     print()
     print(text)
     return rows

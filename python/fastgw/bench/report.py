@@ -6,11 +6,12 @@ import json
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastgw.bench import cpustat
-from fastgw.bench.gateways import REFERENCES, Gateway
+from fastgw.bench.gateways import GATEWAYS, REFERENCES, Gateway
 from fastgw.bench.runner import Backend, Round, Settings
-from fastgw.bench.scenarios import Scenario
+from fastgw.bench.scenarios import SCENARIOS, Scenario
 
 CANARY_TOLERANCE = 0.10  # PROTOCOL.md: drop a round whose canary is more than 10% off the canary's median
 
@@ -73,6 +74,8 @@ class Row:
     nginx_added_c1_us: float | None = None  # nginx-proxy's added latency, over the same rounds
     cpu: dict[str, float | None] = field(default_factory=dict)  # medians of cpustat.usage shares
     rps_per_cpu: float | None = None  # median of req/s ÷ the gateway's own CPU share: requests per CPU-second
+    memory_idle_bytes: float | None = None  # median PSS of all its processes once ready, before any load
+    memory_load_bytes: float | None = None  # median of its peak PSS under load
     failures: list[str] = field(default_factory=list)
 
 
@@ -117,6 +120,8 @@ def summarize(rounds: list[Round], gateways: list[Gateway]) -> list[Row]:
                 and usage["gateway_own"] > 0
             ]
         )
+        row.memory_idle_bytes = _median([m for r in measured if (m := r.runs[name].memory_idle) is not None])
+        row.memory_load_bytes = _median([m for r in measured if (m := r.runs[name].memory_load) is not None])
         rows.append(row)
     return rows
 
@@ -139,6 +144,10 @@ def _num(value: float | None) -> str:
 
 def _ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
+
+
+def _mib(value: float | None) -> str:
+    return "–" if value is None else f"{value / 2**20:.0f}"
 
 
 def _share(value: float | None) -> str:
@@ -170,8 +179,9 @@ def markdown(
         + ".",
         "",
         "| gateway | req/s (median) | min–max | p50 | p99 | non-2xx / socket err | ÷ nginx-proxy | ÷ granian-hello "
-        "| ÷ fast-gateway | added p50 at c=1 | nginx-proxy's, same rounds | CPU own / others | req per CPU-s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| ÷ fast-gateway | added p50 at c=1 | nginx-proxy's, same rounds | CPU own / others | req per CPU-s "
+        "| MiB idle / load |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         span = f"{_num(row.rps_min)}–{_num(row.rps_max)}" if row.rps_min is not None else "–"
@@ -182,7 +192,7 @@ def markdown(
             + " ".join(f"| {_ratio(row.ratios.get(ref))}" for ref in REFERENCES)
             + f" | {_us(row.added_c1_us, signed=True)} | {_us(row.nginx_added_c1_us, signed=True)} "
             f"| {_share(row.cpu.get('gateway_own'))} / {_share(row.cpu.get('others_on_gateway_cpu'))} "
-            f"| {_num(row.rps_per_cpu)} |"
+            f"| {_num(row.rps_per_cpu)} | {_mib(row.memory_idle_bytes)} / {_mib(row.memory_load_bytes)} |"
         )
     lines += [
         "",
@@ -190,7 +200,9 @@ def markdown(
         "Ratios are medians of per-round ratios (both gateways measured in the same round). "
         f"CPU own / others: shares of CPU {s.gateway_cpu} during the measurement used by the gateway's processes "
         "and by other processes on the machine (what the gateway was denied); req per CPU-s: req/s divided by the "
-        "gateway's own share, its cost per request whatever else ran (interrupt time not included).",
+        "gateway's own share, its cost per request whatever else ran (interrupt time not included). "
+        "MiB idle / load: the PSS of all the gateway's processes (pages shared between them counted once), once "
+        "ready before any load and at its peak under load.",
     ]
     saturated = [row.gateway for row in rows if (idle := row.cpu.get("load_cpu_idle")) is not None and idle < 0.05]
     if saturated:
@@ -286,6 +298,29 @@ def write(
     return text
 
 
+def rewrite(out: Path) -> tuple[Settings, list[Row], str]:
+    """Write a scenario's results.md and results.json again from the raw rounds in its results.json (after the
+    report has changed: the measurements stay as they were). Returns the run's settings, its rows and the Markdown."""
+    document: dict[str, Any] = json.loads((out / "results.json").read_text())
+    stored = dict(document["settings"])
+    settings = Settings(scenario=SCENARIOS[stored.pop("scenario")], **stored)
+    rounds = [Round.from_json(r) for r in document["rounds"]]
+    gateways = [GATEWAYS[row["gateway"]] for row in document["summary"] if row["gateway"] in GATEWAYS]
+    rows = summarize(rounds, gateways)
+    text = write(
+        out,
+        rows=rows,
+        rounds=rounds,
+        settings=settings,
+        backend=Backend(**document["backend"]),
+        machine=document["machine"],
+        versions=document["versions"],
+        skipped=document.get("skipped") or {},
+        canary_median=(document.get("canary") or {}).get("median_rps"),
+    )
+    return settings, rows, text
+
+
 def index(summaries: list[tuple[Scenario, list[Row]]], sweep: Path | None, canary: str) -> str:
     """The run's front page: per scenario, fastgw's median req/s and its ratio to every peer measured with it."""
     lines = [
@@ -304,7 +339,8 @@ def index(summaries: list[tuple[Scenario, list[Row]]], sweep: Path | None, canar
             continue
         lines += [
             f"fastgw: **{ours.rps_median:,.0f} req/s** (min–max {ours.rps_min:,.0f}–{ours.rps_max:,.0f}), "
-            f"p99 {_us(ours.p99_us)}, added latency at c=1 {_us(ours.added_c1_us, signed=True)}.",
+            f"p99 {_us(ours.p99_us)}, added latency at c=1 {_us(ours.added_c1_us, signed=True)}, memory "
+            f"{_mib(ours.memory_idle_bytes)} MiB idle and {_mib(ours.memory_load_bytes)} MiB under load.",
             "",
             "| peer | its req/s | fastgw ÷ peer |",
             "|---|--:|--:|",

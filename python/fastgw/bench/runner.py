@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastgw.bench import backend, cpustat, wrk
 from fastgw.bench.gateways import Gateway, Target
@@ -108,6 +109,34 @@ class Run:
             "rejected_attempts": self.rejected,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Run:
+        """The run as `to_json` wrote it (for re-rendering a run's reports)."""
+
+        def result(key: str) -> wrk.WrkResult | None:
+            value = data.get(key)
+            return wrk.WrkResult.from_json(value) if value else None
+
+        return cls(
+            gateway=data["gateway"],
+            round=data["round"],
+            command=data.get("command") or [],
+            env=data.get("env") or {},
+            configs=data.get("configs") or {},
+            ready_seconds=data.get("ready_seconds"),
+            warmup_seconds=data.get("warmup_seconds") or 0,
+            warmup=result("warmup"),
+            slices=[wrk.WrkResult.from_json(value) for value in data.get("slices") or []],
+            load=result("load"),
+            c1=result("c1"),
+            cpu=data.get("cpu"),
+            memory_idle=data.get("memory_idle_bytes"),
+            memory_load=data.get("memory_load_bytes"),
+            error=data.get("error"),
+            log_tail=data.get("log_tail"),
+            rejected=data.get("rejected_attempts") or [],
+        )
+
 
 @dataclass
 class Round:
@@ -117,6 +146,18 @@ class Round:
     idle_wait_seconds: float = 0.0
     kept: bool = True
     drop_reason: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Round:
+        """The round as results.json holds it."""
+        return cls(
+            index=data["round"],
+            direct_c1=wrk.WrkResult.from_json(data["direct_c1"]) if data.get("direct_c1") else None,
+            runs={name: Run.from_json(run) for name, run in (data.get("runs") or {}).items()},
+            idle_wait_seconds=data.get("idle_wait_seconds") or 0.0,
+            kept=data.get("kept", True),
+            drop_reason=data.get("drop_reason"),
+        )
 
 
 @dataclass

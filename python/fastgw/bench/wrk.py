@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastgw.bench.procs import pinned
 
@@ -55,6 +56,12 @@ class WrkResult:
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WrkResult:
+        """The result as `to_json` wrote it."""
+        percentiles = {key: Latency(**value) for key, value in (data.get("percentiles") or {}).items()}
+        return cls(**(data | {"percentiles": percentiles}))
 
 
 def parse(argv: list[str], exit_code: int, output: str) -> WrkResult:
