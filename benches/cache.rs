@@ -24,12 +24,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use gateway_core::cache::{
     entry_size, CacheConfig, CacheKey, CachedResponse, Clock, EvictionPolicy, MonotonicClock, ResponseCache,
 };
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ENTRIES: usize = 10_000;
 const BODY_BYTES: usize = 1024;

@@ -143,6 +143,9 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+Summaries = list[tuple[Scenario, list[report.Row]]]  # per scenario run, its summary rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -178,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(c) for c in str(args.load_cpu).split(",") if c.isdigit()} or {0})
     previous = signal.signal(signal.SIGTERM, _terminate)
-    summaries: list[tuple[Scenario, list[report.Row]]] = []
+    summaries: Summaries = []
     try:
         for scenario in scenarios:
             rows = _run_scenario(args, env, scenario, selected[scenario.name], out / scenario.name)
@@ -207,9 +210,6 @@ def _read_runs(args: argparse.Namespace) -> int:
     text, agree = compare.report(first, second, tolerance=args.tolerance)
     print(text)
     return 0 if agree else 1
-
-
-Summaries = list[tuple[Scenario, list[report.Row]]]
 
 
 def _write_index(out: Path, summaries: Summaries, sweep: Path | None, canary: str) -> None:
