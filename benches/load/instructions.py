@@ -64,6 +64,7 @@ def main() -> int:
     parser.add_argument("--name", required=True, help="label of the callgrind files")
     parser.add_argument("--path", default="/", help="the request path (default /)")
     parser.add_argument("--seconds", type=int, default=15, help="seconds of counted load (default 15)")
+    parser.add_argument("--keep", type=Path, help="copy the counted dump here (for callgrind_annotate)")
     parser.add_argument("command", nargs="+", help="the server's command line, with {port} and {backend}")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fastgw-instructions-"))
@@ -105,7 +106,9 @@ def main() -> int:
                 counts.append((int(found.group(1)), dump))
         if not counts:
             raise SystemExit(f"no callgrind dump found in {work}")
-        instructions = max(counts)[0]
+        instructions, busiest = max(counts)
+        if args.keep is not None:
+            shutil.copy(busiest, args.keep)
         print(f"{args.name}: {instructions / requests:,.0f} instructions per request ({requests:,} requests)")
     finally:
         os.killpg(server.pid, signal.SIGINT)
