@@ -20,6 +20,7 @@ class CpuTicks:
     busy: int  # user + nice + system (process time; interrupts are counted apart)
     interrupts: int  # irq + softirq (loopback networking lands here)
     idle: int  # idle + iowait
+    steal: int  # time the hypervisor ran someone else while this virtual CPU had work: a busy host
     total: int
 
 
@@ -33,7 +34,9 @@ def _cpu_ticks(cpu: str) -> CpuTicks | None:
         if fields and fields[0] == f"cpu{cpu}":
             user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
             total = user + nice + system + idle + iowait + irq + softirq + steal
-            return CpuTicks(busy=user + nice + system, interrupts=irq + softirq, idle=idle + iowait, total=total)
+            return CpuTicks(
+                busy=user + nice + system, interrupts=irq + softirq, idle=idle + iowait, steal=steal, total=total
+            )
     return None
 
 
@@ -79,9 +82,9 @@ def sample(gateway_cpu: str, load_cpu: str, gateway_pgid: int, backend_pgid: int
 
 
 def usage(before: Sample, after: Sample) -> dict[str, float] | None:
-    """Shares of the interval, 0–1: on the gateway CPU, the gateway's own time, other processes' time and
-    interrupts; on the load CPU, other processes' time (neither wrk, the backend nor the bench) and idle time.
-    None when /proc/stat could not be read."""
+    """Shares of the interval, 0–1: on the gateway CPU, the gateway's own time, other processes' time, interrupts
+    and steal (the host ran another machine); on the load CPU, other processes' time (neither wrk, the backend nor
+    the bench), idle time and steal. None when /proc/stat could not be read."""
     g0, g1, l0, l1 = before.gateway_cpu, after.gateway_cpu, before.load_cpu, after.load_cpu
     if g0 is None or g1 is None or l0 is None or l1 is None or g1.total <= g0.total or l1.total <= l0.total:
         return None
@@ -91,8 +94,10 @@ def usage(before: Sample, after: Sample) -> dict[str, float] | None:
         "gateway_own": own / span,
         "others_on_gateway_cpu": max(0, g1.busy - g0.busy - own) / span,
         "interrupts_on_gateway_cpu": (g1.interrupts - g0.interrupts) / span,
+        "steal_on_gateway_cpu": (g1.steal - g0.steal) / span,
         "others_on_load_cpu": max(0, l1.busy - l0.busy - load) / load_span,
         "load_cpu_idle": (l1.idle - l0.idle) / load_span,
+        "steal_on_load_cpu": (l1.steal - l0.steal) / load_span,
     }
 
 

@@ -179,7 +179,7 @@ def markdown(
         + ".",
         "",
         "| gateway | req/s (median) | min–max | p50 | p99 | non-2xx / socket err | ÷ nginx-proxy | ÷ granian-hello "
-        "| ÷ fast-gateway | added p50 at c=1 | nginx-proxy's, same rounds | CPU own / others | req per CPU-s "
+        "| ÷ fast-gateway | added p50 at c=1 | nginx-proxy's, same rounds | CPU own / others / steal | req per CPU-s "
         "| MiB idle / load |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -192,14 +192,16 @@ def markdown(
             + " ".join(f"| {_ratio(row.ratios.get(ref))}" for ref in REFERENCES)
             + f" | {_us(row.added_c1_us, signed=True)} | {_us(row.nginx_added_c1_us, signed=True)} "
             f"| {_share(row.cpu.get('gateway_own'))} / {_share(row.cpu.get('others_on_gateway_cpu'))} "
+            f"/ {_share(row.cpu.get('steal_on_gateway_cpu'))} "
             f"| {_num(row.rps_per_cpu)} | {_mib(row.memory_idle_bytes)} / {_mib(row.memory_load_bytes)} |"
         )
     lines += [
         "",
         "req/s: a round's requests over its slices' time; p50 and p99: the median of the slices' values. "
         "Ratios are medians of per-round ratios (both gateways measured in the same round). "
-        f"CPU own / others: shares of CPU {s.gateway_cpu} during the measurement used by the gateway's processes "
-        "and by other processes on the machine (what the gateway was denied); req per CPU-s: req/s divided by the "
+        f"CPU own / others / steal: shares of CPU {s.gateway_cpu} during the measurement used by the gateway's "
+        "processes, by other processes on the machine (what the gateway was denied) and by the host running another "
+        "virtual machine on it (steal, the same); req per CPU-s: req/s divided by the "
         "gateway's own share, its cost per request whatever else ran (interrupt time not included). "
         "MiB idle / load: the PSS of all the gateway's processes (pages shared between them counted once), once "
         "ready before any load and at its peak under load.",

@@ -360,6 +360,7 @@ def _describe(run: Run) -> str:
         text += f"  c=1 p50 {run.c1.p50.text:>8}"
     if run.cpu is not None:
         text += f"  CPU: own {run.cpu['gateway_own']:.0%} others {run.cpu['others_on_gateway_cpu']:.0%}"
+        text += f" steal {run.cpu['steal_on_gateway_cpu']:.0%}"
         text += f" | load CPU: others {run.cpu['others_on_load_cpu']:.0%} idle {run.cpu['load_cpu_idle']:.0%}"
     if run.memory_idle is not None and run.memory_load is not None:
         text += f"  memory {run.memory_idle / 2**20:.0f}/{run.memory_load / 2**20:.0f} MiB"
