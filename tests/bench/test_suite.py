@@ -126,6 +126,8 @@ def test_fastgw_bench_runs_every_scenario_end_to_end(tmp_path: Path) -> None:
         assert len(run["slices"]) == 2 and run["load"]["requests"] == sum(s["requests"] for s in run["slices"])
         if name == "large":
             assert any("-s" == part for part in run["load"]["argv"])  # the POST script
+        assert f"-c{SCENARIOS[name].connections}" in run["load"]["argv"]  # 16 for large, 64 elsewhere
+        assert 0 <= run["cpu"]["steal_on_gateway_cpu"] <= 1 and 0 <= run["cpu"]["steal_on_load_cpu"] <= 1
         for chart in ("throughput.png", "latency.png"):
             assert (out / name / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     index = (out / "results.md").read_text()

@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before measuring (default 2)")
     parser.add_argument("--c1-duration", type=int, default=3, help="seconds measured at c=1 (default 3)")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument(
+        "--connections", type=int, help="wrk connections (default: the scenario's, 64; 16 for large's 1 MiB bodies)"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 slices of 1 s, 1 s warm-up")
     parser.add_argument("--canary", default=CANARY, help=f"gateway run every round as the canary (default {CANARY})")
     parser.add_argument("--out", type=Path, help="results directory (default benches/results/<UTC timestamp>/)")
@@ -153,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _read_runs(args)
     if args.quick:
         args.rounds, args.duration, args.slices, args.warmup, args.c1_duration = 1, 2, 2, 1, 1
-    if min(args.rounds, args.duration, args.slices, args.warmup, args.c1_duration, args.connections) < 1:
+    counts = [args.rounds, args.duration, args.slices, args.warmup, args.c1_duration]
+    if min(counts + ([] if args.connections is None else [args.connections])) < 1:
         parser.error("--rounds, --duration, --slices, --warmup, --c1-duration and --connections must be at least 1")
     env = Environment(
         python=Path(sys.executable), peers_dir=Path(__file__).resolve().parent / "peers", node_dir=args.node_dir
@@ -280,7 +283,7 @@ def _run_scenario(
         duration=args.duration,
         warmup=args.warmup,
         c1_duration=args.c1_duration,
-        connections=args.connections,
+        connections=args.connections if args.connections is not None else scenario.connections,
         load_cpu=str(args.load_cpu),
         gateway_cpu=str(args.gateway_cpu),
         canary=args.canary,
