@@ -49,9 +49,9 @@ LARGE = Scenario(
     method="POST",
     headers=(("content-type", "application/octet-stream"),),
     request_bytes=LARGE_BYTES,
-    # At c=64, 64 MiB in flight each way overloaded every gateway here (p99 0.5-1 s): one gateway's rounds spread
-    # by 13-21% and its per-round ratios to a peer by ±20%, so two runs disagreed. At c=16 fastgw's rounds spread
-    # by 2% and its ratio to fast-gateway by 0.49-0.53 (benches/load/README.md).
+    # At c=64, 64 MiB in flight each way overloaded every gateway here (p99 0.5-1 s): fastgw's rounds varied by
+    # 13-21% (coefficient of variation) and its per-round ratio to fast-gateway by 0.78-1.10, so two runs
+    # disagreed. At c=16 its rounds varied by 2-7% and that ratio by 0.47-0.54 (benches/load/README.md).
     connections=16,
 )
 
