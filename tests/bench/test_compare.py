@@ -10,11 +10,21 @@ from pathlib import Path
 from fastgw.bench import compare
 
 
-def write_run(root: Path, scenarios: dict[str, dict[str, float]]) -> Path:
-    """A results directory as `fastgw bench` writes it: per scenario, results.json with fastgw's ratios (the
-    scenario `large` POSTs; the others GET)."""
+def write_run(
+    root: Path, scenarios: dict[str, dict[str, float]], medians: dict[str, dict[str, float]] | None = None
+) -> Path:
+    """A results directory as `fastgw bench` writes it: per scenario, results.json with fastgw's ratios of best
+    quarters, and its medians of per-round ratios (the same unless given; the scenario `large` POSTs, the others
+    GET)."""
     for scenario, ratios in scenarios.items():
-        rows = [{"gateway": "fastgw", "ratios": {**ratios, "absent-peer": None}}]
+        median = (medians or {}).get(scenario, ratios)
+        rows = [
+            {
+                "gateway": "fastgw",
+                "ratios": {**median, "absent-peer": None},
+                "best_quarter_ratios": {**ratios, "absent-peer": None},
+            }
+        ]
         rows += [{"gateway": peer, "ratios": {}} for peer in ratios]
         (root / scenario).mkdir(parents=True)
         request = {"method": "POST", "request_bytes": 1 << 20} if scenario == "large" else {"method": "GET"}
@@ -35,7 +45,7 @@ def test_runs_within_the_tolerance_agree(tmp_path: Path) -> None:
     )
     text, agree = compare.report(first, second)
     assert agree
-    assert "| proxy | nginx-proxy | 0.50 | 0.54 | +8.0% | ok |" in text
+    assert "| proxy | nginx-proxy | 0.50 | 0.54 | +8.0% | ok | 0.50 | 0.54 | +8.0% |" in text
     assert "All 3 ratios agree within ±10% (the largest change: proxy / nginx-proxy, +8.0%)" in text
 
 
@@ -44,7 +54,7 @@ def test_one_ratio_outside_the_tolerance_is_a_disagreement(tmp_path: Path) -> No
     second = write_run(tmp_path / "b", {"proxy": {"nginx-proxy": 0.50, "caddy": 1.70}, "mock": {"nginx-return": 1.0}})
     text, agree = compare.report(first, second)
     assert not agree
-    assert "| proxy | caddy | 2.00 | 1.70 | -15.0% | **outside** |" in text
+    assert "| proxy | caddy | 2.00 | 1.70 | -15.0% | **outside** | 2.00 | 1.70 | -15.0% |" in text
     assert "1 of 2 ratios changed by more than ±10%." in text
     assert f"mock: only in {second}" in text
 
@@ -68,3 +78,24 @@ def test_the_canary_is_not_compared_where_it_answers_another_request(tmp_path: P
     second = write_run(tmp_path / "b", {"large": {"nginx-proxy": 1.0, "granian-hello": 0.005}})
     text, agree = compare.report(first, second)
     assert agree and "granian-hello" not in text
+
+
+def test_agreement_is_judged_on_best_quarters_and_the_medians_are_shown(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "a", {"proxy": {"nginx-proxy": 0.50}}, medians={"proxy": {"nginx-proxy": 0.50}})
+    second = write_run(tmp_path / "b", {"proxy": {"nginx-proxy": 0.52}}, medians={"proxy": {"nginx-proxy": 0.40}})
+    text, agree = compare.report(first, second)
+    assert agree
+    assert "| proxy | nginx-proxy | 0.50 | 0.52 | +4.0% | ok | 0.50 | 0.40 | -20.0% |" in text
+    assert "Medians of per-round ratios: 0 of 1 within ±10%." in text
+    _, medians_agree_backwards = compare.report(second, first)
+    assert medians_agree_backwards  # still judged on the best quarters, whichever run comes first
+
+
+def test_a_run_without_best_quarters_says_how_to_get_them(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "a", {"proxy": {"nginx-proxy": 0.50}})
+    second = write_run(tmp_path / "b", {"proxy": {"nginx-proxy": 0.50}})
+    for results in (tmp_path / "a").glob("*/results.json"):
+        results.write_text(results.read_text().replace("best_quarter_ratios", "older_field"))
+    text, agree = compare.report(first, second)
+    assert not agree
+    assert "fastgw bench --rewrite RUN" in text

@@ -121,6 +121,7 @@ def test_fastgw_bench_runs_every_scenario_end_to_end(tmp_path: Path) -> None:
         assert rows["fastgw"]["rps_median"] > 0, name
         assert rows["fastgw"]["non_2xx_3xx"] == 0 and rows["fastgw"]["socket_errors"] == 0, name
         assert rows["fastgw"]["ratios"]["granian-hello"] > 0
+        assert rows["fastgw"]["best_quarter_ratios"]["granian-hello"] > 0 and rows["fastgw"]["rps_best_quarter"] > 0
         run = document["rounds"][0]["runs"]["fastgw"]
         assert run["memory_idle_bytes"] > 0 and run["memory_load_bytes"] >= run["memory_idle_bytes"] * 0.9
         assert len(run["slices"]) == 2 and run["load"]["requests"] == sum(s["requests"] for s in run["slices"])

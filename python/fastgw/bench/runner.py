@@ -5,8 +5,8 @@ Why slices: this machine's speed drifts by 10–30% within a minute (a host shar
 hello-world measured every 2 s went from 42k to 29k req/s in 60 s, with no other process running). Measured one
 after the other for 8 s each, two gateways a minute apart in a round differ by that drift, and a second run's
 ratios moved by up to 20%. Taken in slices of a couple of seconds, each gateway still alone at work on its CPU
-(the others are idle), every gateway sees the same drift: its requests summed over the slices, the ratios of the
-sums hold within a few percent from run to run.
+(the others are idle), every gateway sees the same stretches of the drift. The drift does not slow every runtime
+alike, though: report.best_quarter is the estimate that holds when it does not.
 """
 
 from __future__ import annotations
