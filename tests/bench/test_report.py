@@ -3,11 +3,16 @@ that interference on a shared host cannot drag down unequally."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import pytest
 
 from fastgw.bench import report, wrk
 from fastgw.bench.gateways import GATEWAYS
-from fastgw.bench.runner import Round, Run
+from fastgw.bench.runner import Backend, Round, Run, Settings
+from fastgw.bench.scenarios import SCENARIOS
 
 
 def _slice(rps: float) -> wrk.WrkResult:
@@ -54,3 +59,34 @@ def test_best_quarter_ratios_use_only_rounds_both_gateways_ran_in() -> None:
     assert rows[0].best_quarter_ratios["caddy"] == pytest.approx(2.0)  # round 2 (fastgw at 300) left out
     assert rows[0].rps_best_quarter == pytest.approx(300)  # its own figure: every round it ran in
     assert rows[0].best_quarter_ratios["nginx-proxy"] is None  # not measured: no ratio
+
+
+def test_a_rewrite_keeps_the_scenario_the_run_recorded(tmp_path: Path) -> None:
+    """A run measured before the code's scenario changed (large at c=64, with its own description) keeps both when
+    its reports are written again, and gains the best quarters."""
+    measured = dataclasses.replace(SCENARIOS["large"], description="large as it was measured", connections=64)
+    settings = Settings(measured, 1, 8, 2, 3, 64, "0", "1", "granian-hello")
+    rounds = _rounds({"fastgw": [[300.0, 320.0, 310.0, 330.0]], "nginx-proxy": [[330.0] * 4]})
+    gateways = [GATEWAYS["fastgw"], GATEWAYS["nginx-proxy"]]
+    report.write(
+        tmp_path,
+        rows=report.summarize(rounds, gateways),
+        rounds=rounds,
+        settings=settings,
+        backend=Backend(port=1, pid=1, command=["nginx"], config=""),
+        machine={},
+        versions={},
+        skipped={},
+        canary_median=None,
+    )
+    document = json.loads((tmp_path / "results.json").read_text())
+    for row in document["summary"]:
+        del row["best_quarter_ratios"], row["rps_best_quarter"]  # as a run written before best quarters
+    (tmp_path / "results.json").write_text(json.dumps(document))
+
+    rewritten, rows, text = report.rewrite(tmp_path)
+    assert rewritten.scenario == measured and rewritten.connections == 64
+    assert "large as it was measured" in text and "-c64" in text
+    assert rows[0].best_quarter_ratios["nginx-proxy"] == pytest.approx(1.0)
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert again["scenario"]["description"] == "large as it was measured" and again["scenario"]["connections"] == 64

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from fastgw.bench import cpustat
 from fastgw.bench.gateways import GATEWAYS, REFERENCES, Gateway
 from fastgw.bench.runner import Backend, Round, Settings
-from fastgw.bench.scenarios import SCENARIOS, Scenario
+from fastgw.bench.scenarios import Scenario
 
 CANARY_TOLERANCE = 0.10  # PROTOCOL.md: drop a round whose canary is more than 10% off the canary's median
 
@@ -338,7 +338,8 @@ def rewrite(out: Path) -> tuple[Settings, list[Row], str]:
     report has changed: the measurements stay as they were). Returns the run's settings, its rows and the Markdown."""
     document: dict[str, Any] = json.loads((out / "results.json").read_text())
     stored = dict(document["settings"])
-    settings = Settings(scenario=SCENARIOS[stored.pop("scenario")], **stored)
+    stored.pop("scenario")
+    settings = Settings(scenario=_scenario_as_recorded(document["scenario"]), **stored)
     rounds = [Round.from_json(r) for r in document["rounds"]]
     gateways = [GATEWAYS[row["gateway"]] for row in document["summary"] if row["gateway"] in GATEWAYS]
     rows = summarize(rounds, gateways)
@@ -354,6 +355,16 @@ def rewrite(out: Path) -> tuple[Settings, list[Row], str]:
         canary_median=(document.get("canary") or {}).get("median_rps"),
     )
     return settings, rows, text
+
+
+def _scenario_as_recorded(stored: dict[str, Any]) -> Scenario:
+    """The scenario as the run's results.json recorded it: a rewrite keeps what was measured (the large scenario's
+    connections, say) after the code's scenario has changed."""
+    known = {f.name for f in fields(Scenario)}
+    recorded = {key: value for key, value in stored.items() if key in known}
+    recorded["body"] = str(stored.get("body", "")).encode()
+    recorded["headers"] = tuple((str(name), str(value)) for name, value in stored.get("headers") or ())
+    return Scenario(**recorded)
 
 
 def index(summaries: list[tuple[Scenario, list[Row]]], sweep: Path | None, canary: str) -> str:
