@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayFactory, Process, Reply, free_port
+from tests.conftest import GatewayFactory, Process, Reply, refusing_port
 
 BACKEND = "http://127.0.0.1:${stageVariables.backendPort}"
 MAX_BODY = 1000
@@ -166,22 +166,23 @@ HTTP_API: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def gateways(tmp_path_factory: pytest.TempPathFactory, backend: Process) -> Iterator[dict[str, Process]]:
     factory = GatewayFactory(tmp_path_factory.mktemp("gateway-responses"))
-    variables = {"backendPort": str(backend.port), "deadPort": str(free_port()), "team": "pets-team"}
-    try:
-        yield {
-            "swagger": factory.start(
-                factory.write(SWAGGER_API, "swagger.yaml"),
-                "--max-body-bytes",
-                str(MAX_BODY),
-                "--stage",
-                "prod",
-                stage_variables=variables,
-            ),
-            "oas3": factory.start(factory.write(OAS3_API, "oas3.yaml"), stage_variables=variables),
-            "http": factory.start(factory.write(HTTP_API, "http.yaml"), stage_variables=variables),
-        }
-    finally:
-        factory.stop_all()
+    with refusing_port() as dead_port:
+        variables = {"backendPort": str(backend.port), "deadPort": str(dead_port), "team": "pets-team"}
+        try:
+            yield {
+                "swagger": factory.start(
+                    factory.write(SWAGGER_API, "swagger.yaml"),
+                    "--max-body-bytes",
+                    str(MAX_BODY),
+                    "--stage",
+                    "prod",
+                    stage_variables=variables,
+                ),
+                "oas3": factory.start(factory.write(OAS3_API, "oas3.yaml"), stage_variables=variables),
+                "http": factory.start(factory.write(HTTP_API, "http.yaml"), stage_variables=variables),
+            }
+        finally:
+            factory.stop_all()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayFactory, Process, Reply, free_port
+from tests.conftest import GatewayFactory, Process, Reply, refusing_port
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHORT_ID = re.compile(r"^[A-Za-z0-9+/_-]+=$")
@@ -178,21 +178,29 @@ MAX_BODY = 1000
 MAX_HEADERS = 2048
 
 
-def start(factory: GatewayFactory, backend: Process, document: dict[str, Any], *args: str) -> Process:
+def start(factory: GatewayFactory, backend: Process, document: dict[str, Any], *args: str, dead_port: int) -> Process:
     return factory.start(
         document,
         *args,
-        stage_variables={"backendPort": str(backend.port), "deadPort": str(free_port()), "prefix": "v2"},
+        stage_variables={"backendPort": str(backend.port), "deadPort": str(dead_port), "prefix": "v2"},
     )
 
 
 @pytest.fixture(scope="module")
-def gateways(tmp_path_factory: pytest.TempPathFactory, backend: Process) -> Iterator[dict[str, Process]]:
+def dead_port() -> Iterator[int]:
+    with refusing_port() as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def gateways(
+    tmp_path_factory: pytest.TempPathFactory, backend: Process, dead_port: int
+) -> Iterator[dict[str, Process]]:
     factory = GatewayFactory(tmp_path_factory.mktemp("proxy"))
     try:
         yield {
-            "REST": start(factory, backend, REST_API),
-            "HTTP": start(factory, backend, HTTP_API),
+            "REST": start(factory, backend, REST_API, dead_port=dead_port),
+            "HTTP": start(factory, backend, HTTP_API, dead_port=dead_port),
         }
     finally:
         factory.stop_all()
@@ -209,12 +217,11 @@ def http_api(gateways: dict[str, Process]) -> Process:
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory, backend: Process) -> Iterator[Process]:
+def limited(tmp_path_factory: pytest.TempPathFactory, backend: Process, dead_port: int) -> Iterator[Process]:
     factory = GatewayFactory(tmp_path_factory.mktemp("proxy-limits"))
+    limits = ("--max-body-bytes", str(MAX_BODY), "--max-header-bytes", str(MAX_HEADERS))
     try:
-        yield start(
-            factory, backend, LIMITS_API, "--max-body-bytes", str(MAX_BODY), "--max-header-bytes", str(MAX_HEADERS)
-        )
+        yield start(factory, backend, LIMITS_API, *limits, dead_port=dead_port)
     finally:
         factory.stop_all()
 
