@@ -231,7 +231,7 @@ def markdown(
         "req/s: a round's requests over its slices' time; p50 and p99: the median of the slices' values; best "
         "quarter: the mean req/s of the gateway's fastest quarter of slices over the kept rounds, its speed when the "
         "host leaves it alone. Ratios are medians of per-round ratios (both gateways measured in the same round); in "
-        "brackets, the ratio of best quarters (the figure `fastgw bench --compare` checks, it holds between runs). "
+        "brackets, the ratio of best quarters (the figure `fastgw bench --compare` checks). "
         f"CPU own / others / steal: shares of CPU {s.gateway_cpu} during the measurement used by the gateway's "
         "processes, by other processes on the machine (what the gateway was denied) and by the host running another "
         "virtual machine on it (steal, the same); req per CPU-s: req/s divided by the "
@@ -375,8 +375,8 @@ def index(summaries: list[tuple[Scenario, list[Row]]], sweep: Path | None, canar
         "Per scenario: fastgw's throughput (median req/s over kept rounds) and its ratio to each gateway measured in "
         "the same rounds, `fastgw ÷ peer` (above 1: fastgw is faster), two ways: the median of per-round ratios, and "
         "the ratio of best quarters (each gateway's fastest quarter of slices: its speed when the shared host leaves "
-        "it alone; the one that holds between runs). Each scenario's `results.md` has every figure, latencies and "
-        "charts; `results.json` the raw runs.",
+        "it alone; the one `fastgw bench --compare` checks). Each scenario's `results.md` has every figure, "
+        "latencies and charts; `results.json` the raw runs.",
         "",
     ]
     for scenario, rows in summaries:
