@@ -70,8 +70,8 @@ def best_quarter(rounds: list[Round], name: str) -> float | None:
     slices = sorted(
         result.requests_per_sec
         for r in rounds
-        if (run := r.runs.get(name)) is not None and run.ok and run.load is not None
-        for result in run.slices
+        if _rps(r, name) is not None
+        for result in r.runs[name].slices
         if result.requests_per_sec is not None
     )
     if not slices:
