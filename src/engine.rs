@@ -7,15 +7,15 @@ use std::sync::Arc;
 use gateway_core::admission::{Admission, AdmissionSpec, KeyPlan, KeyTable, ThrottleMode};
 use gateway_core::cache::{CacheConfig, CacheKey, CachedResponse};
 use gateway_core::engine::RequestFacts;
-use gateway_core::http1::{ClientInfo, RequestBody};
-use gateway_core::paths::encode_path;
+use gateway_core::http1::{ClientInfo, HeadError, RequestBody};
+use gateway_core::paths::{encode_path, is_valid_host, normalize_path};
 use gateway_core::proxy::{HeaderMapping, MappedSource, MappingInput};
 use gateway_core::stage_cache::{
     CacheLookup, Generations, Invalidation, KeyParam, KeySource, RouteCaching, StageCache,
 };
 use gateway_core::throttle::{Limit, OnTableFull, Throttle};
 use gateway_core::validation::{ParamLocation, RequestCheck};
-use gateway_core::{ApiType, Decision, GatewaySpec, ProxyTarget, RouteSpec, RoutingOptions};
+use gateway_core::{ApiType, Decision, GatewaySpec, ProxyTarget, Rejection, RouteSpec, RoutingOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -434,7 +434,12 @@ impl PyEngine {
             headers.push((pair[0].to_str()?, pair[1].to_str()?));
         }
         let request = RequestHeaders::read(&headers);
-        let encoded = encode_path(path.to_str()?);
+        if request.has_body() {
+            return Ok(false); // a body to read first: the full path answers
+        }
+        let Some(encoded) = routable_path(path.to_str()?, &request, Some(scope))? else {
+            return Ok(false); // a bad request: the full path refuses it
+        };
         let facts = RequestFacts { header_bytes: request.size, content_length: request.content_length };
         let Some(found) = self.0.route("GET", &encoded, facts) else {
             return Ok(false);
@@ -539,8 +544,12 @@ impl PyEngine {
     ///
     /// With `request_id` (the request's UUID), the trace headers for the backend are made from the client's
     /// `traceparent` / `X-Amzn-Trace-Id` or created (`Forward.trace`, and in `head`).
+    ///
+    /// `scope` (Granian's) is read only for a request without `Host`: HTTP/1.1 requires one (RFC 9112 §3.2),
+    /// HTTP/1.0 and HTTP/2 (`:authority`) do not. Without `scope`, a request without `Host` is admitted.
     #[pyo3(signature = (
-        method, path, headers = None, query = "", client = "", proto = "http", port = "80", request_id = None
+        method, path, headers = None, query = "", client = "", proto = "http", port = "80", request_id = None,
+        scope = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn admit(
@@ -554,6 +563,7 @@ impl PyEngine {
         proto: &str,
         port: &str,
         request_id: Option<&str>,
+        scope: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         // The header strings, kept alive here so that they can be borrowed without copying.
         let owned = match headers {
@@ -566,7 +576,9 @@ impl PyEngine {
         }
         let request = RequestHeaders::read(&strs);
         let decoded = path.to_str()?;
-        let encoded = encode_path(decoded);
+        let Some(encoded) = routable_path(decoded, &request, scope)? else {
+            return Ok(Py::new(py, PyReject::new(Rejection::BadRequest.response_type(), None))?.into_any());
+        };
         let facts = RequestFacts { header_bytes: request.size, content_length: request.content_length };
         match self.0.admit(method, &encoded, facts, request.api_key) {
             Decision::Forward(forwarded) => {
@@ -597,32 +609,23 @@ impl PyEngine {
                 };
                 let trace = request_id.map(|id| trace_headers(id, &request));
                 let head = match self.0.proxy(found.route_id) {
-                    Some(target) => target.target(&encoded, &found.params, query).map(|upstream_target| {
-                        let body = match (request.content_length, request.chunked) {
-                            (Some(n), _) => RequestBody::Length(n),
-                            (None, true) => RequestBody::Chunked,
-                            (None, false) => RequestBody::Empty,
-                        };
-                        let ip = client_ip(client);
-                        let info = ClientInfo { ip, proto, port, host: request.host.unwrap_or("") };
-                        let input = MappingInput {
-                            method,
-                            headers: &strs,
-                            params: &found.params,
-                            query,
-                            client_ip: ip,
-                            request_id: request_id.unwrap_or(""),
-                        };
-                        let mapped = target.mapped_values(&input);
-                        let head =
-                            write_head(target, method, &upstream_target, &strs, &mapped, &info, body, trace.as_ref());
-                        PyBytes::new(py, &head).unbind()
-                    }),
                     None => None,
+                    Some(target) => {
+                        let client =
+                            ClientInfo { ip: client_ip(client), proto, port, host: request.host.unwrap_or("") };
+                        let upstream = UpstreamRequest { method, encoded_path: &encoded, query, headers: &strs };
+                        match proxy_head(target, &found, &upstream, &request, &client, request_id, trace.as_ref()) {
+                            Ok(head) => head.map(|head| PyBytes::new(py, &head).unbind()),
+                            Err(response_type) => {
+                                let reject = PyReject::new(response_type, Some(found.route_id));
+                                return Ok(Py::new(py, reject)?.into_any());
+                            }
+                        }
+                    }
                 };
                 let path = match &encoded {
-                    Cow::Borrowed(_) => path.clone().unbind(),
-                    Cow::Owned(text) => PyString::new(py, text).unbind(),
+                    Cow::Borrowed(same) if same.len() == decoded.len() => path.clone().unbind(),
+                    _ => PyString::new(py, &encoded).unbind(),
                 };
                 let deferred_throttle = if forwarded.deferred_throttle.is_empty() {
                     None
@@ -711,7 +714,7 @@ fn cached(
 type CacheGoOn = (Option<Py<PyCacheKey>>, Option<Py<PyCached>>, bool);
 
 /// The names and values of a list of `(name, value)` string pairs, in turn.
-fn header_strings<'py>(list: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, PyString>>> {
+pub(crate) fn header_strings<'py>(list: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, PyString>>> {
     let mut owned = Vec::with_capacity(list.len() * 2);
     for item in list.iter() {
         let pair = item.cast_into::<PyTuple>().map_err(PyErr::from)?;
@@ -733,6 +736,66 @@ fn trace_headers(request_id: &str, request: &RequestHeaders<'_>) -> (String, Str
     (headers.traceparent, headers.xray)
 }
 
+/// What a plain proxy's upstream request is made of, from the client's request.
+struct UpstreamRequest<'a> {
+    method: &'a str,
+    encoded_path: &'a str,
+    query: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+}
+
+/// The path to route, normalised and re-encoded; `None` for a request that cannot be routed as sent (a path whose
+/// decoding lost bytes; a missing, repeated or invalid `Host`).
+fn routable_path<'p>(
+    decoded: &'p str,
+    request: &RequestHeaders<'_>,
+    scope: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Cow<'p, str>>> {
+    let acceptable = match scope {
+        Some(scope) => request.host_acceptable(scope)?,
+        None => request.hosts <= 1 && request.host.is_none_or(is_valid_host),
+    };
+    Ok(match normalize_path(decoded) {
+        Ok(_) if !acceptable => None,
+        Err(_) => None,
+        Ok(Cow::Borrowed(same)) => Some(encode_path(same)),
+        Ok(Cow::Owned(text)) => Some(Cow::Owned(encode_path(&text).into_owned())),
+    })
+}
+
+/// A plain proxy's upstream request head: `Ok(None)` when a URI variable has no value (Python answers), or the
+/// gateway response type that refuses the request (a mapped value that cannot be sent; a target the writer
+/// refuses, which AWS answers as "Illegal character in path" and encoding at the source makes unreachable).
+fn proxy_head(
+    target: &ProxyTarget,
+    found: &gateway_core::RouteMatch<'_, '_>,
+    upstream: &UpstreamRequest<'_>,
+    request: &RequestHeaders<'_>,
+    client: &ClientInfo<'_>,
+    request_id: Option<&str>,
+    trace: Option<&(String, String)>,
+) -> Result<Option<Vec<u8>>, &'static str> {
+    let Some(upstream_target) = target.target(upstream.encoded_path, &found.params, upstream.query) else {
+        return Ok(None);
+    };
+    let body = match (request.content_length, request.chunked) {
+        (Some(n), _) => RequestBody::Length(n),
+        (None, true) => RequestBody::Chunked,
+        (None, false) => RequestBody::Empty,
+    };
+    let input = MappingInput {
+        method: upstream.method,
+        headers: upstream.headers,
+        params: &found.params,
+        query: upstream.query,
+        client_ip: client.ip,
+        request_id: request_id.unwrap_or(""),
+    };
+    let mapped = target.mapped_values(&input).map_err(|_| "BAD_REQUEST_PARAMETERS")?;
+    let head = write_head(target, upstream.method, &upstream_target, upstream.headers, &mapped, client, body, trace);
+    head.map(Some).map_err(|_| "API_CONFIGURATION_ERROR")
+}
+
 /// The upstream request head of a plain proxy, with the trace headers in place of the client's.
 #[allow(clippy::too_many_arguments)]
 fn write_head(
@@ -744,7 +807,7 @@ fn write_head(
     info: &ClientInfo<'_>,
     body: RequestBody,
     trace: Option<&(String, String)>,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, HeadError> {
     let Some((traceparent, xray)) = trace else {
         return target.write_head(method, upstream_target, headers.iter().copied(), mapped, info, body);
     };
@@ -752,7 +815,7 @@ fn write_head(
         .iter()
         .copied()
         .filter(|(name, _)| !name.eq_ignore_ascii_case("traceparent") && !name.eq_ignore_ascii_case("x-amzn-trace-id"));
-    let mut head = target.write_head(method, upstream_target, passed, mapped, info, body);
+    let mut head = target.write_head(method, upstream_target, passed, mapped, info, body)?;
     head.truncate(head.len() - 2); // before the blank line that ends the head
     for (name, value) in [("traceparent: ", traceparent), ("X-Amzn-Trace-Id: ", xray)] {
         head.extend_from_slice(name.as_bytes());
@@ -760,7 +823,7 @@ fn write_head(
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    head
+    Ok(head)
 }
 
 /// What the engine reads from the request headers, in one pass.
@@ -769,6 +832,8 @@ struct RequestHeaders<'a> {
     content_length: Option<u64>,
     chunked: bool,
     host: Option<&'a str>,
+    /// `Host` fields: more than one is a bad request (RFC 9112 §3.2).
+    hosts: usize,
     api_key: Option<&'a str>,
     traceparent: Option<&'a str>,
     xray: Option<&'a str>,
@@ -781,6 +846,7 @@ impl<'a> RequestHeaders<'a> {
             content_length: None,
             chunked: false,
             host: None,
+            hosts: 0,
             api_key: None,
             traceparent: None,
             xray: None,
@@ -791,8 +857,9 @@ impl<'a> RequestHeaders<'a> {
                 read.content_length = value.trim().parse().ok();
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 read.chunked = true;
-            } else if name.eq_ignore_ascii_case("host") && read.host.is_none() {
-                read.host = Some(value);
+            } else if name.eq_ignore_ascii_case("host") {
+                read.hosts += 1;
+                read.host.get_or_insert(value);
             } else if name.eq_ignore_ascii_case("x-api-key") && read.api_key.is_none() {
                 read.api_key = Some(value);
             } else if name.eq_ignore_ascii_case("traceparent") {
@@ -803,6 +870,26 @@ impl<'a> RequestHeaders<'a> {
             }
         }
         read
+    }
+}
+
+impl RequestHeaders<'_> {
+    /// One `Host` that is `host[:port]`, or none on a request that needs none (HTTP/1.0, HTTP/2): RFC 9112 §3.2
+    /// says 400 to anything else. The scope's HTTP version is read only when there is no `Host`.
+    fn host_acceptable(&self, scope: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(match (self.hosts, self.host) {
+            (1, Some(host)) => is_valid_host(host),
+            (0, _) => {
+                let version = scope.getattr(intern!(scope.py(), "http_version"))?;
+                version.cast_into::<PyString>()?.to_str()? != "1.1"
+            }
+            _ => false,
+        })
+    }
+
+    /// The request declares a body (a `Content-Length` above 0, or chunked).
+    fn has_body(&self) -> bool {
+        self.chunked || self.content_length.is_some_and(|n| n > 0)
     }
 }
 

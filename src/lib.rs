@@ -29,7 +29,7 @@ mod _core {
     #[pymodule_export]
     use crate::metrics::PyMetrics;
     #[pymodule_export]
-    use crate::upstream::{encode_chunk, PyResponseParser, PyUpstreamTarget};
+    use crate::upstream::{encode_chunk, normalize_path, PyResponseParser, PyUpstreamTarget};
     #[pymodule_export]
     use crate::validation::PyBodyValidator;
 

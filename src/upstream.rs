@@ -69,7 +69,13 @@ impl PyUpstreamTarget {
         body_length: Option<i64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let mut writer = RequestHeadWriter::new(method, target, &self.host, self.rules, &self.api_id);
-        for_each_pair(headers, |name, value| writer.header(name, value))?;
+        // The client's headers are read whole first: `Connection` may name headers that come before it.
+        let owned = crate::engine::header_strings(headers)?;
+        let mut texts: Vec<(&str, &str)> = Vec::with_capacity(owned.len() / 2);
+        for pair in owned.chunks_exact(2) {
+            texts.push((pair[0].to_str()?, pair[1].to_str()?));
+        }
+        writer.headers(texts.iter().copied());
         if let Some(mapped) = mapped_headers {
             for_each_pair(mapped, |name, value| writer.mapped_header(name, value))?;
         }
@@ -79,12 +85,24 @@ impl PyUpstreamTarget {
             Some(n) => RequestBody::Length(n.unsigned_abs()),
         };
         let client = ClientInfo { ip: client_ip, proto, port, host: client_host };
-        Ok(PyBytes::new(py, &writer.finish(&client, body)))
+        let head = writer.finish(&client, body).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        Ok(PyBytes::new(py, &head))
     }
 
     #[getter]
     fn host(&self) -> &str {
         &self.host
+    }
+}
+
+/// The path to route, from the decoded path Granian gives: dot segments removed (RFC 3986 §5.2.4). Raises
+/// `ValueError` for a path whose decoding lost bytes (a percent-encoded byte that is not UTF-8).
+#[pyfunction]
+pub fn normalize_path(path: &Bound<'_, PyString>) -> PyResult<Py<PyString>> {
+    match gateway_core::paths::normalize_path(path.to_str()?) {
+        Ok(std::borrow::Cow::Borrowed(_)) => Ok(path.clone().unbind()),
+        Ok(std::borrow::Cow::Owned(normalized)) => Ok(PyString::new(path.py(), &normalized).unbind()),
+        Err(_) => Err(PyValueError::new_err("the path has percent-encoded bytes that are not UTF-8")),
     }
 }
 

@@ -95,9 +95,13 @@ class FakeHeaders:
 class FakeScope:
     """What the fast path reads from Granian's RSGI scope (Granian's objects are outside the project)."""
 
-    def __init__(self, method: str, path: str, headers: list[tuple[str, str]], query: str = "") -> None:
+    def __init__(
+        self, method: str, path: str, headers: list[tuple[str, str]], query: str = "", http_version: str = "1.0"
+    ) -> None:
+        """``http_version``: read only when there is no ``Host`` (HTTP/1.1 needs one; 1.0 does not)."""
         self.method, self.path, self.query_string = method, path, query
         self.headers = FakeHeaders(headers)
+        self.http_version = http_version
 
 
 class FakeHTTPProtocol:
@@ -140,6 +144,9 @@ def test_the_fast_path_answers_a_hit_with_the_stored_objects_and_new_request_ids
         FakeScope("GET", "/other", []),  # no route
         FakeScope("GET", "/items", [("cache-control", "max-age=0")]),  # a refresh takes the full path
         FakeScope("GET", "/items", [("x-big", "x" * 100)]),  # over the header limit: 431 from the full path
+        FakeScope("GET", "/items", [], http_version="1.1"),  # no Host on HTTP/1.1: 400 from the full path
+        FakeScope("GET", "/items", [("host", "a"), ("host", "b")]),  # two Hosts: 400 (issue 18)
+        FakeScope("GET", "/items", [("content-length", "3")]),  # a body to drain: the full path reads it
     ],
 )
 def test_the_fast_path_leaves_everything_but_a_plain_hit_to_the_full_path(scope: FakeScope) -> None:

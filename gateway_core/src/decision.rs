@@ -44,6 +44,9 @@ pub enum Rejection {
     InvalidApiKey,
     /// A throttle level has no token left (`429 Too Many Requests`).
     Throttled,
+    /// The request cannot be routed as sent (`400`): a path whose percent-decoding lost bytes, no `Host` on
+    /// HTTP/1.1, two `Host` fields or one that is not `host[:port]` (RFC 9112 §3.2).
+    BadRequest,
 }
 
 impl Rejection {
@@ -56,6 +59,7 @@ impl Rejection {
             Self::BodyTooLarge => "REQUEST_TOO_LARGE",
             Self::InvalidApiKey => "INVALID_API_KEY",
             Self::Throttled => "THROTTLED",
+            Self::BadRequest => "BAD_REQUEST",
         }
     }
 }

@@ -86,20 +86,43 @@ pub struct ClientInfo<'a> {
     pub host: &'a str,
 }
 
+/// Why an upstream request head was not written. Values are encoded (or refused) where they are produced;
+/// this is the second line, so that a value some stage failed to encode never reaches a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// The method is not an HTTP token.
+    Method,
+    /// The request target is not an origin-form path and query of RFC 3986 characters.
+    Target,
+}
+
+impl std::fmt::Display for HeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Method => "the upstream request method is not an HTTP token",
+            Self::Target => "the upstream request target has a character outside RFC 3986",
+        })
+    }
+}
+
+impl std::error::Error for HeadError {}
+
 /// Writes one upstream request head, header by header, applying AWS's rules.
 ///
 /// ```
 /// use gateway_core::http1::{ClientInfo, HeaderRules, RequestBody, RequestHeadWriter};
 /// let client = ClientInfo { ip: "10.0.0.1", proto: "http", port: "8080", host: "api.local" };
 /// let mut w = RequestHeadWriter::new("GET", "/pets/1?x=1", "backend:9000", HeaderRules::RestProxy, "abc123");
-/// w.header("connection", "keep-alive");
-/// w.header("x-custom", "yes");
-/// let head = w.finish(&client, RequestBody::Empty);
+/// w.headers([("connection", "keep-alive, x-hop"), ("x-hop", "1"), ("x-custom", "yes")]);
+/// let head = w.finish(&client, RequestBody::Empty).unwrap();
 /// let text = String::from_utf8(head).unwrap();
 /// assert!(text.starts_with("GET /pets/1?x=1 HTTP/1.1\r\nhost: backend:9000\r\nx-custom: yes\r\n"));
-/// assert!(!text.contains("keep-alive"));
+/// assert!(!text.contains("keep-alive") && !text.contains("x-hop"));
 /// assert!(text.contains("x-forwarded-for: 10.0.0.1\r\n"));
 /// assert!(text.ends_with("\r\n\r\n"));
+///
+/// let bad = RequestHeadWriter::new("GET", "/a b HTTP/1.1\r\nHost: evil", "b", HeaderRules::RestProxy, "id");
+/// assert!(bad.finish(&client, RequestBody::Empty).is_err());
 /// ```
 #[derive(Debug)]
 pub struct RequestHeadWriter<'a> {
@@ -109,18 +132,29 @@ pub struct RequestHeadWriter<'a> {
     forwarded_for: Option<String>,
     has_user_agent: bool,
     has_accept: bool,
+    error: Option<HeadError>,
 }
 
 impl<'a> RequestHeadWriter<'a> {
+    /// `target` is the origin-form path and query. A `%` not followed by two hex digits is written as `%25`;
+    /// any other character outside RFC 3986 makes [`RequestHeadWriter::finish`] refuse the head.
     pub fn new(method: &str, target: &str, host: &str, rules: HeaderRules, api_id: &'a str) -> Self {
         let mut out = Vec::with_capacity(512);
+        let mut error = None;
+        if !is_token(method) {
+            error = Some(HeadError::Method);
+        }
         out.extend_from_slice(method.as_bytes());
         out.push(b' ');
-        out.extend_from_slice(if target.is_empty() { b"/" } else { target.as_bytes() });
+        if target.is_empty() {
+            out.push(b'/');
+        } else if !write_target(&mut out, target) {
+            error = Some(HeadError::Target);
+        }
         out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         out.extend_from_slice(host.as_bytes());
         out.extend_from_slice(b"\r\n");
-        Self { out, rules, api_id, forwarded_for: None, has_user_agent: false, has_accept: false }
+        Self { out, rules, api_id, forwarded_for: None, has_user_agent: false, has_accept: false, error }
     }
 
     fn push(&mut self, name: &str, value: &str) {
@@ -130,10 +164,29 @@ impl<'a> RequestHeadWriter<'a> {
         self.out.extend_from_slice(b"\r\n");
     }
 
-    /// Offers one client header; it is written, dropped or folded as the rules say. Names and
-    /// values with CR or LF are dropped (they would split the request).
+    /// Offers the client's headers: each is written, dropped or folded as the rules say, and the headers that
+    /// the client's `Connection` names are hop-by-hop and dropped too (RFC 9110 §7.6.1).
+    pub fn headers<'h, I>(&mut self, headers: I)
+    where
+        I: IntoIterator<Item = (&'h str, &'h str)>,
+        I::IntoIter: Clone,
+    {
+        let headers = headers.into_iter();
+        let mut hop_by_hop: Vec<&str> = Vec::new();
+        for (_, value) in headers.clone().filter(|(name, _)| name.eq_ignore_ascii_case("connection")) {
+            hop_by_hop.extend(value.split(',').map(str::trim).filter(|option| !option.is_empty()));
+        }
+        for (name, value) in headers {
+            if !hop_by_hop.iter().any(|option| option.eq_ignore_ascii_case(name)) {
+                self.header(name, value);
+            }
+        }
+    }
+
+    /// Offers one client header (see [`RequestHeadWriter::headers`], which also applies `Connection`). A name that
+    /// is not a token or a value with a control character other than HTAB is dropped (it could split the request).
     pub fn header(&mut self, name: &str, value: &str) {
-        if name.is_empty() || has_line_break(name) || has_line_break(value) {
+        if !is_field(name, value) {
             return;
         }
         match classify_request_header(name, self.rules) {
@@ -158,9 +211,10 @@ impl<'a> RequestHeadWriter<'a> {
     }
 
     /// Offers a header set by a mapping (`integration.request.header.X`): always written as given,
-    /// except framing and `Host` headers, which the gateway owns.
+    /// except framing and `Host` headers, which the gateway owns, and fields that are not valid (as in
+    /// [`RequestHeadWriter::header`]; mappings refuse such values before they get here).
     pub fn mapped_header(&mut self, name: &str, value: &str) {
-        if name.is_empty() || has_line_break(name) || has_line_break(value) {
+        if !is_field(name, value) {
             return;
         }
         let mut buf = [0u8; 32];
@@ -170,8 +224,12 @@ impl<'a> RequestHeadWriter<'a> {
         self.push(name, value);
     }
 
-    /// Adds the gateway's own headers and the body framing, and returns the finished head.
-    pub fn finish(mut self, client: &ClientInfo<'_>, body: RequestBody) -> Vec<u8> {
+    /// Adds the gateway's own headers and the body framing, and returns the finished head; an error when the
+    /// method or target could not be written as they are ([`HeadError`]).
+    pub fn finish(mut self, client: &ClientInfo<'_>, body: RequestBody) -> Result<Vec<u8>, HeadError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
         let forwarded_for = match self.forwarded_for.take() {
             Some(mut chain) => {
                 chain.push_str(", ");
@@ -196,8 +254,7 @@ impl<'a> RequestHeadWriter<'a> {
                 self.push("x-amzn-apigateway-api-id", api_id);
             }
             HeaderRules::HttpApiProxy => {
-                let mut forwarded = String::with_capacity(64);
-                let _ = write!(forwarded, "for={};host={};proto={}", client.ip, client.host, client.proto);
+                let forwarded = forwarded_element(client);
                 self.push("forwarded", &forwarded);
             }
         }
@@ -207,12 +264,96 @@ impl<'a> RequestHeadWriter<'a> {
             RequestBody::Chunked => self.push("transfer-encoding", "chunked"),
         }
         self.out.extend_from_slice(b"\r\n");
-        self.out
+        Ok(self.out)
     }
 }
 
-fn has_line_break(s: &str) -> bool {
-    memchr::memchr2(b'\r', b'\n', s.as_bytes()).is_some()
+/// `for=...;host=...;proto=...` (RFC 7239): a value that is not a token is a quoted string, and an IPv6
+/// address is quoted in brackets, so that no client-chosen `Host` can add parameters or elements.
+fn forwarded_element(client: &ClientInfo<'_>) -> String {
+    let mut out = String::with_capacity(64);
+    out.push_str("for=");
+    if client.ip.contains(':') {
+        let _ = write!(out, "\"[{}]\"", client.ip);
+    } else {
+        forwarded_value(&mut out, client.ip);
+    }
+    out.push_str(";host=");
+    forwarded_value(&mut out, client.host);
+    out.push_str(";proto=");
+    forwarded_value(&mut out, client.proto);
+    out
+}
+
+fn forwarded_value(out: &mut String, value: &str) {
+    if is_token(value) {
+        out.push_str(value);
+        return;
+    }
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// RFC 9110 `token`: one or more `tchar`.
+fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A header field a request may carry: a token name, and a value without control characters but HTAB.
+fn is_field(name: &str, value: &str) -> bool {
+    is_token(name) && is_field_value(value)
+}
+
+/// A header field value (RFC 9110 §5.5): no control character but HTAB (bytes from 0x80 are allowed).
+pub fn is_field_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// Writes an origin-form target: `false` (and stops) at a character outside RFC 3986's path and query set;
+/// a `%` that does not start an escape is written as `%25`.
+fn write_target(out: &mut Vec<u8>, target: &str) -> bool {
+    let bytes = target.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    for (index, &b) in bytes.iter().enumerate() {
+        match b {
+            b'%' => {
+                let escape = bytes.get(index + 1..index + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
+                out.extend_from_slice(if escape { b"%" } else { b"%25" });
+            }
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'!'
+            | b'$'
+            | b'&'
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b'+'
+            | b','
+            | b';'
+            | b'='
+            | b':'
+            | b'@'
+            | b'/'
+            | b'?' => out.push(b),
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Frames `data` as one chunk of a chunked request body (an empty `data` is the last chunk).
@@ -694,7 +835,7 @@ mod tests {
         w.header("Content-Length", "3");
         w.header("content-encoding", "gzip");
         w.header("bad", "x\r\ninjected: 1");
-        let head = String::from_utf8(w.finish(&client, RequestBody::Length(3))).unwrap();
+        let head = String::from_utf8(w.finish(&client, RequestBody::Length(3)).unwrap()).unwrap();
         assert_eq!(
             head,
             "POST /a HTTP/1.1\r\nhost: b:1\r\ncontent-encoding: gzip\r\nx-forwarded-for: 9.9.9.9, 1.2.3.4\r\n\
@@ -703,12 +844,87 @@ mod tests {
         );
         let mut w = RequestHeadWriter::new("GET", "/", "b", HeaderRules::RestProxy, "abc");
         w.header("content-encoding", "gzip");
-        let head = String::from_utf8(w.finish(&client, RequestBody::Chunked)).unwrap();
+        let head = String::from_utf8(w.finish(&client, RequestBody::Chunked).unwrap()).unwrap();
         assert!(!head.contains("gzip"));
         assert!(head.contains(
             "user-agent: AmazonAPIGateway_abc\r\naccept: application/json\r\nx-amzn-apigateway-api-id: abc\r\n"
         ));
         assert!(head.ends_with("transfer-encoding: chunked\r\n\r\n"));
+    }
+
+    fn head_of(target: &str, client: &ClientInfo<'_>, headers: &[(&str, &str)]) -> Result<String, HeadError> {
+        let mut w = RequestHeadWriter::new("GET", target, "b", HeaderRules::HttpApiProxy, "id");
+        w.headers(headers.iter().copied());
+        w.finish(client, RequestBody::Empty).map(|head| String::from_utf8(head).unwrap())
+    }
+
+    /// Issue 18, item 1: a target is written only as RFC 3986 characters (the second line behind the encoding
+    /// of mapped values), so that nothing a client sent can end the request line.
+    #[test]
+    fn targets_outside_rfc_3986_are_refused() {
+        let client = ClientInfo { ip: "1.2.3.4", proto: "http", port: "80", host: "h" };
+        for bad in [
+            "/a HTTP/1.1\r\nHost: evil\r\n\r\nGET /smuggled",
+            "/a b",
+            "/a\nb",
+            "/a\0",
+            "/a#frag",
+            "/caf\u{e9}",
+            "/a?q=<x>",
+            "/[a]",
+            "a",
+            "*",
+            "http://evil/a",
+        ] {
+            assert_eq!(head_of(bad, &client, &[]), Err(HeadError::Target), "{bad:?}");
+        }
+        let head = head_of("/a%2Fb/%7E!$&'()*+,;=:@?x=/?%zz&y=100%", &client, &[]).unwrap();
+        assert!(head.starts_with("GET /a%2Fb/%7E!$&'()*+,;=:@?x=/?%25zz&y=100%25 HTTP/1.1\r\n"), "{head}");
+        let w = RequestHeadWriter::new("GE T", "/", "b", HeaderRules::RestProxy, "id");
+        assert_eq!(w.finish(&client, RequestBody::Empty), Err(HeadError::Method));
+    }
+
+    /// Issue 18, item 6: no control character but HTAB reaches a backend in a header, whoever set it.
+    #[test]
+    fn fields_with_control_characters_are_dropped() {
+        let client = ClientInfo { ip: "1.2.3.4", proto: "http", port: "80", host: "h" };
+        let mut w = RequestHeadWriter::new("GET", "/", "b", HeaderRules::RestProxy, "id");
+        for value in ["a\0b", "a\u{1}b", "a\u{1b}[31m", "a\u{7f}", "a\rb", "a\nb"] {
+            w.header("x-client", value);
+            w.mapped_header("x-mapped", value);
+        }
+        w.header("bad name", "1");
+        w.mapped_header("x-tab", "a\tb");
+        w.mapped_header("x-utf8", "caf\u{e9}");
+        let head = String::from_utf8(w.finish(&client, RequestBody::Empty).unwrap()).unwrap();
+        assert!(!head.contains("x-client") && !head.contains("x-mapped") && !head.contains("bad name"), "{head}");
+        assert!(head.contains("x-tab: a\tb\r\n") && head.contains("x-utf8: caf\u{e9}\r\n"), "{head}");
+    }
+
+    /// Headers named by the client's `Connection` are hop-by-hop: they stop at the gateway.
+    #[test]
+    fn headers_named_in_connection_are_removed() {
+        let client = ClientInfo { ip: "1.2.3.4", proto: "http", port: "80", host: "h" };
+        let headers =
+            [("x-secret", "1"), ("Connection", "close, X-Secret,,x-other"), ("x-other", "2"), ("x-kept", "3")];
+        let head = head_of("/", &client, &headers).unwrap();
+        assert!(!head.contains("x-secret") && !head.contains("x-other") && !head.contains("close"), "{head}");
+        assert!(head.contains("x-kept: 3\r\n"), "{head}");
+    }
+
+    /// Issue 18, item 7: a client's `Host` cannot add elements or parameters to `Forwarded`.
+    #[test]
+    fn forwarded_quotes_what_is_not_a_token() {
+        let forwarded = |ip: &str, host: &str| {
+            let client = ClientInfo { ip, proto: "https", port: "443", host };
+            let head = head_of("/", &client, &[]).unwrap();
+            head.lines().find_map(|line| line.strip_prefix("forwarded: ")).unwrap().to_owned()
+        };
+        assert_eq!(forwarded("1.2.3.4", "api.example.com"), "for=1.2.3.4;host=api.example.com;proto=https");
+        assert_eq!(forwarded("1.2.3.4", "a, for=6.6.6.6"), "for=1.2.3.4;host=\"a, for=6.6.6.6\";proto=https");
+        assert_eq!(forwarded("1.2.3.4", "a:8080"), "for=1.2.3.4;host=\"a:8080\";proto=https");
+        assert_eq!(forwarded("1.2.3.4", "a\"b\\"), "for=1.2.3.4;host=\"a\\\"b\\\\\";proto=https");
+        assert_eq!(forwarded("::1", ""), "for=\"[::1]\";host=\"\";proto=https");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Request paths as the engine matches them.
 //!
 //! Granian's RSGI scope hands over the path percent-decoded; AWS matches and forwards the raw, still
-//! encoded path. [`encode_path`] re-encodes every byte that may not appear unencoded in a path
+//! encoded path. [`normalize_path`] first refuses a path whose decoding lost bytes and removes its dot
+//! segments (so `/files/..%2fadmin` is `/admin` before it is routed, never `/static/../admin` at a
+//! backend); [`encode_path`] then re-encodes every byte that may not appear unencoded in a path
 //! (RFC 3986 `pchar` and `/` stay), so values such as `a%20b` or `caf%C3%A9` survive; a `%2F` inside a
 //! segment cannot be told from `/` any more, which is the one difference left.
 
@@ -44,6 +46,113 @@ pub fn encode_path(path: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Why a request path is refused before routing (`400`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// The path held percent-encoded bytes that are not UTF-8 (`%FF%FE`): Granian decodes them to U+FFFD, so
+    /// distinct paths (and their cache keys) would merge. A path with U+FFFD itself is refused with them.
+    NotUtf8,
+}
+
+/// The path to route: a path Granian could not decode losslessly is refused, and dot segments are removed as
+/// RFC 3986 §5.2.4 says (`/a/./b/../c` is `/a/c`; `..` never climbs above the root), as nginx and Envoy do.
+/// Borrows when there is nothing to remove, which is the common case.
+///
+/// ```
+/// use gateway_core::paths::{normalize_path, PathError};
+/// assert_eq!(normalize_path("/pets/1.json").unwrap(), "/pets/1.json");
+/// assert_eq!(normalize_path("/files/../admin").unwrap(), "/admin");
+/// assert_eq!(normalize_path("/a/./b/..").unwrap(), "/a/");
+/// assert_eq!(normalize_path("/\u{fffd}"), Err(PathError::NotUtf8));
+/// ```
+pub fn normalize_path(decoded: &str) -> Result<Cow<'_, str>, PathError> {
+    if decoded.contains('\u{fffd}') {
+        return Err(PathError::NotUtf8);
+    }
+    if !has_dot_segment(decoded) {
+        return Ok(Cow::Borrowed(decoded));
+    }
+    Ok(Cow::Owned(remove_dot_segments(decoded)))
+}
+
+/// Whether a `/`-separated segment of `path` is `.` or `..`.
+fn has_dot_segment(path: &str) -> bool {
+    memchr::memchr(b'.', path.as_bytes()).is_some() && path.split('/').any(|segment| segment == "." || segment == "..")
+}
+
+/// RFC 3986 §5.2.4 on an absolute path (or on a relative one, which then stays relative): `.` segments go,
+/// `..` removes the segment before it, and a final `.` or `..` leaves the trailing `/`.
+pub fn remove_dot_segments(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut kept: Vec<&str> = Vec::new();
+    let mut segments = path.split('/').peekable();
+    if absolute {
+        segments.next(); // the empty text before the leading `/`
+    }
+    let mut trailing_slash = false;
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        match segment {
+            "." => trailing_slash = last,
+            ".." => {
+                kept.pop();
+                trailing_slash = last;
+            }
+            _ => {
+                kept.push(segment);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in &kept {
+        if absolute || !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(segment);
+    }
+    if trailing_slash || (absolute && out.is_empty()) {
+        out.push('/');
+    }
+    out
+}
+
+/// A `Host` field value that is `host[:port]` (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP literal in brackets or a
+/// name of unreserved characters, percent escapes and sub-delimiters, then an optional port of digits. Names
+/// with sub-delimiters (`a,for=1`) are valid hosts: a value written into a structured header is quoted there.
+///
+/// ```
+/// use gateway_core::paths::is_valid_host;
+/// assert!(is_valid_host("api.example.com:8443") && is_valid_host("[::1]:80") && is_valid_host("10.0.0.1"));
+/// assert!(!is_valid_host("a, for=6.6.6.6") && !is_valid_host("a/b") && !is_valid_host("a:x") && !is_valid_host(""));
+/// ```
+pub fn is_valid_host(value: &str) -> bool {
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let Some((literal, after)) = rest.split_once(']') else { return false };
+        let valid_literal = !literal.is_empty()
+            && literal.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'v' | b'V' | b'%'))
+            || literal.starts_with(['v', 'V']);
+        if !valid_literal {
+            return false;
+        }
+        match after {
+            "" => return true,
+            _ => match after.strip_prefix(':') {
+                Some(port) => ("[]", port),
+                None => return false,
+            },
+        }
+    } else {
+        match value.rsplit_once(':') {
+            Some((host, port)) => (host, port),
+            None => (value, ""),
+        }
+    };
+    let host_ok = host == "[]"
+        || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)));
+    host_ok && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// One query-string name or value decoded as Python's `unquote_plus` does: `+` is a space, `%XX` a byte, a
@@ -112,6 +221,40 @@ mod tests {
         let values: Vec<_> = query_values("a=1&&b=2&a&a%20b=3&a=x+y", "a").collect();
         assert_eq!(values, ["1", "", "x y"]);
         assert_eq!(query_values("a%20b=3", "a b").collect::<Vec<_>>(), ["3"]);
+    }
+
+    #[test]
+    fn dot_segments_are_removed_as_rfc_3986_says() {
+        for (path, expected) in [
+            ("/a/b/c/./../../g", "/a/g"),
+            ("/mid/content=5/../6", "/mid/6"),
+            ("/files/../admin", "/admin"),
+            ("/../../admin", "/admin"),
+            ("/a/..", "/"),
+            ("/a/.", "/a/"),
+            ("/..", "/"),
+            ("/.", "/"),
+            ("/a//../b", "/a/b"),
+            ("/a/..b/c.", "/a/..b/c."),
+            ("a/../../b", "b"),
+            ("../x", "x"),
+        ] {
+            assert_eq!(remove_dot_segments(path), expected, "{path}");
+        }
+        assert!(matches!(normalize_path("/a/..b/.c/d."), Ok(Cow::Borrowed(_))));
+        assert!(matches!(normalize_path("/pets//1"), Ok(Cow::Borrowed(_))));
+        assert_eq!(normalize_path("/a/%2e/\u{fffd}x"), Err(PathError::NotUtf8));
+    }
+
+    #[test]
+    fn hosts() {
+        for good in ["a", "a.b-c_d~e", "a:1", "a:65535", "[::1]", "[::1]:8", "[v1.x]", "x%41", "a,b=c", "a:"] {
+            assert!(is_valid_host(good), "{good}");
+        }
+        for bad in ["", ":80", "a b", "a, b", "a/b", "a@b", "a:80:80", "a:123456", "[::1", "[]", "[::1]x", "a\tb", "é"]
+        {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
     }
 
     #[test]

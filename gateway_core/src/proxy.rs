@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::http1::{ClientInfo, HeaderRules, RequestBody, RequestHeadWriter};
+use crate::http1::{is_field_value, ClientInfo, HeadError, HeaderRules, RequestBody, RequestHeadWriter};
 use crate::paths::query_values;
 use crate::routing::Params;
 
@@ -43,6 +43,12 @@ pub enum MappedSource {
 pub struct HeaderMapping {
     pub name: String,
     pub source: MappedSource,
+}
+
+/// A mapped header's value that may not be sent (see [`ProxyTarget::mapped_values`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidMappedValue {
+    pub header: String,
 }
 
 /// What a request offers the mappings.
@@ -122,8 +128,14 @@ impl ProxyTarget {
         self
     }
 
-    /// The mapped headers that have a value for this request, in the route's order.
-    pub fn mapped_values<'a>(&'a self, input: &MappingInput<'a, '_, 'a>) -> Vec<(&'a str, Cow<'a, str>)> {
+    /// The mapped headers that have a value for this request, in the route's order; an error naming the header
+    /// when a value has a control character other than HTAB (a decoded `%00`, `%0d`, `%1b`, `%7f`): the request
+    /// is refused rather than the header dropped, so that a backend never sees a request other than the one
+    /// mapped (issue 18, item 6).
+    pub fn mapped_values<'a>(
+        &'a self,
+        input: &MappingInput<'a, '_, 'a>,
+    ) -> Result<Vec<(&'a str, Cow<'a, str>)>, InvalidMappedValue> {
         let mut values = Vec::with_capacity(self.mapped_headers.len());
         for mapping in &self.mapped_headers {
             let value = match &mapping.source {
@@ -145,10 +157,13 @@ impl ProxyTarget {
                 MappedSource::SourceIp => Some(Cow::Borrowed(input.client_ip)),
             };
             if let Some(value) = value.filter(|v| !v.is_empty()) {
+                if !is_field_value(&value) {
+                    return Err(InvalidMappedValue { header: mapping.name.clone() });
+                }
                 values.push((mapping.name.as_str(), value));
             }
         }
-        values
+        Ok(values)
     }
 
     /// The request target (`/path?query`) for one request, or `None` when a variable has no value.
@@ -182,22 +197,24 @@ impl ProxyTarget {
 
     /// Writes the whole upstream request head: the client's headers, except those a mapping sets
     /// (`mapped`, from [`ProxyTarget::mapped_values`]), then the mapped ones.
-    pub fn write_head<'h>(
+    pub fn write_head<'h, I>(
         &self,
         method: &str,
         target: &str,
-        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        headers: I,
         mapped: &[(&str, Cow<'_, str>)],
         client: &ClientInfo<'_>,
         body: RequestBody,
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>, HeadError>
+    where
+        I: IntoIterator<Item = (&'h str, &'h str)>,
+        I::IntoIter: Clone,
+    {
         let method = self.method.as_deref().unwrap_or(method);
         let mut writer = RequestHeadWriter::new(method, target, &self.host, self.rules, &self.api_id);
-        for (name, value) in headers {
-            if !mapped.iter().any(|(mapped_name, _)| mapped_name.eq_ignore_ascii_case(name)) {
-                writer.header(name, value);
-            }
-        }
+        writer.headers(
+            headers.into_iter().filter(|(name, _)| !mapped.iter().any(|(mapped, _)| mapped.eq_ignore_ascii_case(name))),
+        );
         for (name, value) in mapped {
             writer.mapped_header(name, value);
         }
@@ -258,7 +275,7 @@ mod tests {
     fn fixed_method_overrides_the_clients() {
         let target = ProxyTarget::new("b", HeaderRules::RestProxy, "id", "/", Some("POST".into()), "", false);
         let client = ClientInfo { ip: "1.1.1.1", proto: "http", port: "80", host: "h" };
-        let head = target.write_head("GET", "/", [("x-a", "1")], &[], &client, RequestBody::Empty);
+        let head = target.write_head("GET", "/", [("x-a", "1")], &[], &client, RequestBody::Empty).unwrap();
         assert!(head.starts_with(b"POST / HTTP/1.1\r\nhost: b\r\nx-a: 1\r\n"));
         assert_eq!(target.method("GET"), "POST");
     }
@@ -292,7 +309,7 @@ mod tests {
             client_ip: "10.0.0.1",
             request_id: "rid",
         };
-        let mapped = target.mapped_values(&input);
+        let mapped = target.mapped_values(&input).unwrap();
         let pairs: Vec<(&str, &str)> = mapped.iter().map(|(n, v)| (*n, v.as_ref())).collect();
         assert_eq!(
             pairs,
@@ -308,8 +325,13 @@ mod tests {
                 ("x-ip", "10.0.0.1"),
             ]
         );
+        for bad in ["%00", "a%0d%0ab", "%1b[31m", "%7f"] {
+            let query = format!("q={bad}");
+            let input = MappingInput { query: &query, ..input };
+            assert_eq!(target.mapped_values(&input), Err(InvalidMappedValue { header: "x-q".into() }), "{bad}");
+        }
         let client = ClientInfo { ip: "10.0.0.1", proto: "http", port: "80", host: "h" };
-        let head = target.write_head("GET", "/pets/7", headers, &mapped, &client, RequestBody::Empty);
+        let head = target.write_head("GET", "/pets/7", headers, &mapped, &client, RequestBody::Empty).unwrap();
         let head = String::from_utf8(head).unwrap();
         assert!(!head.contains("x-user: first") && !head.contains("x-user: last"), "{head}");
         assert!(head.contains("x-absent: kept\r\n") && head.contains("X-User: last\r\n"), "{head}");

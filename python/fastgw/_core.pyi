@@ -20,6 +20,7 @@ __all__ = [
     "UpstreamTarget",
     "__version__",
     "encode_chunk",
+    "normalize_path",
 ]
 
 __version__: str
@@ -211,11 +212,14 @@ class Engine:
         proto: str = "http",
         port: str = "80",
         request_id: str | None = None,
+        scope: Any = None,
     ) -> Forward | Reject | Cached:
-        """The one per-request call: rejects headers and declared bodies over the limits, re-encodes ``path``
-        (as Granian gives it: decoded, without query string or stage prefix), matches it with AWS priority and,
-        for plain HTTP proxy routes, writes the upstream request head (``client``: the peer as ``ip:port``;
-        ``proto``/``port``: the listener's, for ``X-Forwarded-*``)."""
+        """The one per-request call: rejects headers and declared bodies over the limits, two ``Host`` fields or
+        one that is not ``host[:port]``, and a path whose decoding lost bytes (``BAD_REQUEST``); removes dot
+        segments from ``path`` and re-encodes it (as Granian gives it: decoded, without query string or stage
+        prefix), matches it with AWS priority and, for plain HTTP proxy routes, writes the upstream request head
+        (``client``: the peer as ``ip:port``; ``proto``/``port``: the listener's, for ``X-Forwarded-*``).
+        ``scope`` (Granian's) is read only when there is no ``Host``: HTTP/1.1 requires one."""
 
 @final
 class RequestIds:
@@ -248,8 +252,14 @@ class UpstreamTarget:
         port: str,
         body_length: int | None,
     ) -> bytes:
-        """The request head: client ``headers`` filtered by the rules, ``mapped_headers`` always written,
-        ``X-Forwarded-*`` added; ``body_length`` ``None`` (no body), ``-1`` (chunked) or the length."""
+        """The request head: client ``headers`` filtered by the rules (and the headers their ``Connection``
+        names dropped), ``mapped_headers`` always written, ``X-Forwarded-*`` added; ``body_length`` ``None`` (no
+        body), ``-1`` (chunked) or the length. A field with a control character is dropped; ``ValueError`` when
+        ``target`` has a character outside RFC 3986 (a stray ``%`` is written ``%25``)."""
+
+def normalize_path(path: str) -> str:
+    """The decoded ``path`` with its dot segments removed (RFC 3986 §5.2.4); ``ValueError`` when its decoding
+    lost bytes (a percent-encoded byte that is not UTF-8 became U+FFFD)."""
 
 def encode_chunk(data: bytes) -> bytes:
     """One chunk of a chunked body; ``b""`` gives the last chunk."""

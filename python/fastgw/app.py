@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastgw._core import Cached, Metrics, Reject, RequestIds
+from fastgw._core import Cached, Metrics, Reject, RequestIds, normalize_path
 from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
 from fastgw.caching import WorkerCache, cached_response
 from fastgw.client_window import ClientGoneError, ClientWindow
@@ -195,9 +195,15 @@ class GatewayApp:
         request_id, extended_id = self.ids.next()
         path: str = scope.path
         if runtime is None:
+            if "." in path or "\ufffd" in path:
+                try:  # dot segments go before the base path mappings see the path (admit does it for one site)
+                    path = normalize_path(path)
+                except ValueError:
+                    self._send_no_site(protocol, request_id, extended_id, "BAD_REQUEST")
+                    return
             selected = self.sites.select(scope.headers.get("host"), path)
             if selected is None:
-                self._send_no_site(protocol, request_id, extended_id)
+                self._send_no_site(protocol, request_id, extended_id, "FORBIDDEN")
                 return
             runtime, path = selected
         method: str = scope.method
@@ -300,7 +306,7 @@ class GatewayApp:
         # The one call into Rust: limits, path re-encoding, route match, API key and throttle, upstream head
         # (with the trace headers) for plain proxies.
         decision = runtime.engine.admit(
-            method, path, headers, query, client, self.proto, self.port_text, request.request_id
+            method, path, headers, query, client, self.proto, self.port_text, request.request_id, request.scope
         )
         if type(decision) is Cached:
             return await self._cached(request, runtime, decision)
@@ -412,13 +418,14 @@ class GatewayApp:
             if window is not None:
                 window.close()
 
-    def _send_no_site(self, protocol: Any, request_id: str, extended_id: str) -> None:
-        """No API is mapped at this host and base path: REST answers 403 Forbidden, HTTP APIs 404."""
+    def _send_no_site(self, protocol: Any, request_id: str, extended_id: str, response_type: str) -> None:
+        """A request answered before any API is chosen: ``FORBIDDEN`` when no API is mapped at its host and base
+        path (REST answers 403 Forbidden, HTTP APIs 404), ``BAD_REQUEST`` when its path cannot be routed."""
         responses = self._no_site_responses
         if responses is None:
             protocol.response_bytes(404, [("content-type", "application/json")], b'{"message":"Not Found"}')
             return
-        rendered = responses.render("FORBIDDEN")
+        rendered = responses.render(response_type)
         headers = [*rendered.headers]
         add_id_headers(headers, responses.api_type, request_id, extended_id)
         protocol.response_bytes(rendered.status, headers, rendered.body)

@@ -143,6 +143,13 @@ class MissingRequestParametersError(GatewayError):
     response_type = "BAD_REQUEST_PARAMETERS"
 
 
+class InvalidParameterValueError(GatewayError):
+    """A mapped value that cannot be sent as it is (a control character for a header): the request is refused
+    (issue 18, item 6; see :mod:`fastgw.transforms.wire_values`)."""
+
+    response_type = "BAD_REQUEST_PARAMETERS"
+
+
 class InvalidRequestBodyError(GatewayError):
     """A REST request validator refused the body: not JSON, or not matching the method's request model
     (AWS answers ``Invalid request body``; the reason goes to the log only)."""

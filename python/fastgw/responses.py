@@ -69,6 +69,9 @@ REST_DEFAULTS: Final[dict[str, DefaultResponse]] = {
     "WAF_FILTERED": DefaultResponse(403, "Forbidden", None),
     # Unknown stage on an execute-api style URL (reference §1.2, widely observed).
     "FORBIDDEN": DefaultResponse(403, "Forbidden", "ForbiddenException"),
+    # Not an AWS type: a request that cannot be routed as sent (two Hosts, a path whose decoding lost bytes, a
+    # malformed chunked body). AWS's front end answers such requests before any API; fastgw's body. UNVERIFIED.
+    "BAD_REQUEST": DefaultResponse(400, "Bad Request", "BadRequestException"),
 }
 
 #: HTTP API fixed responses (reference §2.3): AWS's reason phrases, never customisable.
@@ -90,6 +93,7 @@ HTTP_DEFAULTS: Final[dict[str, DefaultResponse]] = {
     "REQUEST_HEADER_FIELDS_TOO_LARGE": DefaultResponse(431, "Request Header Fields Too Large"),  # UNVERIFIED
     "BAD_REQUEST_PARAMETERS": DefaultResponse(400, "Bad Request"),
     "BAD_REQUEST_BODY": DefaultResponse(400, "Bad Request"),
+    "BAD_REQUEST": DefaultResponse(400, "Bad Request"),
     "UNSUPPORTED_MEDIA_TYPE": DefaultResponse(415, "Unsupported Media Type"),
 }
 
@@ -97,7 +101,9 @@ HTTP_DEFAULTS: Final[dict[str, DefaultResponse]] = {
 #: Types AWS never customises: REQUEST_TOO_LARGE (AWS documents it as not supported, and neither its own nor a
 #: DEFAULT_4XX customisation changes it), and fastgw's own non-AWS types, which AWS answers before any API is
 #: chosen (unknown stage, oversized headers).
-NOT_CUSTOMISABLE: Final = frozenset({"REQUEST_TOO_LARGE", "FORBIDDEN", "REQUEST_HEADER_FIELDS_TOO_LARGE"})
+NOT_CUSTOMISABLE: Final = frozenset(
+    {"REQUEST_TOO_LARGE", "FORBIDDEN", "REQUEST_HEADER_FIELDS_TOO_LARGE", "BAD_REQUEST"}
+)
 
 #: The template AWS uses when a customisation has none (reference §2.1).
 DEFAULT_TEMPLATE: Final = '{"message":$context.error.messageString}'

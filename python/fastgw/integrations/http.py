@@ -53,6 +53,7 @@ from fastgw.transforms.parameters import (
     engine_header_source,
 )
 from fastgw.transforms.templates import MappingTemplate, TemplateInput, body_text
+from fastgw.transforms.wire_values import header_value, path_value
 
 #: ``(host, header rules, api id, path template, fixed method, backend query, append request path, header
 #: mappings as (header name, source kind, argument))``.
@@ -72,7 +73,7 @@ class ApiConfigurationError(GatewayError):
 class UriTemplate:
     """An integration URI path such as ``/pets/{id}``, split once into literal text and variable names."""
 
-    __slots__ = ("names", "parts", "text")
+    __slots__ = ("greedy", "names", "parts", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -80,6 +81,8 @@ class UriTemplate:
         self.parts = pieces
         """Literal text at even indexes, variable names (``proxy`` for ``{proxy+}``) at odd ones."""
         self.names = tuple(name.removesuffix("+") for name in pieces[1::2])
+        self.greedy = frozenset(name.removesuffix("+") for name in pieces[1::2] if name.endswith("+"))
+        """The ``{name+}`` variables: their (encoded) values keep their ``/``."""
 
     def render(self, values: Mapping[str, str]) -> str | None:
         """The path with every variable filled, or ``None`` if one has no value."""
@@ -147,7 +150,11 @@ class HttpIntegration:
             self.http_api_mapping = compile_http_api_mapping(integration, stage_variables)
         else:
             self.mappings = compile_request_parameters(
-                integration.request_parameters, stage_variables, integration_type=integration.type, with_body=True
+                integration.request_parameters,
+                stage_variables,
+                integration_type=integration.type,
+                with_body=True,
+                greedy_path_names=backend.path.greedy,
             )
         self.reads_body = any(mapping.reads_body for mapping in self.mappings) or bool(
             self.http_api_mapping and self.http_api_mapping.reads_request_body
@@ -279,7 +286,10 @@ class HttpIntegration:
         backend = self.backend
         mapped = apply_request_parameters(self.mappings, request)
         path_values = dict(request.params) if self.params_are_path else mapped.path
-        path_values.update(overrides.request_overrides("path"))
+        greedy = backend.path.greedy
+        path_values.update(
+            (name, path_value(value, greedy=name in greedy)) for name, value in overrides.request_overrides("path")
+        )
         path = backend.path.render(path_values)
         if path is None:
             raise ApiConfigurationError("integration uri has a path variable with no value")
@@ -289,7 +299,7 @@ class HttpIntegration:
         for name, value in overrides.request_overrides("header"):
             for existing in [key for key in headers if key.lower() == name.lower()]:
                 del headers[existing]
-            headers[name] = value
+            headers[name] = header_value(name, value)
         encoded = urlencode(list(query.items()), quote_via=quote) if query else ""
         query_string = _join_query(backend.query, encoded)
         return (f"{path}?{query_string}" if query_string else path), (list(headers.items()) or None)
@@ -316,17 +326,20 @@ class HttpIntegration:
             headers = [(n, v) for n, v in headers if n.lower() not in ("traceparent", "x-amzn-trace-id")]
             mapped_headers = [*(mapped_headers or ()), ("traceparent", traceparent), ("X-Amzn-Trace-Id", xray)]
         stage = request.stage
-        return self.upstream.request_head(
-            method,
-            target,
-            headers,
-            mapped_headers,
-            request.client_ip,
-            request.host,
-            stage.listener_proto,
-            stage.listener_port,
-            body_length,
-        )
+        try:
+            return self.upstream.request_head(
+                method,
+                target,
+                headers,
+                mapped_headers,
+                request.client_ip,
+                request.host,
+                stage.listener_proto,
+                stage.listener_port,
+                body_length,
+            )
+        except ValueError as error:  # a target the writer refuses (AWS: "Illegal character in path", 500)
+            raise ApiConfigurationError(str(error)) from None
 
     async def invoke(self, request: Request) -> Response:
         if self.shaping:

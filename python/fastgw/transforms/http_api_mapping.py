@@ -34,6 +34,7 @@ from fastgw.transforms.parameters import (
     context_value,
     parse_json_body,
 )
+from fastgw.transforms.wire_values import header_value, path_value
 
 Action = Literal["append", "overwrite", "remove"]
 Headers = list[tuple[str, str]]
@@ -275,6 +276,8 @@ class _Compiler:
             )
             raise UnsupportedExpressionError(f"'{key}' is not a mapping key ({allowed})")
         value = None if action == "remove" else compile_value(raw, self.stage_variables, response=response)
+        if kind == "path" and value is not None:
+            value = _encoded_for_path(value)
         static = value is not None and all(isinstance(part, str) for part in value.parts)
         if kind == "statuscode" and static and _status(raw) is None:
             raise UnsupportedExpressionError(f"statuscode '{raw}' is not an HTTP status code (100-599)")
@@ -284,6 +287,33 @@ class _Compiler:
         for name in re.findall(r"\$\{?context\.([A-Za-z0-9._]+)", raw):
             if name not in CONTEXT_VARIABLES:
                 self.warnings.append(Problem(where, f"$context.{name} is not filled by fastgw yet: it maps as empty"))
+
+
+def _encoded_for_path(value: Value) -> Value:
+    """An ``overwrite:path`` value whose expressions write encoded text (issue 18, item 1): a decoded value (a
+    query-string parameter, a header, a body field, a ``$context`` variable) is encoded as a greedy path value
+    (its ``/`` kept, its dot segments removed within it); ``$request.path`` and ``$request.path.x`` are the
+    request's own encoded path and pass as they are. Literal text is the definition's and stays."""
+    expressions = iter(value.expressions)
+    parts: list[str | Part] = []
+    for part in value.parts:
+        if isinstance(part, str):
+            parts.append(part)
+            continue
+        expression = next(expressions)
+        if expression == "request.path" or expression.startswith("request.path."):
+            parts.append(part)
+        else:
+            parts.append(_encoding(part))
+    return Value(value.text, tuple(parts), value.expressions)
+
+
+def _encoding(part: Part) -> Part:
+    def encoded(exchange: _Exchange) -> str | None:
+        text = part(exchange)
+        return None if text is None else path_value(text, greedy=True)
+
+    return encoded
 
 
 def _status(text: str | None) -> int | None:
@@ -330,8 +360,10 @@ class HttpApiMapping:
         for op, value in evaluated:
             if op.target == "path":
                 if value:
-                    path = value
+                    path = value if value.startswith("/") else "/" + value
             elif op.target == "header":
+                if value:
+                    header_value(op.name, value)  # refuses a control character (issue 18, item 6)
                 headers = _apply_header(headers, op, value)
             elif op.action == "remove" or value:
                 # A query-string operation on the raw query: other parameters keep their encoding.

@@ -25,6 +25,7 @@ from typing import Final, Literal, Protocol
 from fastgw.config.model import Integration
 from fastgw.errors import BadRequestError, GatewayError, Problem
 from fastgw.integrations.base import Request
+from fastgw.transforms.wire_values import header_value, path_value
 
 Getter = Callable[[Request], str | None]
 MultiGetter = Callable[[Request], list[str]]
@@ -466,6 +467,11 @@ class ParameterMapping:
     """A header AWS refuses to map: a request that gives it a value fails with 500."""
     reads_body: bool = False
     """The source is the request body: ``Request.body`` must be read before the mappings run."""
+    path_encoded: bool = False
+    """For a path target: the source is the request's own (encoded, normalised) path, written as it is; any
+    other source is a decoded value, encoded by :func:`~fastgw.transforms.wire_values.path_value`."""
+    greedy: bool = False
+    """For a path target: the backend URI's variable is greedy (``{name+}``), so its value keeps its ``/``."""
 
 
 def compile_request_parameters(
@@ -474,9 +480,11 @@ def compile_request_parameters(
     *,
     integration_type: str = "HTTP",
     with_body: bool = False,
+    greedy_path_names: frozenset[str] = frozenset(),
 ) -> tuple[ParameterMapping, ...]:
     """``integration.request.{header|querystring|path}.N -> source`` entries, compiled. Body sources need
-    ``with_body=True`` (see :func:`compile_source`)."""
+    ``with_body=True`` (see :func:`compile_source`); ``greedy_path_names``: the backend URI's ``{name+}``
+    variables."""
     forbidden_headers = FORBIDDEN_MAPPED_HEADERS_AWS if integration_type.startswith("AWS") else FORBIDDEN_MAPPED_HEADERS
     compiled = []
     for target, source in request_parameters.items():
@@ -491,6 +499,8 @@ def compile_request_parameters(
                 _compile_multi_source(source) if kind == "querystring" else None,
                 kind == "header" and name.lower() in forbidden_headers,
                 is_body_source(source),
+                path_encoded=source.startswith("method.request.path.") or source == "context.path",
+                greedy=name in greedy_path_names,
             )
         )
     return tuple(compiled)
@@ -533,7 +543,9 @@ class MappedValues:
 
 def apply_request_parameters(mappings: tuple[ParameterMapping, ...], request: Request) -> MappedValues:
     """Evaluates every mapping. Raises :class:`ForbiddenHeaderMappingError` when a forbidden header gets a
-    value, and :class:`~fastgw.errors.BadRequestError` for a body mapping on a malformed JSON body (as AWS)."""
+    value, :class:`~fastgw.errors.BadRequestError` for a body mapping on a malformed JSON body (as AWS), and
+    :class:`~fastgw.errors.InvalidParameterValueError` for a header value that cannot be sent. Path values are
+    encoded (see :mod:`fastgw.transforms.wire_values`)."""
     values = MappedValues()
     for mapping in mappings:
         if mapping.values is not None:
@@ -547,9 +559,9 @@ def apply_request_parameters(mappings: tuple[ParameterMapping, ...], request: Re
                 raise ForbiddenHeaderMappingError(
                     f"Execution failed due to configuration error: {mapping.name} header already present"
                 )
-            values.headers.append((mapping.name, value))
+            values.headers.append((mapping.name, header_value(mapping.name, value)))
         elif mapping.kind == "querystring":
             values.querystring.append((mapping.name, value))
         else:
-            values.path[mapping.name] = value
+            values.path[mapping.name] = value if mapping.path_encoded else path_value(value, greedy=mapping.greedy)
     return values
