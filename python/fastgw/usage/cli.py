@@ -122,6 +122,13 @@ def add_keys_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 def run_keys(args: argparse.Namespace) -> int:
     """Run the ``keys`` command parsed into ``args``; returns the exit code."""
+    from fastgw.config.secrets import has_password
+
+    if args.redis_url and has_password(args.redis_url):
+        print(
+            f"warning: --redis puts a secret on the command line (ps shows its password): use ${REDIS_ENV}",
+            file=sys.stderr,
+        )
     try:
         return asyncio.run(_run(args))
     except _CommandError as error:
