@@ -632,8 +632,8 @@ def _read_redis(checker: _Checker, value: Any, place: Place, base_dir: str) -> R
     key = "url" if "url" in fields else "urlFile"
     url = _redis_secret(checker, fields, key, place, base_dir, "Redis URL")
     if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
-        where = "url" if key == "url" else "the URL in urlFile"
-        checker.error(place.child(key), f"{where} must start with redis://, rediss:// or unix://")
+        named = "url" if key == "url" else "the URL in urlFile"
+        checker.error(place.child(key), f"{named} must start with redis://, rediss:// or unix://")
         return None
     if url is not None and "passwordFile" in fields:
         if has_password(url):
