@@ -35,6 +35,7 @@ import contextlib
 import hmac
 import json
 import logging
+import math
 import selectors
 import socket
 import threading
@@ -222,6 +223,8 @@ class MetricsServer:
             connection.close()
         with self._active_lock:
             late = [connection for connection, deadline in self._active.items() if deadline <= now]
+            for connection in late:
+                self._active[connection] = math.inf  # cut once; the handler removes it when it returns
         for connection in late:
             _shut(connection)  # the handler's read or write ends at once, and it returns
 
