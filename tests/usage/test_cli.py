@@ -214,3 +214,20 @@ def test_usage_and_list_find_the_keys_of_the_gateway_file(tmp_path: Path) -> Non
     refused = run_cli("keys", "disable", "alice", "--config", str(path))
     assert refused.returncode == 2
     assert refused.stderr == f"error: API key 'alice' is defined in {path}: change it there\n"
+
+
+def test_config_takes_the_redis_url_from_the_environment_as_serve_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_prefix: str
+) -> None:
+    """``$FASTGW_REDIS_URL`` replaces the gateway file's store for ``fastgw serve``: ``keys --config`` reads the
+    same one."""
+    path = gateway_file(tmp_path)
+    assert keys(capsys, "create", "dave", "--redis", REDIS_URL, "--redis-prefix", redis_prefix)[0] == 0
+    monkeypatch.setenv("FASTGW_REDIS_URL", REDIS_URL)
+    code, out, err = keys(capsys, "list", "--json", "--config", str(path), "--redis-prefix", redis_prefix)
+    assert code == 0, err
+    assert {key["name"]: key["source"] for key in json.loads(out)} == {
+        "dave": "store",
+        "alice": str(path),
+        "bob": str(path),
+    }

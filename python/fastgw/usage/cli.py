@@ -158,10 +158,14 @@ def _gateway_file(args: argparse.Namespace) -> _GatewayFile | None:
 def _open_store(args: argparse.Namespace, gateway_file: _GatewayFile | None) -> UsageStore:
     if gateway_file is not None:
         from fastgw.admission import DEFAULT_STATE_FILE
+        from fastgw.config.secrets import from_environment
 
+        # The store `fastgw serve FILE` uses: $FASTGW_REDIS_URL over the file's redis URL (its key prefix stays).
         node = gateway_file.node
-        if node.redis is not None:
-            return RedisUsageStore(node.redis.url, node.redis.key_prefix, timeout=CLI_REDIS_TIMEOUT)
+        url = from_environment(REDIS_ENV) or (node.redis.url if node.redis is not None else None)
+        if url is not None:
+            prefix = node.redis.key_prefix if node.redis is not None else args.redis_prefix
+            return RedisUsageStore(url, prefix, timeout=CLI_REDIS_TIMEOUT)
         return _sqlite_store(args, node.state_path or DEFAULT_STATE_FILE)
     redis_url, state = args.redis_url, args.state
     if not redis_url and not state:
