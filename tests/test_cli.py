@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import pytest
+
+from fastgw.errors import DefinitionError
 from tests.conftest import FIXTURES, run_cli
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -100,3 +104,82 @@ def test_bench_is_a_subcommand() -> None:
     assert result.returncode == 0, result.stderr
     assert "nginx-proxy" in result.stdout and "fastgw" in result.stdout
     assert "fastgw bench" in run_cli("bench", "--help").stdout
+
+
+# -- secrets off the command line (issue 18: "--api-key and a Redis password in --redis-url are readable in ps") --
+
+
+def test_api_keys_from_the_environment_and_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastgw.cli import _serve_config, build_parser
+
+    monkeypatch.setenv("FASTGW_API_KEYS", f"{'e' * 20}, {'f' * 20}")
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"# rotated weekly\n{'g' * 20}\n\n{'h' * 24}\n")
+    args = build_parser().parse_args(["serve", str(EXAMPLES / "petstore.yaml"), "--api-key-file", str(key_file)])
+    keys = _serve_config(args).node.api_keys
+    assert [key.value_hash for key in keys] == [
+        hashlib.sha256(c.encode()).hexdigest() for c in ("e" * 20, "f" * 20, "g" * 20, "h" * 24)
+    ]
+    assert [key.name for key in keys] == [f"command-line-{n}" for n in range(1, 5)]
+
+    key_file.write_text("short\n")
+    with pytest.raises(DefinitionError) as error:
+        _serve_config(args)
+    assert str(key_file) in str(error.value) and "short" not in str(error.value)  # the value is never echoed
+    missing = build_parser().parse_args(["serve", str(EXAMPLES / "petstore.yaml"), "--api-key-file", "/nonexistent/k"])
+    with pytest.raises(DefinitionError, match="/nonexistent/k"):
+        _serve_config(missing)
+
+
+def test_redis_url_from_the_environment_or_a_file_keeps_the_gateway_file_s_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastgw.cli import _serve_config, build_parser
+
+    (tmp_path / "gateway.yaml").write_text(
+        f"apis: {{pets: {{definition: {EXAMPLES / 'petstore.yaml'}}}}}\n"
+        "redis: {url: 'redis://127.0.0.1:1/0', keyPrefix: 'p:', failurePolicy: closed}\n"
+    )
+    parse = build_parser().parse_args
+    gateway_file = str(tmp_path / "gateway.yaml")
+    monkeypatch.setenv("FASTGW_REDIS_URL", "redis://:from-env@127.0.0.1:2/0")
+    redis = _serve_config(parse(["serve", gateway_file])).node.redis
+    assert redis is not None and (redis.url, redis.key_prefix, redis.failure_policy) == (
+        "redis://:from-env@127.0.0.1:2/0",
+        "p:",
+        "closed",
+    )
+    url_file = tmp_path / "redis-url"
+    url_file.write_text("redis://:from-file@127.0.0.1:3/0\n")
+    redis = _serve_config(parse(["serve", gateway_file, "--redis-url-file", str(url_file)])).node.redis
+    assert redis is not None and redis.url == "redis://:from-file@127.0.0.1:3/0" and redis.key_prefix == "p:"
+    monkeypatch.delenv("FASTGW_REDIS_URL")
+    redis = _serve_config(parse(["serve", str(EXAMPLES / "petstore.yaml")])).node.redis
+    assert redis is None
+    url_file.write_text("http://nope\n")
+    with pytest.raises(DefinitionError, match="must start with redis://"):
+        _serve_config(parse(["serve", gateway_file, "--redis-url-file", str(url_file)]))
+
+
+def test_secrets_on_the_command_line_are_warned_about_once_never_shown(tmp_path: Path) -> None:
+    """The warning names the flag and the alternatives; neither the key nor the Redis password is printed (the
+    Redis URL is logged redacted)."""
+    key, password = "k" * 20, "s3cretRedisPassw0rd"
+    result = run_cli(
+        "serve",
+        str(FIXTURES / "unsupported.yaml"),
+        "--port",
+        "1",
+        "--fail-on-warnings",
+        "--api-key",
+        key,
+        "--redis-url",
+        f"redis://:{password}@127.0.0.1:1/0",
+    )
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert key not in output and password not in output
+    assert output.count("--api-key puts a secret on the command line") == 1
+    assert "FASTGW_API_KEYS or --api-key-file" in output
+    assert output.count("--redis-url puts a secret on the command line") == 1
+    assert "redis://:***@127.0.0.1:1/0" in output

@@ -10,7 +10,8 @@ Who does what:
 - With Redis configured, the engine defers the throttle levels (``Forward.deferred_throttle``) and each
   worker takes tokens from Redis buckets through local leases (:mod:`fastgw.usage.redis_buckets`), so limits
   hold across nodes. Redis down: ``failurePolicy: open`` falls back to the node's own buckets (the same
-  limits, per node), ``closed`` answers 429; both are logged and counted.
+  limits, per node), ``closed`` answers 429; every such request is counted, and logged at most once per
+  10 s per worker (:class:`~fastgw.usage.redis_buckets.OutageLog`).
 - Quotas are counted in the state store (SQLite by default, Redis when configured) through a per-worker
   :class:`~fastgw.usage.quota.QuotaLedger` (write-ahead blocks: a restart never admits more than the quota).
 - Keys come from the config file and from the store (``fastgw keys create``); workers poll the store every
@@ -257,6 +258,10 @@ class WorkerAdmission:
                     self.quota_plans[slot] = QuotaPlan(
                         plan.name, plan.quota.limit, plan.quota.period, plan.quota.offset
                     )
+        from fastgw.usage.redis_buckets import OutageLog
+
+        self._throttle_outage = OutageLog(log)
+        self._quota_outage = OutageLog(log)
         if node.redis is not None:
             import redis.asyncio
 
@@ -323,7 +328,7 @@ class WorkerAdmission:
             return await self.buckets.admit(checks) is not None
         except StoreUnavailableError as error:
             self._fell_back()
-            log.warning(
+            self._throttle_outage.warning(
                 "Redis unavailable for throttling (%s): failing %s", error, "closed" if self.fail_closed else "open"
             )
             if self.fail_closed:
@@ -345,7 +350,7 @@ class WorkerAdmission:
             return await self.ledger.acquire(key.id, plan, datetime.now(UTC))
         except StoreUnavailableError as error:
             self._fell_back()
-            log.warning(
+            self._quota_outage.warning(
                 "state store unavailable for quotas (%s): failing %s", error, "closed" if self.fail_closed else "open"
             )
             return not self.fail_closed

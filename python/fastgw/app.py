@@ -352,7 +352,7 @@ class GatewayApp:
             if decision.cache_key is None:
                 return await integration.invoke(request)
             request.metric_field = CACHE_MISS
-            response, _ = await self.cache.fetch(
+            response, from_shared_tier = await self.cache.fetch(
                 runtime.engine,
                 decision.route_id,
                 decision.cache_key,
@@ -361,6 +361,8 @@ class GatewayApp:
                 # A client's authorized refresh (max-age=0) must reach the backend, not the shared entry.
                 read_shared=not decision.cache_refresh,
             )
+            if from_shared_tier:
+                request.metric_field = CACHE_HIT  # answered by the cache, not the backend
             return response
         finally:
             request.integration_seconds = time.perf_counter() - started

@@ -150,7 +150,8 @@ class WorkerCache:
         self.respect_backend_cache_control = respect_backend_cache_control
         self.shared_tier: SharedTier | None = None
         """This worker's connection to the shared tier (set in the worker when a stage uses it)."""
-        self._flights: dict[bytes, asyncio.Future[Response]] = {}
+        self._flights: dict[bytes, asyncio.Future[tuple[Response, bool]]] = {}
+        """Fetches in flight by key: the response, and whether it came from the shared tier."""
         self._refreshes: set[asyncio.Task[None]] = set()
         """Background refreshes of stale entries, held so that they are not garbage-collected mid-flight."""
 
@@ -164,15 +165,16 @@ class WorkerCache:
         *,
         read_shared: bool = True,
     ) -> tuple[Response, bool]:
-        """The integration's response for a miss, fetched once per key at a time; ``True`` when this request
-        waited for another's fetch instead of calling the backend. ``shared``: the stage's shared tier, asked
-        before the backend (unless ``read_shared`` is false: the client asked for a refresh) and written after."""
+        """The response for a local miss, fetched once per key at a time, and whether it came from the shared tier
+        (a cache hit for metrics, as CloudWatch counts one: no backend call) rather than the integration.
+        ``shared``: the stage's shared tier, asked before the backend (unless ``read_shared`` is false: the client
+        asked for a refresh) and written after. A request that waits for another's fetch gets what that one got."""
         leader = self._flights.get(key.id)
         if leader is not None:
-            found = await asyncio.shield(leader)
-            return Response(found.status, list(found.headers), found.body), True
+            found, from_shared = await asyncio.shield(leader)
+            return Response(found.status, list(found.headers), found.body), from_shared
         future = self._begin(key.id)
-        return await self._lead(engine, route_id, key, answer, future, shared, read_shared=read_shared), False
+        return await self._lead(engine, route_id, key, answer, future, shared, read_shared=read_shared)
 
     def refresh(
         self,
@@ -201,12 +203,12 @@ class WorkerCache:
         route_id: int,
         key: CacheKey,
         answer: Callable[[], Awaitable[Response]],
-        future: asyncio.Future[Response],
+        future: asyncio.Future[tuple[Response, bool]],
         what: str,
         shared: SharedStage | None,
     ) -> None:
         try:
-            response = await self._lead(engine, route_id, key, answer, future, shared)
+            response, _ = await self._lead(engine, route_id, key, answer, future, shared)
         except Exception as error:  # any failure leaves the stale entry in place
             # The error's kind only: its text may name the backend's address and query.
             reason = type(error).__name__
@@ -221,8 +223,8 @@ class WorkerCache:
                 response.status,
             )
 
-    def _begin(self, flight_id: bytes) -> asyncio.Future[Response]:
-        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+    def _begin(self, flight_id: bytes) -> asyncio.Future[tuple[Response, bool]]:
+        future: asyncio.Future[tuple[Response, bool]] = asyncio.get_running_loop().create_future()
         self._flights[flight_id] = future
         return future
 
@@ -232,13 +234,13 @@ class WorkerCache:
         route_id: int,
         key: CacheKey,
         answer: Callable[[], Awaitable[Response]],
-        future: asyncio.Future[Response],
+        future: asyncio.Future[tuple[Response, bool]],
         shared: SharedStage | None = None,
         *,
         read_shared: bool = True,
-    ) -> Response:
+    ) -> tuple[Response, bool]:
         """Runs the integration for a flight begun with :meth:`_begin` (or takes the shared tier's entry), stores
-        a cacheable response and hands a copy to the requests that waited."""
+        a cacheable response and hands a copy to the requests that waited; True when it is the shared tier's."""
         tier = self.shared_tier if shared is not None else None
         try:
             lookup = await tier.lookup(shared, key.id) if tier is not None and shared is not None else None
@@ -259,8 +261,8 @@ class WorkerCache:
             if tier is not None and shared is not None and lookup is not None:
                 tier.store(shared, lookup, route_id, key.id, response)
         if not future.done():
-            future.set_result(Response(response.status, list(response.headers), response.body))
-        return response
+            future.set_result((Response(response.status, list(response.headers), response.body), found is not None))
+        return response, found is not None
 
     def _cacheable(self, response: Response) -> bool:
         if response.stream is not None or not 200 <= response.status < 300 or len(response.body) > MAX_CACHED_BODY:

@@ -8,6 +8,10 @@
 
 FILE is an OpenAPI 3 / Swagger 2 definition (JSON or YAML, AWS extensions included) or a gateway config file.
 Problems are printed as ``file#/json/pointer: reason``; a definition that cannot be served exits with code 2.
+
+Secrets stay off the command line (where ``ps`` shows them to every local user) with ``FASTGW_API_KEYS`` or
+``--api-key-file``, ``FASTGW_REDIS_URL`` or ``--redis-url-file``, and ``FASTGW_ADMIN_TOKEN``
+(:mod:`fastgw.config.secrets`); ``--api-key``, ``--redis-url`` with a password and ``--token`` work, with a warning.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from fastgw.config.gateway_file import COMMAND_LINE, DEFAULT_HOST, DEFAULT_PORT, ApiConfig, GatewayConfig, Listener
 from fastgw.config.model import ApiDefinition
+from fastgw.config.secrets import API_KEYS_ENV, REDIS_URL_ENV
 from fastgw.config.settings import NodeSettings
 from fastgw.errors import DefinitionError, Place, Problem
 
@@ -109,10 +114,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="VALUE",
-        help="a key (20-128 letters and digits) enabled for the served stages with an unlimited plan",
+        help="a key (20-128 letters and digits) enabled for the served stages with an unlimited plan (visible in"
+        f" ps: prefer ${API_KEYS_ENV} or --api-key-file)",
+    )
+    limits.add_argument(
+        "--api-key-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="keys as --api-key, from a file (separated by newlines, commas or spaces; # comments), read again on"
+        " SIGHUP",
     )
     limits.add_argument("--state", metavar="PATH", help="quota and key state file (default: ./fastgw-state.db)")
-    limits.add_argument("--redis-url", metavar="URL", help="share limits, quotas and keys through Redis")
+    redis_url = limits.add_mutually_exclusive_group()
+    redis_url.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help=f"share limits, quotas and keys through Redis (default: ${REDIS_URL_ENV}, else the config file's)",
+    )
+    redis_url.add_argument(
+        "--redis-url-file", metavar="PATH", help="the Redis URL from a file (a password stays out of ps)"
+    )
     caching = serve.add_argument_group("caching")
     caching.add_argument("--cache-ttl", type=int, metavar="SECONDS", help="enable the stage cache (GET), TTL 1-3600")
     caching.add_argument("--cache-size-mb", type=float, metavar="N", help="stage cache capacity (default: 512 MB)")
@@ -159,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
     flush = cache_commands.add_parser("flush", help="empty the stage caches in every worker")
     flush.add_argument("--admin-url", required=True, help="the metrics listener, e.g. http://127.0.0.1:9090")
-    flush.add_argument("--token", help="the admin token (default: $FASTGW_ADMIN_TOKEN)")
+    flush.add_argument("--token", help="the admin token (default: $FASTGW_ADMIN_TOKEN; visible in ps)")
     flush.add_argument("--api", help="only this API")
     flush.add_argument("--stage", help="only this stage")
 
@@ -238,17 +260,22 @@ def _routes(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from fastgw.config.secrets import redacted
     from fastgw.gateway import Gateway
 
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s: %(message)s")
-    gateway = Gateway.from_config(_serve_config(args))
+    _warn_command_line_secrets(args)
+    config = _serve_config(args)
+    if config.node.redis is not None:
+        logging.getLogger("fastgw").info("Redis: %s", redacted(config.node.redis.url))
+    gateway = Gateway.from_config(config)
     _report(gateway.warnings, "warning")
     if gateway.warnings and args.fail_on_warnings:
         print(f"error: {len(gateway.warnings)} warnings and --fail-on-warnings", file=sys.stderr)
         return EXIT_INVALID
 
     def reload(previous: Gateway) -> Gateway:
-        """SIGHUP: the same command line, the files read again."""
+        """SIGHUP: the same command line, the files (secret files too) read again."""
         reloaded = Gateway.from_config(_serve_config(args), previous=previous)
         for warning in reloaded.warnings:
             logging.getLogger("fastgw").warning("%s", warning)
@@ -256,6 +283,20 @@ def _serve(args: argparse.Namespace) -> int:
 
     gateway.serve(workers=args.workers, reload=reload)
     return EXIT_OK
+
+
+def _warn_command_line_secrets(args: argparse.Namespace) -> None:
+    """Once, at startup (never the value): a secret on the command line is readable by every local user."""
+    from fastgw.config.secrets import has_password
+
+    warn = logging.getLogger("fastgw").warning
+    if args.api_key:
+        warn(f"--api-key puts a secret on the command line (ps shows it): use ${API_KEYS_ENV} or --api-key-file")
+    if args.redis_url is not None and has_password(args.redis_url):
+        warn(
+            "--redis-url puts a secret on the command line (ps shows its password): use"
+            f" ${REDIS_URL_ENV}, --redis-url-file, or redis.urlFile/passwordFile in the gateway file"
+        )
 
 
 def _serve_config(args: argparse.Namespace) -> GatewayConfig:
@@ -298,6 +339,10 @@ def _flush_cache(args: argparse.Namespace) -> int:
     import urllib.parse
     import urllib.request
 
+    if args.token:
+        print(
+            "warning: --token puts a secret on the command line (ps shows it): use $FASTGW_ADMIN_TOKEN", file=sys.stderr
+        )
     token = args.token or os.environ.get("FASTGW_ADMIN_TOKEN")
     if not token:
         print("error: no admin token (--token or FASTGW_ADMIN_TOKEN)", file=sys.stderr)
@@ -335,9 +380,25 @@ def apply_operation_flags(config: GatewayConfig, args: argparse.Namespace) -> Ga
     if args.cache_stale_seconds is not None:
         apis = {name: _with_stale_window(api, args.cache_stale_seconds) for name, api in apis.items()}
     node = _node_flags(config.node, args)
-    if args.api_key:
-        node = _with_cli_keys(node, apis, args.api_key)
+    values = _api_key_values(args)
+    if values:
+        node = _with_cli_keys(node, apis, values)
     return dataclasses.replace(config, apis=apis, node=node)
+
+
+def _api_key_values(args: argparse.Namespace) -> list[tuple[str, Place]]:
+    """The ``--api-key`` values, then ``$FASTGW_API_KEYS``'s, then each ``--api-key-file``'s, with where each
+    comes from (a problem names the place, never the value)."""
+    from fastgw.config.secrets import from_environment, key_values, read_secret_file
+
+    values = [(value, Place(COMMAND_LINE)) for value in args.api_key]
+    from_env = from_environment(API_KEYS_ENV)
+    if from_env is not None:
+        values += [(value, Place(f"${API_KEYS_ENV}")) for value in key_values(from_env)]
+    for path in args.api_key_file:
+        place = Place(path)
+        values += [(value, place) for value in key_values(read_secret_file(path, place, "API key"))]
+    return values
 
 
 def _with_stage_throttle(api: ApiConfig, rate: float | None, burst: int | None) -> ApiConfig:
@@ -382,22 +443,38 @@ def _with_stale_window(api: ApiConfig, seconds: int) -> ApiConfig:
     return dataclasses.replace(api, stages=stages)
 
 
-def _with_cli_keys(node: NodeSettings, apis: Mapping[str, ApiConfig], values: Sequence[str]) -> NodeSettings:
+def _with_cli_keys(
+    node: NodeSettings, apis: Mapping[str, ApiConfig], values: Sequence[tuple[str, Place]]
+) -> NodeSettings:
     from fastgw.config.settings import API_KEY_VALUE_RE, ApiKeyConfig, PlanStage, UsagePlan
 
     cli = Place(COMMAND_LINE)
-    for value in values:
+    for value, place in values:
         if not API_KEY_VALUE_RE.fullmatch(value):
-            raise DefinitionError(Problem(cli, "--api-key: a key value is 20-128 letters and digits (AWS's rule)"))
+            raise DefinitionError(Problem(place, "--api-key: a key value is 20-128 letters and digits (AWS's rule)"))
     plan_stages = tuple(PlanStage(api.name, stage) for api in apis.values() for stage in api.stages)
     plan = UsagePlan("command-line", None, None, plan_stages, cli)
     keys = tuple(
-        ApiKeyConfig(f"command-line-{index}", hashlib.sha256(value.encode()).hexdigest(), True, (plan.name,), cli)
-        for index, value in enumerate(values, 1)
+        ApiKeyConfig(f"command-line-{index}", hashlib.sha256(value.encode()).hexdigest(), True, (plan.name,), place)
+        for index, (value, place) in enumerate(values, 1)
     )
     return dataclasses.replace(
         node, usage_plans={**node.usage_plans, plan.name: plan}, api_keys=(*node.api_keys, *keys)
     )
+
+
+def _redis_url(args: argparse.Namespace) -> tuple[str, Place] | None:
+    """The Redis URL of the command line, its file, or ``$FASTGW_REDIS_URL``, in that order (over the config
+    file's), and where it comes from; ``None`` for the config file's."""
+    from fastgw.config.secrets import from_environment, read_secret_file
+
+    if args.redis_url is not None:
+        return args.redis_url, Place(COMMAND_LINE)
+    if args.redis_url_file is not None:
+        place = Place(args.redis_url_file)
+        return read_secret_file(args.redis_url_file, place, "Redis URL"), place
+    from_env = from_environment(REDIS_URL_ENV)
+    return (from_env, Place(f"${REDIS_URL_ENV}")) if from_env is not None else None
 
 
 def _node_flags(node: NodeSettings, args: argparse.Namespace) -> NodeSettings:
@@ -409,12 +486,13 @@ def _node_flags(node: NodeSettings, args: argparse.Namespace) -> NodeSettings:
     if args.state is not None:
         changes["state_path"] = args.state
     redis = node.redis
-    if args.redis_url is not None:
-        if not args.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise DefinitionError(
-                Problem(Place(COMMAND_LINE), "--redis-url must start with redis://, rediss:// or unix://")
-            )
-        redis = RedisSettings(args.redis_url)
+    url_and_place = _redis_url(args)
+    if url_and_place is not None:
+        url, place = url_and_place
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise DefinitionError(Problem(place, "the Redis URL must start with redis://, rediss:// or unix://"))
+        # Only the URL changes: the config file's key prefix and failure policy stay.
+        redis = RedisSettings(url) if redis is None else dataclasses.replace(redis, url=url)
     if args.redis_failure_policy is not None and redis is not None:
         redis = dataclasses.replace(redis, failure_policy=args.redis_failure_policy)
     changes["redis"] = redis

@@ -18,8 +18,9 @@ import multiprocessing
 import os
 import select
 import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -260,26 +261,24 @@ class Gateway:
         """Serves every listener (or just ``host:port``) until SIGINT/SIGTERM; in-flight requests drain first.
 
         ``reload``: how to build the gateway again (from the files, for ``fastgw serve``). With it, SIGHUP
-        reloads: the parent builds the new gateway, and only if that succeeds the workers are replaced one by one
+        reloads: this process builds the new gateway, and only if that succeeds the workers are replaced one by one
         (Granian starts the new worker before stopping the old, and the listening socket never closes). A
-        configuration that fails to load is logged and the running one stays."""
+        configuration that fails to load is logged, and the running workers stay as they are. With several
+        listeners, each listener's server is replaced the same way (see :class:`ListenerProcesses`)."""
         listeners = self.config.listeners
         if host is not None or port is not None:
             first = listeners[0]
             listeners = (Listener(host or first.host, port or first.port, first.tls),)
-        if len(listeners) > 1 and reload is not None:
-            log.warning("SIGHUP reload serves one listener; with %d listeners, restart to reload", len(listeners))
-            reload = None
-        lives = [LiveGateway(self, listener, workers, reload) for listener in listeners]
+        if len(listeners) > 1:
+            ListenerProcesses(self, listeners, workers, reload).serve()
+            return
+        live = LiveGateway(self, listeners[0], workers, reload)
         # The metrics, health and admin listener, in this (the parent) process.
-        self.observability.start_server({"cache/flush": lives[0].flush_cache})
+        self.observability.start_server({"cache/flush": live.flush_cache})
         try:
-            if len(lives) == 1:
-                lives[0].serve()
-            else:
-                self._serve_listeners(lives)
+            live.serve()
         finally:
-            lives[0].current.observability.stop_server()
+            live.current.observability.stop_server()
 
     def _flush_cache(self, query: Mapping[str, str]) -> dict[str, list[str]]:
         flushed = self.caching.flush(query.get("api"), query.get("stage"))
@@ -291,23 +290,20 @@ class Gateway:
             ]
         return answer
 
-    def _serve_listeners(self, lives: list[LiveGateway]) -> None:
-        # One Granian server per listener, each in its own process; this one forwards signals and waits.
-        context = multiprocessing.get_context("fork")
-        children = [context.Process(target=live.serve) for live in lives]
-        for child in children:
-            child.start()
 
-        def forward(signum: int, _frame: object) -> None:
-            self.observability.draining.set()  # readiness answers 503 from now on
-            for child in children:
-                if child.pid is not None and child.is_alive():
-                    os.kill(child.pid, signum)
-
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        for child in children:
-            child.join()
+def _rebuilt(rebuild: Callable[[Gateway], Gateway], old: Gateway) -> Gateway | None:
+    """The gateway a reload builds, or ``None`` when the files fail to load (logged; the running one stays)."""
+    try:
+        new = rebuild(old)
+    except DefinitionError as error:
+        log.error("reload failed; still serving the previous configuration:\n%s", error)
+        return None
+    except Exception:  # a reload must never take the serving gateway down
+        log.exception("reload failed; still serving the previous configuration")
+        return None
+    for change in _restart_only_changes(old.config, new.config):
+        log.warning("reload: %s changed; that takes a restart (the running value stays)", change)
+    return new
 
 
 class LiveGateway:
@@ -343,7 +339,8 @@ class LiveGateway:
         gc.collect()
         gc.freeze()
 
-    def serve(self) -> None:
+    def serve(self, on_started: Callable[[], None] | None = None) -> None:
+        """``on_started``: called once every worker serves (see :class:`ListenerProcesses`)."""
         log.info("serving %s", self.listener.url)
         serve_app(
             lambda: self.app,
@@ -351,25 +348,22 @@ class LiveGateway:
             workers=self.workers,
             max_header_bytes=self.current.config.limits.max_header_bytes,
             on_interrupt=lambda: self.current.observability.draining.set(),
-            on_reload=self.reload if self.rebuild is not None else None,
+            on_reload=self.reload,
+            on_started=on_started,
         )
 
-    def reload(self) -> None:
+    def reload(self) -> bool:
         """Runs in the serving process on SIGHUP, before Granian replaces the workers (which then fork from the
-        new app). A failure keeps the running gateway: its workers are replaced by identical ones."""
-        assert self.rebuild is not None
+        new app). False when there is nothing new to serve (the files fail to load, or this process does not
+        reload): Granian then keeps the running workers, and their caches stay warm."""
+        if self.rebuild is None:
+            log.warning("SIGHUP: nothing to reload here; the workers go on as they are")
+            return False
         started = time.monotonic()
         old = self.current
-        try:
-            new = self.rebuild(old)
-        except DefinitionError as error:
-            log.error("reload failed; still serving the previous configuration:\n%s", error)
-            return
-        except Exception:  # a reload must never take the serving gateway down
-            log.exception("reload failed; still serving the previous configuration")
-            return
-        for change in _restart_only_changes(old.config, new.config):
-            log.warning("reload: %s changed; that takes a restart (the running value stays)", change)
+        new = _rebuilt(self.rebuild, old)
+        if new is None:
+            return False
         app = self._prepare(new)
         old.observability.hand_over_server(new.observability)
         self.current, self.app = new, app
@@ -382,16 +376,174 @@ class LiveGateway:
             sum(len(runtime.routes) for runtime in new.stages.values()),
             1000 * (time.monotonic() - started),
         )
+        return True
 
     def flush_cache(self, query: Mapping[str, str]) -> dict[str, list[str]]:
         return self.current._flush_cache(query)
 
 
+class ListenerProcesses:
+    """Several listeners (an HTTP and an HTTPS port, say): one Granian server per listener, each in a process forked
+    from this one. This process holds the gateway (and so the shared regions its workers count into: metrics,
+    cache generations, buckets), serves the metrics and admin listener, forwards SIGTERM/SIGINT and reloads on
+    SIGHUP.
+
+    A reload builds the new gateway here, once; only if that succeeds each listener's server is replaced: a new one
+    is forked (it inherits the new gateway, as Granian's workers do from theirs) and starts its workers on the same
+    port (Granian binds with SO_REUSEPORT, so both serve meanwhile); once they serve, the old server stops
+    gracefully (in-flight requests drain). ``/metrics`` and a cache flush keep reaching every worker, since the
+    regions stay this process's. Every listener process dies with this one, however it dies (see
+    :func:`_exit_with`), so none goes on serving an old configuration."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        listeners: Sequence[Listener],
+        workers: int,
+        rebuild: Callable[[Gateway], Gateway] | None,
+    ) -> None:
+        self.current = gateway
+        self.listeners = tuple(listeners)
+        self.workers = workers
+        self.rebuild = rebuild
+        self.reloads = 0
+        self.servers: list[multiprocessing.process.BaseProcess] = []
+        """The serving process of each listener, in the order of :attr:`listeners`."""
+        self._retiring: list[multiprocessing.process.BaseProcess] = []
+        """Replaced servers still draining."""
+        self._starting: multiprocessing.process.BaseProcess | None = None
+        self._stopping = False
+        self._reload_requested = False
+        self._wake = threading.Event()
+        self._context = multiprocessing.get_context("fork")
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, self._interrupted)
+        signal.signal(signal.SIGINT, self._interrupted)
+        signal.signal(signal.SIGHUP, self._hang_up)
+        self.current.observability.start_server({"cache/flush": self.flush_cache})
+        try:
+            lives = [LiveGateway(self.current, listener, self.workers) for listener in self.listeners]
+            for live in lives:
+                if not self._stopping:
+                    self.servers.append(self._start(live)[0])
+            while any(server.is_alive() for server in (*self.servers, *self._retiring)):
+                self._wake.wait(0.5)
+                self._wake.clear()
+                if self._reload_requested and not self._stopping:
+                    self._reload_requested = False
+                    self._reload()
+                for server in [s for s in self._retiring if not s.is_alive()]:
+                    server.join()
+                    self._retiring.remove(server)
+            for server in (*self.servers, *self._retiring):
+                server.join()
+        finally:
+            self.current.observability.stop_server()
+
+    def flush_cache(self, query: Mapping[str, str]) -> dict[str, list[str]]:
+        return self.current._flush_cache(query)
+
+    def _interrupted(self, signum: int, _frame: object) -> None:
+        self._stopping = True
+        self.current.observability.draining.set()  # readiness answers 503 from now on
+        for server in (*self.servers, *self._retiring, self._starting):
+            if server is not None and server.pid is not None and server.is_alive():
+                os.kill(server.pid, signum)
+        self._wake.set()
+
+    def _hang_up(self, _signum: int, _frame: object) -> None:
+        if self.rebuild is None:
+            log.warning("SIGHUP: this gateway was started without a way to reload; it goes on as it is")
+            return
+        self._reload_requested = True
+        self._wake.set()
+
+    def _start(self, live: LiveGateway) -> tuple[multiprocessing.process.BaseProcess, bool]:
+        """Forks the server of one listener; returns it once its workers serve, and whether they do (False: it
+        exited first, as when its port or certificate is unusable)."""
+        read_fd, write_fd = os.pipe()
+        parent = os.getpid()
+
+        def run() -> None:
+            # This process's handlers act on its servers: not here. Granian installs its own when it starts (and
+            # its SIGHUP does nothing in a listener's server: see LiveGateway.reload).
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            os.close(read_fd)
+            _exit_with(parent)
+
+            def started() -> None:
+                os.write(write_fd, b".")
+                os.close(write_fd)
+
+            live.serve(on_started=started)
+
+        server = self._context.Process(target=run, name=f"fastgw {live.listener.url}")
+        self._starting = server
+        try:
+            server.start()
+        finally:
+            os.close(write_fd)
+        try:
+            # Readable when the server wrote its byte, or at EOF when it exited without writing.
+            ready, _, _ = select.select([read_fd], [], [], WorkerReadiness.TIMEOUT * (self.workers + 1))
+            started = bool(ready) and os.read(read_fd, 1) == b"."
+        finally:
+            os.close(read_fd)
+            self._starting = None
+        if self._stopping and server.is_alive() and server.pid is not None:
+            os.kill(server.pid, signal.SIGTERM)  # SIGTERM came while it started
+        return server, started
+
+    def _reload(self) -> None:
+        assert self.rebuild is not None
+        started = time.monotonic()
+        new = _rebuilt(self.rebuild, self.current)
+        if new is None:
+            return
+        lives = [LiveGateway(new, listener, self.workers) for listener in self.listeners]
+        self.current.observability.hand_over_server(new.observability)
+        self.current = new
+        self.reloads += 1
+        log.info(
+            "reload %d: %d routes loaded in %.0f ms; replacing the servers of %d listeners",
+            self.reloads,
+            sum(len(runtime.routes) for runtime in new.stages.values()),
+            1000 * (time.monotonic() - started),
+            len(lives),
+        )
+        replaced = 0
+        for index, live in enumerate(lives):
+            if self._stopping:
+                return
+            replacement, serving = self._start(live)
+            if not serving:
+                log.error(
+                    "reload %d: the new server of %s did not start; the previous one goes on serving the previous"
+                    " configuration there (its requests are missing from /metrics until a restart)",
+                    self.reloads,
+                    live.listener.url,
+                )
+                replacement.join()
+                continue
+            previous, self.servers[index] = self.servers[index], replacement
+            # As Granian replaces a worker: both serve a while (the new one's sockets are bound just after it says
+            # it is ready), then the previous one stops.
+            time.sleep(RESPAWN_INTERVAL)
+            if previous.is_alive() and previous.pid is not None:
+                os.kill(previous.pid, signal.SIGTERM)  # Granian's graceful stop: in-flight requests drain
+            self._retiring.append(previous)
+            replaced += 1
+        log.info("reload %d: %d of %d listeners serve the new configuration", self.reloads, replaced, len(lives))
+
+
 def _restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
     """What a reload cannot change: the sockets already bound and the limits Granian was started with."""
     changes = []
-    if old.listeners[:1] != new.listeners[:1]:
-        changes.append("the listener (host, port, TLS)")
+    if old.listeners != new.listeners:
+        changes.append("the listeners (host, port, TLS)")
     if old.limits.max_header_bytes != new.limits.max_header_bytes:
         changes.append("maxHeaderBytes")
     old_metrics, new_metrics = old.node.metrics, new.node.metrics
@@ -407,11 +559,13 @@ def serve_app(
     workers: int = 1,
     max_header_bytes: int = 10_240,
     on_interrupt: Callable[[], None] | None = None,
-    on_reload: Callable[[], None] | None = None,
+    on_reload: Callable[[], bool] | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """Runs the app ``app()`` returns (asked again by every worker Granian starts) under Granian's RSGI interface:
     ``workers`` processes, one runtime thread each, uvloop. ``on_reload`` runs in this process on SIGHUP, before
-    the workers are replaced; without it SIGHUP still replaces them (with the same app)."""
+    the workers are replaced; when it returns False they are not (without it SIGHUP replaces them with the same
+    app). ``on_started``: called once the first workers serve."""
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.server import Server
@@ -450,9 +604,48 @@ def serve_app(
 
         setattr(server, "signal_handler_interrupt", interrupted)  # noqa: B010 (an instance attribute on purpose)
     if on_reload is not None:
-        server.on_reload(on_reload)
+        _veto_reload(server, on_reload)
+    if on_started is not None:
+        _report_started(server, on_started)
     readiness = WorkerReadiness(server, app)
     server.serve(target_loader=readiness.load, wrap_loader=False)
+
+
+class _KeepWorkers(Exception):
+    """Raised by the reload hook to stop Granian's reload before it replaces the workers."""
+
+
+def _veto_reload(server: Any, on_reload: Callable[[], bool]) -> None:
+    """Granian's SIGHUP (``_reload``) clears its flags, runs the reload hooks, then replaces every worker; it has no
+    way for a hook to say "keep them". The hook raises :class:`_KeepWorkers` when ``on_reload`` returns False, and
+    ``_reload``, wrapped on this one server instance, stops there: the running workers stay, caches and all."""
+    reload_workers = server._reload
+
+    def reload_or_keep(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return reload_workers(*args, **kwargs)
+        except _KeepWorkers:
+            return None
+
+    def hook() -> None:
+        if not on_reload():
+            raise _KeepWorkers
+
+    server._reload = reload_or_keep
+    server.on_reload(hook)
+
+
+def _report_started(server: Any, on_started: Callable[[], None]) -> None:
+    """Calls ``on_started`` when Granian's first workers are started (with :class:`WorkerReadiness`, serving):
+    Granian has a hook before it starts them, none after, so its ``_spawn_workers`` is wrapped on this instance."""
+    spawn_workers = server._spawn_workers
+
+    def spawn_then_report(*args: Any, **kwargs: Any) -> Any:
+        spawned = spawn_workers(*args, **kwargs)
+        on_started()
+        return spawned
+
+    server._spawn_workers = spawn_then_report
 
 
 class WorkerReadiness:

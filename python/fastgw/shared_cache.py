@@ -20,7 +20,8 @@ workers of the same gateway) until its TTL ends. A Redis hit is kept locally for
 - Redis down or slow never fails or holds a request: 0.2 s timeouts, no retries, and the throttling's circuit
   breaker (:class:`~fastgw.usage.redis_buckets.RedisHealth`), so a dead Redis costs nothing per request. A failed
   lookup is a miss; every request that went without Redis is counted (``fastgw_redis_fallbacks_total``), and
-  failures are logged at most once per :data:`LOG_INTERVAL` per worker (the error's kind, never the URL).
+  failures are logged at most once per 10 s per worker (:class:`~fastgw.usage.redis_buckets.OutageLog`; the
+  error's kind, never the URL).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from redis.backoff import NoBackoff
 
 from fastgw._core import Engine
 from fastgw.integrations.base import Response
-from fastgw.usage.redis_buckets import RedisHealth
+from fastgw.usage.redis_buckets import OutageLog, RedisHealth
 
 log = logging.getLogger("fastgw.cache")
 
@@ -56,7 +57,6 @@ return {generation, value, redis.call('PTTL', key)}
 """
 TIMEOUT = 0.2
 WATCH_INTERVAL = 1.0
-LOG_INTERVAL = 10.0
 _FORMAT = b"1"
 _ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
 
@@ -118,8 +118,7 @@ class SharedTier:
         self._lookup = self.client.register_script(LOOKUP_SCRIPT)
         self.health = health or RedisHealth(clock=clock)
         self._on_fallback = on_fallback
-        self._clock = clock
-        self._logged_at: float | None = None
+        self._outage_log = OutageLog(log, clock=clock)
         self._watch: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
         """Writes in flight, held so that they are not garbage-collected mid-flight."""
@@ -169,15 +168,12 @@ class SharedTier:
                 self._on_fallback()
         if error is None:
             return
-        now = self._clock()
-        if self._logged_at is None or now - self._logged_at >= LOG_INTERVAL:
-            self._logged_at = now
-            # The error's kind only: redis-py's texts may name the server (the URL's password never, but keep to
-            # what is certainly safe).
-            log.warning(
-                "shared cache tier (Redis) unavailable: %s; answering from this worker and the backend",
-                type(error).__name__,
-            )
+        # The error's kind only: redis-py's texts may name the server (the URL's password never, but keep to what
+        # is certainly safe).
+        self._outage_log.warning(
+            "shared cache tier (Redis) unavailable: %s; answering from this worker and the backend",
+            type(error).__name__,
+        )
 
     def watch(
         self,

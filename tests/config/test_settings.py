@@ -185,3 +185,35 @@ def test_a_key_in_two_plans_for_one_stage_is_refused(tmp_path: Path) -> None:
     (problem,) = error.value.problems
     assert problem.place.pointer == "/apiKeys/alice/usagePlans"
     assert "a key is in at most one plan per stage" in problem.message
+
+
+def test_redis_url_and_password_from_files(tmp_path: Path) -> None:
+    """Issue 18 (secrets): the Redis URL, or only its password, can live in a file of its own (a Docker or
+    Kubernetes secret), relative to the gateway file and read again on every reload; neither is ever shown."""
+    import pytest
+
+    from fastgw.errors import DefinitionError
+
+    apis = "apis: {a: {definition: a.yaml, stages: {prod: {}}}}\n"
+    (tmp_path / "redis-url").write_text("redis://:from-file@127.0.0.1:6379/0\n")
+    (tmp_path / "redis-password").write_text("p@ss/word\n")
+    config = load(tmp_path, apis + "redis: {urlFile: redis-url, keyPrefix: 'x:'}\n")
+    assert config.node.redis is not None
+    assert (config.node.redis.url, config.node.redis.key_prefix) == ("redis://:from-file@127.0.0.1:6379/0", "x:")
+    config = load(tmp_path, apis + "redis: {url: 'redis://127.0.0.1:6379/0', passwordFile: redis-password}\n")
+    assert config.node.redis is not None and config.node.redis.url == "redis://:p%40ss%2Fword@127.0.0.1:6379/0"
+    config = load(tmp_path, apis + "redis: {url: 'redis://me@127.0.0.1:6379/0', passwordFile: redis-password}\n")
+    assert config.node.redis is not None and config.node.redis.url == "redis://me:p%40ss%2Fword@127.0.0.1:6379/0"
+
+    cases = {
+        "redis: {url: 'redis://h', urlFile: redis-url}": ("/redis", "exactly one of 'url' and 'urlFile'"),
+        "redis: {urlFile: missing}": ("/redis/urlFile", "cannot read"),
+        "redis: {urlFile: redis-url, passwordFile: redis-password}": ("/redis/passwordFile", "has a password already"),
+        "redis: {urlFile: redis-password}": ("/redis/urlFile", "must start with redis://"),
+    }
+    for text, (pointer, message) in cases.items():
+        with pytest.raises(DefinitionError) as error:
+            load(tmp_path, apis + text + "\n")
+        (problem,) = error.value.problems
+        assert problem.place.pointer == pointer and message in problem.message, (text, problem)
+        assert "from-file" not in str(error.value) and "p@ss" not in str(error.value)

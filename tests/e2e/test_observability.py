@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -212,3 +213,31 @@ def test_health_and_readiness_while_draining(gateway: GatewayFactory, backend: P
     thread.join()
     assert slow[0].status == 200  # the in-flight request finished
     assert process.process.wait(15) == 0
+
+
+def test_the_metrics_listener_bounds_hostile_connections(
+    gateway: GatewayFactory, backend: Process, tmp_path: Path
+) -> None:
+    """Issue 18, item 11, through ``fastgw serve --metrics-port``: a malformed ``Content-Length`` is answered 400
+    (it dropped the connection and logged a traceback), and a crowd of silent connections leaves scrapes
+    answered."""
+    metrics_port = free_port()
+    process = gateway.start(
+        api(backend.port), "--metrics-port", str(metrics_port), env={"FASTGW_ADMIN_TOKEN": "t" * 32}
+    )
+    with socket.create_connection(("127.0.0.1", metrics_port), timeout=10) as sock:
+        sock.sendall(b"POST /admin/cache/flush HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body) == {"message": "Invalid Content-Length"}
+    silent = [socket.create_connection(("127.0.0.1", metrics_port), timeout=10) for _ in range(400)]
+    try:
+        assert "fastgw_requests" in scrape(metrics_port)
+        assert call(metrics_port, "GET", "/health/ready").status == 200
+    finally:
+        for sock in silent:
+            sock.close()
+    assert process.call("GET", "/items").status == 200
+    assert "Traceback" not in process.output()

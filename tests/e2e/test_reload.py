@@ -4,14 +4,23 @@ stays open, a configuration that fails to load leaves the running one in place, 
 from __future__ import annotations
 
 import http.client
+import json
+import shutil
 import signal
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import GatewayFactory, Process, call
+import pytest
+import yaml
+
+from fastgw.gateway import RESPAWN_INTERVAL
+from tests.conftest import GatewayFactory, Process, call, free_port, wait_for_port
 
 
 def api(version: int, *, extra_route: bool = False) -> dict[str, Any]:
@@ -133,7 +142,6 @@ def test_a_definition_that_fails_to_load_leaves_the_running_one(gateway: Gateway
     reload(process)
     wait_until(lambda: "reload failed; still serving the previous configuration" in process.output())
     assert str(path) in process.output()  # the error names the file
-    wait_until(lambda: "Stopped old worker" in process.output())
     assert process.call("GET", "/version").json() == {"version": 1}
 
     # A definition that parses but cannot be served (an integration with no type) is refused the same way.
@@ -181,3 +189,128 @@ def test_workers_exit_when_the_serving_process_is_killed(gateway: GatewayFactory
     process.process.kill()
     process.process.wait()
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=15)
+
+
+def descendants(root: int) -> set[int]:
+    """Every process below ``root`` (children, grandchildren...)."""
+    found: set[int] = set()
+    frontier = [root]
+    while frontier:
+        children = worker_pids(frontier.pop())
+        found.update(children)
+        frontier += children
+    return found
+
+
+def test_a_failed_reload_keeps_the_workers_and_their_cache(
+    gateway: GatewayFactory, backend: Process, tmp_path: Path
+) -> None:
+    """Issue 18, item 17a: a reload whose files fail to load replaced the workers all the same (with the old
+    app), which emptied every worker's stage cache. Now the running workers stay as they are."""
+    from tests.e2e.test_cache import cached_api, served_by_backend
+    from tests.e2e.test_cache import start as start_cached
+
+    process = start_cached(gateway, tmp_path, cached_api(backend.port), {"cacheClusterEnabled": True})
+    fetched = served_by_backend(backend, process.call("GET", "/items?type=a"))
+    assert served_by_backend(backend, process.call("GET", "/items?type=a")) == fetched  # a hit
+    wait_until(lambda: "Started worker-1" in process.output())
+    workers = worker_pids(process.process.pid)
+    assert len(workers) == 1
+    (tmp_path / "api.yaml").write_text("swagger: '2.0'\npaths: [not, a, mapping\n")
+    reload(process)
+    wait_until(lambda: "reload failed; still serving the previous configuration" in process.output())
+    time.sleep(2 * RESPAWN_INTERVAL)  # a respawn, if one were coming, starts at once and ends in RESPAWN_INTERVAL
+    assert "Respawning worker" not in process.output()
+    assert worker_pids(process.process.pid) == workers
+    assert served_by_backend(backend, process.call("GET", "/items?type=a")) == fetched  # still a hit
+
+
+def self_signed(tmp_path: Path) -> dict[str, str]:
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+        + ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+        check=True,
+        capture_output=True,
+    )
+    return {"certificate": "cert.pem", "key": "key.pem"}
+
+
+def https_version(port: int, cafile: Path) -> Any:
+    context = ssl.create_default_context(cafile=str(cafile))
+    context.check_hostname = False
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    try:
+        connection.request("GET", "/version")
+        response = connection.getresponse()
+        assert response.status == 200
+        return json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def two_listeners(gateway: GatewayFactory, tmp_path: Path) -> tuple[Process, int, int, int]:
+    """``fastgw serve gateway.yaml`` with an HTTP and an HTTPS listener, and metrics: (process, the HTTP port, the
+    HTTPS port, the metrics port)."""
+    gateway.write(api(1))
+    plain, tls, metrics = free_port(), free_port(), free_port()
+    config = {
+        "apis": {"versions": {"definition": "api.yaml", "stages": {"prod": {}}}},
+        "listeners": [
+            {"host": "127.0.0.1", "port": plain},
+            {"host": "127.0.0.1", "port": tls, "tls": self_signed(tmp_path)},
+        ],
+        "mappings": [{"api": "versions", "stage": "prod", "basePath": ""}],
+        "metrics": {"port": metrics},
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process = Process([sys.executable, "-m", "fastgw", "serve", str(path)], plain, tmp_path / "gateway.log")
+    gateway.started.append(process)
+    wait_for_port(tls, process.process)
+    return process, plain, tls, metrics
+
+
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+
+
+@needs_openssl
+def test_sighup_with_two_listeners_reloads_both(gateway: GatewayFactory, tmp_path: Path) -> None:
+    """Issue 18, item 16: with an HTTP and an HTTPS listener, SIGHUP killed the ``fastgw serve`` parent (nothing
+    handled the signal there): the listeners' servers were orphaned with the old configuration, and the metrics
+    port went silent. Now the parent reloads, every listener serves the new configuration without a failed
+    request, and SIGTERM stops every process."""
+    process, plain, tls, metrics = two_listeners(gateway, tmp_path)
+    assert call(plain, "GET", "/version").json() == {"version": 1}
+    assert https_version(tls, tmp_path / "cert.pem") == {"version": 1}
+    with Load(plain) as load:
+        wait_until(lambda: load.answers['{"version": 1}'] > 20)
+        gateway.write(api(2, extra_route=True))
+        reload(process)
+        wait_until(lambda: "2 of 2 listeners serve the new configuration" in process.output())
+        before = load.answers['{"version": 2}']
+        wait_until(lambda: load.answers['{"version": 2}'] > before + 20)
+    assert load.failures == []
+    assert call(plain, "GET", "/version").json() == {"version": 2}
+    assert https_version(tls, tmp_path / "cert.pem") == {"version": 2}
+    assert call(plain, "GET", "/added").json() == {"added": True}
+    assert process.process.poll() is None, process.output()
+    scrape = call(metrics, "GET", "/metrics")
+    assert scrape.status == 200
+    assert 'route="GET /added"' in scrape.body.decode()  # the new gateway's counters
+    everything = descendants(process.process.pid)
+    assert everything
+    assert process.stop() == 0
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in everything), timeout=15)
+
+
+@needs_openssl
+def test_no_listener_outlives_a_killed_parent(gateway: GatewayFactory, tmp_path: Path) -> None:
+    """Issue 18, item 16: the listeners' servers (and their workers) die with the ``fastgw serve`` process, even
+    killed outright."""
+    process, _, _, _ = two_listeners(gateway, tmp_path)
+    wait_until(lambda: process.output().count("Started worker-1 runtime-1") == 2)
+    everything = descendants(process.process.pid)
+    assert len(everything) == 4  # two servers, a worker each
+    process.process.kill()
+    process.process.wait()
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in everything), timeout=15)

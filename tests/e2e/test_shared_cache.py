@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import GatewayFactory, Process, RedisServer, free_port, run_cli
+from tests.conftest import GatewayFactory, Process, RedisServer, call, free_port, run_cli
 from tests.e2e.test_cache import cached_api, hits, served_by_backend
 
 TOKEN = "t" * 32
@@ -121,3 +121,26 @@ def test_max_age_zero_skips_the_shared_tier_only_when_the_client_may_refresh(
     reply = second.call("GET", "/items?type=r", headers={"Cache-Control": "max-age=0"})
     assert (served_by_backend(backend, reply) != fetched) == may_refresh
     assert hits(backend) == before + (1 if may_refresh else 0)
+
+
+def test_an_answer_from_the_shared_tier_counts_as_a_cache_hit(
+    gateway: GatewayFactory, backend: Process, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Issue 18, item 17b: a response served from the shared tier (no backend call) was counted as a cache miss.
+    It is a hit (CloudWatch's CacheHitCount counts what the cache answered); a miss is a call to the backend."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def counted(name: str) -> float:
+        text = call(second_metrics, "GET", "/metrics").body.decode()
+        families = text_string_to_metric_families(text)
+        return sum(s.value for family in families for s in family.samples if s.name == name)
+
+    path = shared_config(tmp_path, backend.port, redis_server.url)
+    first, _ = start(gateway, path)
+    second, second_metrics = start(gateway, path)
+    fetched = served_by_backend(backend, first.call("GET", "/items?type=shared"))
+    wait_for_entries(redis_server.url, 1)
+    assert served_by_backend(backend, second.call("GET", "/items?type=shared")) == fetched  # from Redis
+    assert (counted("fastgw_cache_hits_total"), counted("fastgw_cache_misses_total")) == (1, 0)
+    served_by_backend(backend, second.call("GET", "/items?type=own"))  # neither here nor in Redis: a miss
+    assert (counted("fastgw_cache_hits_total"), counted("fastgw_cache_misses_total")) == (1, 1)

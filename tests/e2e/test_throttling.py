@@ -363,3 +363,74 @@ def test_redis_down_follows_the_failure_policy(
     while process.call("GET", "/pets").status != 200 or policy == "closed" and statuses(process, 3) != [200] * 3:
         assert time.monotonic() < deadline, "requests do not go back to Redis once it returns"
         time.sleep(0.3)
+
+
+def test_a_redis_outage_is_logged_once_in_a_while_not_per_request(
+    gateway: GatewayFactory, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Issue 18, item 9: every request decided without Redis logged a WARNING (throttle and quota alike), so an
+    outage flooded the log. Now each kind is logged at most once per LOG_INTERVAL (10 s) per worker."""
+    path = gateway_file(
+        tmp_path,
+        mock_api(key_required=True),
+        usagePlans={
+            "gold": {"quota": {"limit": 1_000_000, "period": "DAY"}, "apiStages": [{"api": "pets", "stage": "prod"}]}
+        },
+        apiKeys={"alice": {"value": KEY, "usagePlans": ["gold"]}},
+        redis={"url": redis_server.url, "failurePolicy": "open", "keyPrefix": "t:"},
+    )
+    document = yaml.safe_load(path.read_text())
+    document["apis"]["pets"]["stages"]["prod"] = {"throttling": {"rateLimit": 10_000, "burstLimit": 5_000}}
+    path.write_text(yaml.safe_dump(document))
+    process = gateway.start(path)
+    alice = {"x-api-key": KEY}
+    assert statuses(process, 5, headers=alice) == [200] * 5
+    redis_server.kill()
+    started = time.monotonic()
+    assert statuses(process, 300, headers=alice) == [200] * 300  # failing open: the node's own limits
+    elapsed = time.monotonic() - started
+    output = process.output()
+    throttle_lines = output.count("Redis unavailable for throttling")
+    quota_lines = output.count("state store unavailable for quotas")
+    most = 1 + int(elapsed // 10)  # one per 10 s window the requests spanned (one worker)
+    assert 1 <= throttle_lines <= most, output[-3000:]
+    assert 1 <= quota_lines <= most, output[-3000:]
+
+
+def test_secrets_from_a_file_and_the_environment(gateway: GatewayFactory, tmp_path: Path) -> None:
+    """Issue 18 (secrets off the command line): a key from ``--api-key-file`` and one from ``FASTGW_API_KEYS`` are
+    accepted, and a Redis password from ``FASTGW_REDIS_URL`` reaches a Redis that requires it; neither key nor
+    password is logged (the URL only redacted), and no warning about the command line is given."""
+    from tests.conftest import RedisServer
+
+    password = "s3cretRedisPassw0rd"
+    redis_server = RedisServer(tmp_path)
+    try:
+        redis_server.kill()
+        redis_server.command += ["--requirepass", password]
+        redis_server.restart()
+        key_file = tmp_path / "api-keys"
+        key_file.write_text(f"# the partner's key\n{KEY}\n")
+        url = f"redis://:{password}@127.0.0.1:{redis_server.port}/0"
+        process = gateway.start(
+            mock_api(key_required=True),
+            "--api-key-file",
+            str(key_file),
+            env={"FASTGW_API_KEYS": OTHER_KEY, "FASTGW_REDIS_URL": url},
+        )
+        assert statuses(process, 2, headers={"x-api-key": KEY}) == [200, 200]
+        assert statuses(process, 2, headers={"x-api-key": OTHER_KEY}) == [200, 200]
+        assert statuses(process, 1, headers={"x-api-key": "N" * 30}) == [403]
+        output = process.output()
+        assert f"Redis: redis://:***@127.0.0.1:{redis_server.port}/0" in output
+        assert "Redis unavailable" not in output and "puts a secret on the command line" not in output
+        assert password not in output and KEY not in output and OTHER_KEY not in output
+        import redis
+
+        client = redis.Redis.from_url(url)
+        try:
+            assert client.keys("fastgw:bucket:*"), "the throttle did not use Redis"
+        finally:
+            client.close()
+    finally:
+        redis_server.kill()

@@ -155,3 +155,79 @@ def test_state_and_redis_options_exclude_each_other(capsys: pytest.CaptureFixtur
         keys(capsys, "list", "--state", "x.db", "--redis", REDIS_URL)
     assert exited.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+# -- keys of the gateway config file (issue 18, item 17c) -------------------------------------------------
+
+
+def gateway_file(tmp_path: Path) -> Path:
+    """A gateway file with a key in a plan with a monthly quota, and its state file beside it."""
+    (tmp_path / "api.yaml").write_text("swagger: '2.0'\ninfo: {title: t, version: '1'}\npaths: {}\n")
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "apis: {pets: {definition: api.yaml, stages: {prod: {}}}}\n"
+        "usagePlans:\n"
+        "  gold: {quota: {limit: 100, period: MONTH}, apiStages: [{api: pets, stage: prod}]}\n"
+        "  free: {apiStages: [{api: pets, stage: prod}]}\n"
+        f"apiKeys: {{alice: {{value: {'a' * 20}, usagePlans: [gold]}}, bob: {{value: {'b' * 20}}}}}\n"
+        "state: {path: state.db}\n"
+    )
+    return path
+
+
+def test_usage_and_list_find_the_keys_of_the_gateway_file(tmp_path: Path) -> None:
+    """Issue 18, item 17c: ``fastgw keys usage alice`` answered "no API key" for a key of the gateway file. With
+    ``--config FILE`` the command reads the file's keys and plans, and its state (or Redis)."""
+    from tests.conftest import run_cli
+
+    path = gateway_file(tmp_path)
+    created = run_cli("keys", "create", "carol", "--plan", "free", "--state", str(tmp_path / "state.db"))
+    assert created.returncode == 0, created.stderr
+
+    async def count_requests() -> None:
+        store = SqliteUsageStore(tmp_path / "state.db")
+        month, _ = period_bounds("MONTH", datetime.now(UTC))
+        await store.reserve("config:alice", "gold", month, 100, 7)
+        await store.close()
+
+    asyncio.run(count_requests())
+    usage = run_cli("keys", "usage", "alice", "--config", str(path))
+    assert usage.returncode == 0, usage.stderr
+    # The plan and its quota period come from the file.
+    assert usage.stdout.startswith("config:alice (alice) plan gold, MONTH ") and usage.stdout.endswith(": 7 requests\n")
+    assert run_cli("keys", "usage", "config:alice", "--config", str(path)).stdout == usage.stdout
+
+    listing = run_cli("keys", "list", "--json", "--config", str(path))
+    assert listing.returncode == 0, listing.stderr
+    listed = {key["name"]: key for key in json.loads(listing.stdout)}
+    assert set(listed) == {"alice", "bob", "carol"}
+    assert (listed["alice"]["id"], listed["alice"]["plan"], listed["alice"]["source"]) == (
+        "config:alice",
+        "gold",
+        str(path),
+    )
+    assert listed["carol"]["source"] == "store" and listed["carol"]["plan"] == "free"
+    assert "a" * 20 not in listing.stdout
+
+    planless = run_cli("keys", "usage", "bob", "--config", str(path))
+    assert planless.returncode == 2 and planless.stderr.endswith("(bob) is in no usage plan: pass --plan\n")
+    refused = run_cli("keys", "disable", "alice", "--config", str(path))
+    assert refused.returncode == 2
+    assert refused.stderr == f"error: API key 'alice' is defined in {path}: change it there\n"
+
+
+def test_config_takes_the_redis_url_from_the_environment_as_serve_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_prefix: str
+) -> None:
+    """``$FASTGW_REDIS_URL`` replaces the gateway file's store for ``fastgw serve``: ``keys --config`` reads the
+    same one."""
+    path = gateway_file(tmp_path)
+    assert keys(capsys, "create", "dave", "--redis", REDIS_URL, "--redis-prefix", redis_prefix)[0] == 0
+    monkeypatch.setenv("FASTGW_REDIS_URL", REDIS_URL)
+    code, out, err = keys(capsys, "list", "--json", "--config", str(path), "--redis-prefix", redis_prefix)
+    assert code == 0, err
+    assert {key["name"]: key["source"] for key in json.loads(out)} == {
+        "dave": "store",
+        "alice": str(path),
+        "bob": str(path),
+    }

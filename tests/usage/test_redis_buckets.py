@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from fastgw.usage.redis_buckets import Grant, LeasedBuckets, RedisBuckets, RedisHealth, idle_expiry, lease_size
+from fastgw.usage.redis_buckets import (
+    Grant,
+    LeasedBuckets,
+    OutageLog,
+    RedisBuckets,
+    RedisHealth,
+    idle_expiry,
+    lease_size,
+)
 from fastgw.usage.store import StoreUnavailableError, connect_redis
 from tests.usage.conftest import CLOSED_REDIS_URL, REDIS_URL
 
@@ -216,3 +224,21 @@ def test_leases_are_spent_while_redis_is_down(redis_prefix: str) -> None:
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_an_outage_is_logged_once_per_interval_with_the_lines_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 18, item 9: one line per 10 s, however many requests go without Redis meanwhile."""
+    import logging
+
+    clock = FakeClock()
+    outage = OutageLog(logging.getLogger("fastgw.test"), clock=clock)
+    with caplog.at_level(logging.WARNING, "fastgw.test"):
+        for _ in range(1000):
+            outage.warning("Redis unavailable (%s)", "refused")
+            clock.now += 0.005  # 5 s in all
+        clock.now = 1010.0  # 10 s after the first line
+        outage.warning("Redis unavailable (%s)", "refused")
+    assert caplog.messages == [
+        "Redis unavailable (refused)",
+        "Redis unavailable (refused) (999 more since the last such line)",
+    ]

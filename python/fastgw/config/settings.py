@@ -32,6 +32,8 @@ At the top::
       bob: {valueSha256: 9f86d0..., enabled: false, usagePlans: [gold]}
     state: {path: fastgw-state.db}      # quota usage and CLI-created keys (SQLite), relative to this file
     redis: {url: "redis://127.0.0.1:6379/0", failurePolicy: open, keyPrefix: "fastgw:"}
+    # or urlFile: redis-url (a file holding the URL), and/or passwordFile: redis-password (only the password):
+    # secrets kept out of this file (see fastgw.config.secrets); both relative to this file, read on each reload
     metrics: {port: 9090, host: 127.0.0.1}
     accessLogs: {destination: stdout, format: json}          # json | clf | a $context template
     tracing: {otlpEndpoint: "http://127.0.0.1:4318/v1/traces"}
@@ -51,7 +53,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastgw.config.fields import describe
-from fastgw.errors import Place, Problem
+from fastgw.config.secrets import has_password, read_secret_file, with_password
+from fastgw.errors import DefinitionError, Place, Problem
 
 if TYPE_CHECKING:
     from fastgw.config.gateway_file import _Checker
@@ -437,7 +440,7 @@ def read_node_settings(checker: _Checker, top: Mapping[str, Any], root: Place, b
         if fields and "path" in fields:
             text = checker.string(fields["path"], root.child("state", "path"), "path")
             state_path = _relative_to(base_dir, text) if text else None
-    redis = _read_redis(checker, top["redis"], root.child("redis")) if "redis" in top else None
+    redis = _read_redis(checker, top["redis"], root.child("redis"), base_dir) if "redis" in top else None
     metrics = _read_metrics(checker, top["metrics"], root.child("metrics")) if "metrics" in top else None
     access_logs = None
     if "accessLogs" in top:
@@ -618,14 +621,26 @@ def _read_key_plans(checker: _Checker, raw: Any, name: str, place: Place, plans:
     return names
 
 
-def _read_redis(checker: _Checker, value: Any, place: Place) -> RedisSettings | None:
-    fields = checker.obj(value, place, "redis", ("url", "failurePolicy", "keyPrefix"), required=("url",))
-    if fields is None or "url" not in fields:
+def _read_redis(checker: _Checker, value: Any, place: Place, base_dir: str) -> RedisSettings | None:
+    keys = ("url", "urlFile", "passwordFile", "failurePolicy", "keyPrefix")
+    fields = checker.obj(value, place, "redis", keys)
+    if fields is None:
         return None
-    url = checker.string(fields["url"], place.child("url"), "url")
+    if ("url" in fields) == ("urlFile" in fields):
+        checker.error(place, "redis needs exactly one of 'url' and 'urlFile'")
+        return None
+    key = "url" if "url" in fields else "urlFile"
+    url = _redis_secret(checker, fields, key, place, base_dir, "Redis URL")
     if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
-        checker.error(place.child("url"), "url must start with redis://, rediss:// or unix://")
+        named = "url" if key == "url" else "the URL in urlFile"
+        checker.error(place.child(key), f"{named} must start with redis://, rediss:// or unix://")
         return None
+    if url is not None and "passwordFile" in fields:
+        if has_password(url):
+            checker.error(place.child("passwordFile"), f"passwordFile: the Redis URL ({key}) has a password already")
+            return None
+        password = _redis_secret(checker, fields, "passwordFile", place, base_dir, "Redis password")
+        url = with_password(url, password) if password is not None else None
     policy: FailurePolicy = "open"
     if "failurePolicy" in fields:
         where = place.child("failurePolicy")
@@ -634,6 +649,22 @@ def _read_redis(checker: _Checker, value: Any, place: Place) -> RedisSettings | 
     if "keyPrefix" in fields:
         prefix = checker.string(fields["keyPrefix"], place.child("keyPrefix"), "keyPrefix") or prefix
     return RedisSettings(url, policy, prefix) if url else None
+
+
+def _redis_secret(
+    checker: _Checker, fields: Mapping[str, Any], key: str, place: Place, base_dir: str, what: str
+) -> str | None:
+    """``url`` as written, or the content of the file ``urlFile``/``passwordFile`` names (relative to the gateway
+    file)."""
+    text = checker.string(fields[key], place.child(key), key)
+    if text is None or not key.endswith("File"):
+        return text
+    try:
+        return read_secret_file(_relative_to(base_dir, text), place.child(key), what)
+    except DefinitionError as error:
+        for problem in error.problems:
+            checker.error(problem.place, problem.message)
+        return None
 
 
 def check_route_selectors(settings: StageSettings, routes: tuple[Route, ...], stage_place: Place) -> list[Problem]:

@@ -31,12 +31,14 @@ calls.
 :class:`RedisHealth` is a circuit breaker: after a failed call Redis is considered down for a back-off (0.5 s,
 doubling up to 5 s while failures continue), during which refills fail at once with
 :class:`~fastgw.usage.store.StoreUnavailableError` instead of each request waiting for a timeout. The caller
-decides what a request gets then (local buckets, admit, refuse); ``fallbacks`` counts those requests.
+decides what a request gets then (local buckets, admit, refuse); ``fallbacks`` counts those requests, and
+:class:`OutageLog` says so in the log at most once per :data:`LOG_INTERVAL` per worker, not once per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -83,6 +85,8 @@ return {granted, wait}
 """
 
 MIN_IDLE_SECONDS = 60.0
+#: Seconds between two log lines of one :class:`OutageLog`.
+LOG_INTERVAL = 10.0
 
 
 class Grant(NamedTuple):
@@ -160,6 +164,33 @@ class RedisHealth:
 
     def record_fallback(self) -> None:
         self.fallbacks += 1
+
+
+class OutageLog:
+    """A warning about Redis (or the state store) being unavailable, logged at most once per ``interval`` by this
+    worker: while Redis is down every request goes without it, and a line per request would flood the log (and
+    slow the worker). The lines left out meanwhile are counted in the next one; ``fastgw_redis_fallbacks_total``
+    counts every request. One instance per kind of failure (throttling, quotas, the shared cache tier)."""
+
+    def __init__(
+        self, logger: logging.Logger, *, interval: float = LOG_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._clock = clock
+        self._logged_at: float | None = None
+        self._left_out = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = self._clock()
+        if self._logged_at is not None and now - self._logged_at < self.interval:
+            self._left_out += 1
+            return
+        if self._left_out:
+            message += " (%d more since the last such line)"
+            args = (*args, self._left_out)
+        self._logged_at, self._left_out = now, 0
+        self.logger.warning(message, *args)
 
 
 @dataclass(slots=True)
