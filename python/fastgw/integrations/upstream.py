@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from typing import Final, Literal
@@ -36,6 +37,8 @@ HeaderRules = Literal["REST_PROXY", "REST", "HTTP_API_PROXY"]
 DEFAULT_IDLE_REUSE_SECONDS: Final = 4.0
 #: Idle keep-alive connections kept per backend.
 DEFAULT_MAX_IDLE: Final = 256
+
+log = logging.getLogger("fastgw.upstream")
 
 
 class UpstreamResponse:
@@ -162,6 +165,14 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None and self._stream is None:
+            # No exchange in progress (an idle pooled connection): nothing a backend sends now answers a request,
+            # and it must never be read as the answer to the next one. The connection is closed, and so leaves
+            # the pool (issue 18, item 12).
+            pool = self._pool
+            log.debug("upstream %s:%s sent %d bytes on an idle connection: closed", pool.host, pool.port, len(data))
+            self.close()
+            return
         self.got_data = True
         try:
             progress = self._parser.feed(data)

@@ -1,0 +1,92 @@
+"""A backend on plain sockets, for what tests/backend_app.py cannot do: record the exact bytes each connection
+carried (was a request's body ever completed?), and misbehave between requests (bytes on an idle keep-alive
+connection). It runs in threads of the test process; each accepted connection is handed to a function."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+
+RESPONSE_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+
+
+class RawConnection:
+    """One accepted connection: what it received so far, and whether the gateway closed it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.received = bytearray()
+        self.closed_by_peer = threading.Event()
+
+    def read(self, size: int = 65536) -> bytes:
+        """Up to ``size`` bytes (recorded), ``b""`` once the gateway closed the connection."""
+        try:
+            data = self.sock.recv(size)
+        except OSError:
+            data = b""
+        if data:
+            self.received += data
+        else:
+            self.closed_by_peer.set()
+        return data
+
+    def read_head(self) -> bytes | None:
+        """The next request head (this connection's first one ends the bytes read so far), or ``None`` at the end."""
+        start = len(self.received)
+        while b"\r\n\r\n" not in self.received[start:]:
+            if not self.read():
+                return None
+        return bytes(self.received[start:])
+
+    def read_to_end(self) -> None:
+        while self.read():
+            pass
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass
+
+
+class RawBackend:
+    """Listens on 127.0.0.1 and runs ``serve(connection)`` in a thread per accepted connection."""
+
+    def __init__(self, serve: Callable[[RawConnection], None]) -> None:
+        self._serve = serve
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.connections: list[RawConnection] = []
+        self._threads: list[threading.Thread] = []
+        accepting = threading.Thread(target=self._accept, daemon=True)
+        accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            sock.settimeout(30)
+            connection = RawConnection(sock)
+            self.connections.append(connection)
+            thread = threading.Thread(target=self._run, args=(connection,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _run(self, connection: RawConnection) -> None:
+        try:
+            self._serve(connection)
+        finally:
+            connection.sock.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        for connection in self.connections:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            thread.join(5)
