@@ -17,6 +17,8 @@ class RawConnection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.received = bytearray()
+        self.body_start = 0
+        """Where the body of the last request head read starts in ``received``."""
         self.closed_by_peer = threading.Event()
 
     def read(self, size: int = 65536) -> bytes:
@@ -32,12 +34,18 @@ class RawConnection:
         return data
 
     def read_head(self) -> bytes | None:
-        """The next request head (this connection's first one ends the bytes read so far), or ``None`` at the end."""
-        start = len(self.received)
-        while b"\r\n\r\n" not in self.received[start:]:
+        """The next request head (from where the last one's body ended: :attr:`body_start`), or ``None`` at the
+        end. What arrived after it is the start of its body."""
+        start = self.body_start
+        while (end := self.received.find(b"\r\n\r\n", start)) < 0:
             if not self.read():
                 return None
-        return bytes(self.received[start:])
+        self.body_start = end + 4
+        return bytes(self.received[start : self.body_start])
+
+    def skip_body(self, length: int) -> None:
+        """Marks ``length`` bytes after the head as read (the next head starts after them)."""
+        self.body_start += length
 
     def read_to_end(self) -> None:
         while self.read():

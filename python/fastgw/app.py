@@ -25,8 +25,8 @@ from fastgw.caching import WorkerCache, cached_response
 from fastgw.client_window import ClientGoneError, ClientWindow
 from fastgw.config.gateway_file import MappingTable
 from fastgw.config.settings import RedisSettings
-from fastgw.errors import GatewayError, IntegrationUnreachableError
-from fastgw.integrations.base import Request, Response
+from fastgw.errors import ClientDisconnectedError, GatewayError, IntegrationUnreachableError
+from fastgw.integrations.base import BODY_READ, Request, Response, declared_body_length
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.observability.metrics import Field, NodeCounter
 from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, StageLog, record_spans
@@ -197,7 +197,7 @@ class GatewayApp:
         if runtime is None:
             selected = self.sites.select(scope.headers.get("host"), path)
             if selected is None:
-                self._send_no_site(protocol, request_id, extended_id)
+                self._send_no_site(scope, protocol, request_id, extended_id)
                 return
             runtime, path = selected
         method: str = scope.method
@@ -259,6 +259,8 @@ class GatewayApp:
         except GatewayError as error:
             if isinstance(error, IntegrationUnreachableError):
                 request.metric_field = UPSTREAM_ERROR
+            elif isinstance(error, ClientDisconnectedError):
+                log.info("request %s: %s", request_id, error)  # the client's doing: one quiet line
             response = self._gateway_response(runtime, error.response_type, request, error.message)
         except Exception:
             log.exception("request %s failed", request_id)
@@ -269,6 +271,8 @@ class GatewayApp:
             response = runtime.compression.apply(request, response)
         response_headers = response.headers
         add_id_headers(response_headers, runtime.api_type, request_id, request.extended_request_id)
+        if request.body_state != BODY_READ and request.body_length and not await request.discard_unread_body():
+            response_headers.append(("connection", "close"))  # part of the body is unread (issue 18, item 4)
         request.response = response
         if response.stream is None:
             protocol.response_bytes(response.status, response_headers, response.body)
@@ -412,13 +416,19 @@ class GatewayApp:
             if window is not None:
                 window.close()
 
-    def _send_no_site(self, protocol: Any, request_id: str, extended_id: str) -> None:
-        """No API is mapped at this host and base path: REST answers 403 Forbidden, HTTP APIs 404."""
+    def _send_no_site(self, scope: Any, protocol: Any, request_id: str, extended_id: str) -> None:
+        """No API is mapped at this host and base path: REST answers 403 Forbidden, HTTP APIs 404. A request
+        with a body (unread) is answered with ``Connection: close``: a client this lost gains nothing from keeping
+        the connection, and hyper closes it anyway (issue 18, item 4)."""
         responses = self._no_site_responses
         if responses is None:
-            protocol.response_bytes(404, [("content-type", "application/json")], b'{"message":"Not Found"}')
-            return
-        rendered = responses.render("FORBIDDEN")
-        headers = [*rendered.headers]
-        add_id_headers(headers, responses.api_type, request_id, extended_id)
-        protocol.response_bytes(rendered.status, headers, rendered.body)
+            headers = [("content-type", "application/json")]
+            status, body = 404, b'{"message":"Not Found"}'
+        else:
+            rendered = responses.render("FORBIDDEN")
+            headers = [*rendered.headers]
+            add_id_headers(headers, responses.api_type, request_id, extended_id)
+            status, body = rendered.status, rendered.body
+        if declared_body_length(scope.headers.items()) and scope.http_version != "2":
+            headers.append(("connection", "close"))
+        protocol.response_bytes(status, headers, body)
