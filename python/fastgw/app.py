@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from granian._granian import RSGIProtocolClosed  # granian.rsgi re-exports it, but not for mypy
+
 from fastgw._core import Cached, Metrics, Reject, RequestIds
 from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
 from fastgw.caching import WorkerCache, cached_response
@@ -404,14 +406,24 @@ class GatewayApp:
                     await window.sent(len(chunk))
         except Exception as error:  # the client went away or stalled, or the backend broke off mid-body
             stream.abort()
-            log.warning("request %s: streamed response cut short: %s", request.request_id, error)
-            if isinstance(error, ClientGoneError) and window is not None and request.scope.http_version != "2":
-                # Granian would wait forever to write to a client that reads nothing: the connection is reset.
-                window.cut()
+            # A client that went away or stalled is its own doing: one quiet line (issue 18, item 10; raising, as
+            # this once did, had Granian log an ERROR with a traceback, and ended the response no differently).
+            if isinstance(error, RSGIProtocolClosed):  # Granian's transport is closed: the client is gone
+                log.info("request %s: the client closed the connection during the response", request.request_id)
                 return
-            # Raising makes Granian drop the connection (or the HTTP/2 stream) once what is queued is written,
-            # instead of ending the chunked body cleanly: the client sees a truncated response.
-            raise
+            if isinstance(error, ClientGoneError):
+                log.info("request %s: streamed response cut short: %s", request.request_id, error)
+            elif isinstance(error, GatewayError):
+                log.warning("request %s: streamed response cut short: %s", request.request_id, error)
+            else:
+                log.exception("request %s: streamed response failed", request.request_id)
+            # The client must see a truncated response, never a clean end. Granian ends a streamed response
+            # cleanly whether the app returns or raises (a chunked one with its last chunk; one framed by the
+            # backend's Content-Length comes out short, which the client sees), so on HTTP/1 the connection is
+            # reset, which also frees a stalled client's connection (Granian would wait forever to write to a
+            # client that reads nothing). On HTTP/2 the connection carries other requests: the stream just ends.
+            if window is not None and request.scope.http_version != "2":
+                window.cut()
         finally:
             if window is not None:
                 window.close()
