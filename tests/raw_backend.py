@@ -22,9 +22,12 @@ class RawConnection:
         self.closed_by_peer = threading.Event()
 
     def read(self, size: int = 65536) -> bytes:
-        """Up to ``size`` bytes (recorded), ``b""`` once the gateway closed the connection."""
+        """Up to ``size`` bytes (recorded), ``b""`` once the gateway closed the connection (or, without marking it
+        closed, after 30 s without a byte)."""
         try:
             data = self.sock.recv(size)
+        except TimeoutError:
+            return b""
         except OSError:
             data = b""
         if data:
@@ -46,10 +49,6 @@ class RawConnection:
     def skip_body(self, length: int) -> None:
         """Marks ``length`` bytes after the head as read (the next head starts after them)."""
         self.body_start += length
-
-    def read_to_end(self) -> None:
-        while self.read():
-            pass
 
     def send(self, data: bytes) -> None:
         try:
