@@ -1,24 +1,115 @@
-"""A backend that records the exact bytes it receives, for tests that must see what the gateway wrote on the wire.
-
-It answers every request head it reads (with its ``Content-Length`` or chunked body) with ``200`` and a body that is
-the request line, on a keep-alive connection, the way an HTTP/1.1 server does: so a smuggled second request in one
-write is answered as a second request, which is what a test must be able to see. Real sockets, one thread per
-connection, in the test's own process.
-"""
+"""A backend on plain sockets, for what tests/backend_app.py cannot do: record the exact bytes each connection
+carried (was a request's body ever completed? did a smuggled second request arrive?), and misbehave between
+requests (bytes on an idle keep-alive connection). It runs in threads of the test process; each accepted
+connection is handed to a function (:class:`RawBackend`), or answered request by request and recorded
+(:class:`RecordingBackend`)."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+RESPONSE_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+
+
+class RawConnection:
+    """One accepted connection: what it received so far, and whether the gateway closed it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.received = bytearray()
+        self.body_start = 0
+        """Where the body of the last request head read starts in ``received``."""
+        self.closed_by_peer = threading.Event()
+
+    def read(self, size: int = 65536) -> bytes:
+        """Up to ``size`` bytes (recorded), ``b""`` once the gateway closed the connection (or, without marking it
+        closed, after 30 s without a byte)."""
+        try:
+            data = self.sock.recv(size)
+        except TimeoutError:
+            return b""
+        except OSError:
+            data = b""
+        if data:
+            self.received += data
+        else:
+            self.closed_by_peer.set()
+        return data
+
+    def read_head(self) -> bytes | None:
+        """The next request head (from where the last one's body ended: :attr:`body_start`), or ``None`` at the
+        end. What arrived after it is the start of its body."""
+        start = self.body_start
+        while (end := self.received.find(b"\r\n\r\n", start)) < 0:
+            if not self.read():
+                return None
+        self.body_start = end + 4
+        return bytes(self.received[start : self.body_start])
+
+    def skip_body(self, length: int) -> None:
+        """Marks ``length`` bytes after the head as read (the next head starts after them)."""
+        self.body_start += length
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass
+
+
+class RawBackend:
+    """Listens on 127.0.0.1 and runs ``serve(connection)`` in a thread per accepted connection."""
+
+    def __init__(self, serve: Callable[[RawConnection], None]) -> None:
+        self._serve = serve
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.connections: list[RawConnection] = []
+        self._threads: list[threading.Thread] = []
+        accepting = threading.Thread(target=self._accept, daemon=True)
+        accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            sock.settimeout(30)
+            connection = RawConnection(sock)
+            self.connections.append(connection)
+            thread = threading.Thread(target=self._run, args=(connection,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _run(self, connection: RawConnection) -> None:
+        try:
+            self._serve(connection)
+        finally:
+            connection.sock.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        for connection in self.connections:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            thread.join(5)
+
+
+# -- a backend that answers every request and records it -------------------------------------------------------------
 
 
 @dataclass
 class Received:
-    """One request as the backend read it: its head (raw), body (raw framing included) and connection."""
+    """One request as a recording backend read it: its head and body (raw, framing included) and its connection."""
 
     connection: int
     head: bytes
@@ -32,21 +123,38 @@ class Received:
     def target(self) -> str:
         return self.request_line.split(" ")[1]
 
-    def headers(self) -> list[tuple[str, str]]:
-        lines = self.head.decode("latin-1").split("\r\n")[1:]
-        return [(name.strip().lower(), value.strip()) for name, _, value in (line.partition(":") for line in lines)]
 
-    def header(self, name: str) -> str | None:
-        values = [value for key, value in self.headers() if key == name.lower()]
-        return values[-1] if values else None
+class RecordingBackend:
+    """Answers every request head it reads (with its ``Content-Length`` or chunked body) with ``200`` and the request
+    line as the body, on a keep-alive connection, as an HTTP/1.1 server does: so a smuggled second request in one
+    write is answered as a second request, which is what a test must be able to see. ``requests`` are in order."""
 
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.backend = RawBackend(self._serve)
+        self.port = self.backend.port
 
-@dataclass
-class RawBackend:
-    port: int
-    requests: list[Received] = field(default_factory=list)
-    raw: dict[int, bytes] = field(default_factory=dict)
-    """Every byte received, by connection number."""
+    def _serve(self, connection: RawConnection) -> None:
+        number = len(self.backend.connections)
+        while (head := connection.read_head()) is not None:
+            start = connection.body_start
+            if b"transfer-encoding: chunked" in head.lower():
+                while (end := connection.received.find(b"0\r\n\r\n", start)) < 0:
+                    if not connection.read():
+                        return
+                length = end + 5 - start
+            else:
+                length = _content_length(head)
+                while len(connection.received) - start < length:
+                    if not connection.read():
+                        return
+            connection.skip_body(length)
+            received = Received(number, head, bytes(connection.received[start : start + length]))
+            self.requests.append(received)
+            line = received.request_line.encode("latin-1")
+            connection.send(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(line), line)
+            )
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
         deadline = time.monotonic() + timeout
@@ -54,93 +162,22 @@ class RawBackend:
             time.sleep(0.01)
         return list(self.requests)
 
-    def all_bytes(self) -> bytes:
-        return b"".join(self.raw.values())
 
-
-def _serve_connection(backend: RawBackend, client: socket.socket, number: int) -> None:
-    buffer = b""
-    client.settimeout(30)
-    with client:
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                data = _recv(client)
-                if not data:
-                    return
-                backend.raw[number] = backend.raw.get(number, b"") + data
-                buffer += data
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            lowered = head.lower()
-            body = b""
-            if b"transfer-encoding: chunked" in lowered:
-                while b"0\r\n\r\n" not in buffer:
-                    data = _recv(client)
-                    if not data:
-                        backend.requests.append(Received(number, head, buffer))
-                        return
-                    backend.raw[number] = backend.raw.get(number, b"") + data
-                    buffer += data
-                body, _, buffer = buffer.partition(b"0\r\n\r\n")
-                body += b"0\r\n\r\n"
-            else:
-                length = next(
-                    (
-                        int(line.split(b":", 1)[1])
-                        for line in lowered.split(b"\r\n")
-                        if line.startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                while len(buffer) < length:
-                    data = _recv(client)
-                    if not data:
-                        backend.requests.append(Received(number, head, buffer))
-                        return
-                    backend.raw[number] = backend.raw.get(number, b"") + data
-                    buffer += data
-                body, buffer = buffer[:length], buffer[length:]
-            received = Received(number, head, body)
-            backend.requests.append(received)
-            answer = received.request_line.encode("latin-1")
-            client.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer)
-            )
-
-
-def _recv(client: socket.socket) -> bytes:
-    try:
-        return client.recv(65536)
-    except OSError:
-        return b""
+def _content_length(head: bytes) -> int:
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
 
 
 @contextmanager
-def raw_backend() -> Iterator[RawBackend]:
-    """A recording backend on a free port for the block."""
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    backend = RawBackend(listener.getsockname()[1])
-    stopped = threading.Event()
-
-    def accept() -> None:
-        number = 0
-        while not stopped.is_set():
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            number += 1
-            threading.Thread(target=_serve_connection, args=(backend, client, number), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+def recording_backend() -> Iterator[RecordingBackend]:
+    """A :class:`RecordingBackend` on a free port for the block."""
+    recorder = RecordingBackend()
     try:
-        yield backend
+        yield recorder
     finally:
-        stopped.set()
-        listener.close()
+        recorder.backend.close()
 
 
 def send_raw(port: int, data: bytes, *, timeout: float = 5.0) -> bytes:

@@ -19,14 +19,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from granian._granian import RSGIProtocolClosed  # granian.rsgi re-exports it, but not for mypy
+
 from fastgw._core import Cached, Metrics, Reject, RequestIds, normalize_path
 from fastgw.admission import NodeAdmission, WorkerAdmission, stage_engines
 from fastgw.caching import WorkerCache, cached_response
 from fastgw.client_window import ClientGoneError, ClientWindow
 from fastgw.config.gateway_file import MappingTable
 from fastgw.config.settings import RedisSettings
-from fastgw.errors import GatewayError, IntegrationUnreachableError
-from fastgw.integrations.base import Request, Response
+from fastgw.errors import ClientDisconnectedError, GatewayError, IntegrationUnreachableError
+from fastgw.integrations.base import BODY_READ, Request, Response, declared_body_length
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.observability.metrics import Field, NodeCounter
 from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, StageLog, record_spans
@@ -199,11 +201,11 @@ class GatewayApp:
                 try:  # dot segments go before the base path mappings see the path (admit does it for one site)
                     path = normalize_path(path)
                 except ValueError:
-                    self._send_no_site(protocol, request_id, extended_id, "BAD_REQUEST")
+                    self._send_no_site(scope, protocol, request_id, extended_id, "BAD_REQUEST")
                     return
             selected = self.sites.select(scope.headers.get("host"), path)
             if selected is None:
-                self._send_no_site(protocol, request_id, extended_id, "FORBIDDEN")
+                self._send_no_site(scope, protocol, request_id, extended_id, "FORBIDDEN")
                 return
             runtime, path = selected
         method: str = scope.method
@@ -265,6 +267,8 @@ class GatewayApp:
         except GatewayError as error:
             if isinstance(error, IntegrationUnreachableError):
                 request.metric_field = UPSTREAM_ERROR
+            elif isinstance(error, ClientDisconnectedError):
+                log.info("request %s: %s", request_id, error)  # the client's doing: one quiet line
             response = self._gateway_response(runtime, error.response_type, request, error.message)
         except Exception:
             log.exception("request %s failed", request_id)
@@ -275,6 +279,8 @@ class GatewayApp:
             response = runtime.compression.apply(request, response)
         response_headers = response.headers
         add_id_headers(response_headers, runtime.api_type, request_id, request.extended_request_id)
+        if request.body_state != BODY_READ and request.body_length and not await request.discard_unread_body():
+            response_headers.append(("connection", "close"))  # part of the body is unread (issue 18, item 4)
         request.response = response
         if response.stream is None:
             protocol.response_bytes(response.status, response_headers, response.body)
@@ -408,26 +414,42 @@ class GatewayApp:
                     await window.sent(len(chunk))
         except Exception as error:  # the client went away or stalled, or the backend broke off mid-body
             stream.abort()
-            log.warning("request %s: streamed response cut short: %s", request.request_id, error)
-            if isinstance(error, ClientGoneError) and window is not None and request.scope.http_version != "2":
-                # Granian would wait forever to write to a client that reads nothing: the connection is reset.
-                window.cut()
+            # A client that went away or stalled is its own doing: one quiet line (issue 18, item 10; raising, as
+            # this once did, had Granian log an ERROR with a traceback, and ended the response no differently).
+            if isinstance(error, RSGIProtocolClosed):  # Granian's transport is closed: the client is gone
+                log.info("request %s: the client closed the connection during the response", request.request_id)
                 return
-            # Raising makes Granian drop the connection (or the HTTP/2 stream) once what is queued is written,
-            # instead of ending the chunked body cleanly: the client sees a truncated response.
-            raise
+            if isinstance(error, ClientGoneError):
+                log.info("request %s: streamed response cut short: %s", request.request_id, error)
+            elif isinstance(error, GatewayError):
+                log.warning("request %s: streamed response cut short: %s", request.request_id, error)
+            else:
+                log.exception("request %s: streamed response failed", request.request_id)
+            # The client must see a truncated response, never a clean end. Granian ends a streamed response
+            # cleanly whether the app returns or raises (a chunked one with its last chunk; one framed by the
+            # backend's Content-Length comes out short, which the client sees), so on HTTP/1 the connection is
+            # reset, which also frees a stalled client's connection (Granian would wait forever to write to a
+            # client that reads nothing). On HTTP/2 the connection carries other requests: the stream just ends.
+            if window is not None and request.scope.http_version != "2":
+                window.cut()
         finally:
             if window is not None:
                 window.close()
 
-    def _send_no_site(self, protocol: Any, request_id: str, extended_id: str, response_type: str) -> None:
+    def _send_no_site(self, scope: Any, protocol: Any, request_id: str, extended_id: str, response_type: str) -> None:
         """A request answered before any API is chosen: ``FORBIDDEN`` when no API is mapped at its host and base
-        path (REST answers 403 Forbidden, HTTP APIs 404), ``BAD_REQUEST`` when its path cannot be routed."""
+        path (REST answers 403 Forbidden, HTTP APIs 404), ``BAD_REQUEST`` when its path cannot be routed. A
+        request with a body (unread) is answered with ``Connection: close``: a client this lost gains nothing from
+        keeping the connection, and hyper closes it anyway (issue 18, item 4)."""
         responses = self._no_site_responses
         if responses is None:
-            protocol.response_bytes(404, [("content-type", "application/json")], b'{"message":"Not Found"}')
-            return
-        rendered = responses.render(response_type)
-        headers = [*rendered.headers]
-        add_id_headers(headers, responses.api_type, request_id, extended_id)
-        protocol.response_bytes(rendered.status, headers, rendered.body)
+            headers = [("content-type", "application/json")]
+            status, body = 404, b'{"message":"Not Found"}'
+        else:
+            rendered = responses.render(response_type)
+            headers = [*rendered.headers]
+            add_id_headers(headers, responses.api_type, request_id, extended_id)
+            status, body = rendered.status, rendered.body
+        if declared_body_length(scope.headers.items()) and scope.http_version != "2":
+            headers.append(("connection", "close"))
+        protocol.response_bytes(status, headers, body)

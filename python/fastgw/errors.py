@@ -127,7 +127,9 @@ class IntegrationUnreachableError(GatewayError):
 
 
 class ClientDisconnectedError(GatewayError):
-    """The client went away before its request was complete; nobody is left to answer."""
+    """The request body ended before it was complete: the client went away (nobody is left to read the answer), or
+    its chunked framing is broken (the client reads a 400). Granian reports both alike, so both answer
+    ``BAD_REQUEST_BODY``, with one INFO line: neither is the gateway's failure (issue 18, items 5 and 8)."""
 
     response_type = "BAD_REQUEST_BODY"
 

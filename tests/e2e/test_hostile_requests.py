@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import GatewayFactory, Process
-from tests.raw_backend import RawBackend, raw_backend, send_raw, status_of
+from tests.raw_backend import RecordingBackend, recording_backend, send_raw, status_of
 
 BACKEND = "http://127.0.0.1:${stageVariables.backendPort}"
 SMUGGLING = "a%20HTTP/1.1%0d%0aHost:%20evil%0d%0a%0d%0aGET%20/smuggled"
@@ -128,13 +128,13 @@ HTTP_API: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def backend() -> Iterator[RawBackend]:
-    with raw_backend() as recording:
+def backend() -> Iterator[RecordingBackend]:
+    with recording_backend() as recording:
         yield recording
 
 
 @pytest.fixture(scope="module")
-def gateways(tmp_path_factory: pytest.TempPathFactory, backend: RawBackend) -> Iterator[dict[str, Process]]:
+def gateways(tmp_path_factory: pytest.TempPathFactory, backend: RecordingBackend) -> Iterator[dict[str, Process]]:
     factory = GatewayFactory(tmp_path_factory.mktemp("hostile"))
     variables = {"backendPort": str(backend.port)}
     started = {
@@ -145,7 +145,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory, backend: RawBackend) -> I
     factory.stop_all()
 
 
-def exchange(gateway: Process, backend: RawBackend, request: bytes) -> tuple[bytes, list[bytes]]:
+def exchange(gateway: Process, backend: RecordingBackend, request: bytes) -> tuple[bytes, list[bytes]]:
     """Sends one raw request; returns the gateway's answer and the request heads the backend received for it."""
     before = len(backend.requests)
     answer = send_raw(gateway.port, request)
@@ -175,7 +175,7 @@ def get(path: str, *headers: str, host: str = "gw") -> bytes:
     ],
 )
 def test_mapped_path_values_are_encoded_into_one_request(
-    gateways: dict[str, Process], backend: RawBackend, api: str, path: str, headers: tuple[str, ...], target: str
+    gateways: dict[str, Process], backend: RecordingBackend, api: str, path: str, headers: tuple[str, ...], target: str
 ) -> None:
     """Issue 18, item 1 (critical): a decoded value mapped into the path is percent-encoded, so the backend reads
     exactly one request, whose target is the encoded value; a later client on the pooled connection gets its own
@@ -200,7 +200,7 @@ def test_mapped_path_values_are_encoded_into_one_request(
     ["/files/..%2fadmin", "/files/../admin", "/files/%2e%2e/admin", "/files/a/../../admin", "/files/%2E%2E%2Fadmin"],
 )
 def test_dot_segments_never_reach_a_backend(
-    gateways: dict[str, Process], backend: RawBackend, api: str, path: str
+    gateways: dict[str, Process], backend: RecordingBackend, api: str, path: str
 ) -> None:
     """Issue 18, item 2 (high): dot segments are removed before routing (RFC 3986 §5.2.4, as nginx and Envoy do):
     these paths are ``/admin``, which no route serves, so nothing reaches the backend (before: ``/static/../admin``)."""
@@ -210,7 +210,9 @@ def test_dot_segments_never_reach_a_backend(
 
 
 @pytest.mark.parametrize("api", ["REST", "HTTP"])
-def test_dot_segments_inside_a_route_are_resolved(gateways: dict[str, Process], backend: RawBackend, api: str) -> None:
+def test_dot_segments_inside_a_route_are_resolved(
+    gateways: dict[str, Process], backend: RecordingBackend, api: str
+) -> None:
     answer, heads = exchange(gateways[api], backend, get("/files/a/./b/../c%2e/..x"))
     assert status_of(answer) == 200, answer
     assert heads[0].split(b"\r\n")[0] == b"GET /static/a/c./..x HTTP/1.1"
@@ -222,7 +224,7 @@ def test_dot_segments_inside_a_route_are_resolved(gateways: dict[str, Process], 
 @pytest.mark.parametrize("route", [("REST", "/header"), ("REST", "/header-http"), ("HTTP", "/header")])
 @pytest.mark.parametrize("value", ["%00", "a%01b", "%1b[31m", "x%7f", "a%0d%0aX-Injected:%201"])
 def test_control_characters_in_mapped_headers_refuse_the_request(
-    gateways: dict[str, Process], backend: RawBackend, route: tuple[str, str], value: str
+    gateways: dict[str, Process], backend: RecordingBackend, route: tuple[str, str], value: str
 ) -> None:
     """Issue 18, item 6: a decoded control character (other than HTAB) would be written into a backend header:
     the request is refused with 400 (``BAD_REQUEST_PARAMETERS``) and nothing reaches the backend."""
@@ -238,7 +240,7 @@ def test_control_characters_in_mapped_headers_refuse_the_request(
 # -- item 7 and RFC 9112 §3.2: Host ----------------------------------------------------------------------------------
 
 
-def test_host_cannot_add_elements_to_forwarded(gateways: dict[str, Process], backend: RawBackend) -> None:
+def test_host_cannot_add_elements_to_forwarded(gateways: dict[str, Process], backend: RecordingBackend) -> None:
     """Issue 18, item 7: ``Host: a,for=6.6.6.6`` is a valid host name (RFC 3986 allows sub-delimiters) and is quoted
     in ``Forwarded``; ``Host: a, for=6.6.6.6`` is not a host at all and is refused."""
     answer, heads = exchange(gateways["HTTP"], backend, get("/plain", host="a,for=6.6.6.6"))
@@ -261,7 +263,7 @@ def test_host_cannot_add_elements_to_forwarded(gateways: dict[str, Process], bac
     ],
 )
 def test_missing_repeated_or_invalid_host_is_a_bad_request(
-    gateways: dict[str, Process], backend: RawBackend, api: str, request_bytes: bytes
+    gateways: dict[str, Process], backend: RecordingBackend, api: str, request_bytes: bytes
 ) -> None:
     """RFC 9112 §3.2: 400 for an HTTP/1.1 request without ``Host``, with two, or with one that is not
     ``host[:port]``; the body is fastgw's (``BAD_REQUEST``, with the request ids)."""
@@ -273,7 +275,7 @@ def test_missing_repeated_or_invalid_host_is_a_bad_request(
     assert (b"x-amzn-requestid:" if api == "REST" else b"apigw-requestid:") in answer.lower()
 
 
-def test_http_1_0_needs_no_host(gateways: dict[str, Process], backend: RawBackend) -> None:
+def test_http_1_0_needs_no_host(gateways: dict[str, Process], backend: RecordingBackend) -> None:
     answer, heads = exchange(gateways["REST"], backend, b"GET /plain HTTP/1.0\r\n\r\n")
     assert status_of(answer) == 200, answer
     assert len(heads) == 1
@@ -285,7 +287,7 @@ def test_http_1_0_needs_no_host(gateways: dict[str, Process], backend: RawBacken
 @pytest.mark.parametrize("api", ["REST", "HTTP"])
 @pytest.mark.parametrize("path", ["/files/%FF%FE", "/files/%FE%FF", "/files/caf%E9", "/files/%EF%BF%BD"])
 def test_paths_that_are_not_utf8_are_refused(
-    gateways: dict[str, Process], backend: RawBackend, api: str, path: str
+    gateways: dict[str, Process], backend: RecordingBackend, api: str, path: str
 ) -> None:
     """Issue 18, item 13: Granian decodes ``%FF%FE`` and ``%FE%FF`` alike to U+FFFD, so they would reach the same
     backend path and cache key: such a path is refused with 400 (and so is U+FFFD itself, which cannot be told
@@ -295,7 +297,7 @@ def test_paths_that_are_not_utf8_are_refused(
     assert heads == []
 
 
-def test_utf8_paths_still_pass_encoded(gateways: dict[str, Process], backend: RawBackend) -> None:
+def test_utf8_paths_still_pass_encoded(gateways: dict[str, Process], backend: RecordingBackend) -> None:
     answer, heads = exchange(gateways["REST"], backend, get("/files/caf%C3%A9"))
     assert status_of(answer) == 200, answer
     assert heads[0].split(b"\r\n")[0] == b"GET /static/caf%C3%A9 HTTP/1.1"
@@ -306,7 +308,7 @@ def test_utf8_paths_still_pass_encoded(gateways: dict[str, Process], backend: Ra
 
 @pytest.mark.parametrize(("api", "path"), [("REST", "/plain"), ("HTTP", "/plain"), ("HTTP", "/header?u=x")])
 def test_headers_named_in_connection_stop_at_the_gateway(
-    gateways: dict[str, Process], backend: RawBackend, api: str, path: str
+    gateways: dict[str, Process], backend: RecordingBackend, api: str, path: str
 ) -> None:
     answer, heads = exchange(
         gateways[api], backend, get(path, "X-Secret: 1", "Connection: keep-alive, X-Secret", "X-Kept: 2")

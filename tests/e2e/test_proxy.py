@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import GatewayFactory, Process, Reply, refusing_port
+from tests.raw_backend import RESPONSE_OK, RawBackend, RawConnection
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHORT_ID = re.compile(r"^[A-Za-z0-9+/_-]+=$")
@@ -736,6 +738,37 @@ def test_backend_closing_an_idle_connection(gateways: dict[str, Process], api: s
     time.sleep(0.3)  # the backend has closed the idle connection by now
     reply = gateway.call("POST", "/pool/after-idle-close", body=b"once")
     assert echoed(reply)["connection"] != first
+
+
+@pytest.mark.parametrize(
+    "stray",
+    [b"garbage\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!"],
+    ids=["garbage", "a whole response"],
+)
+def test_backend_bytes_on_an_idle_connection_close_it_quietly(gateway: GatewayFactory, stray: bytes) -> None:
+    """Issue 18, item 12: a backend that writes on an idle keep-alive connection (garbage, or an answer to a
+    request nobody sent) has that connection closed, never handed to the next request; no AssertionError."""
+
+    def answer_then_stray(connection: RawConnection) -> None:
+        while connection.read_head() is not None:
+            connection.send(RESPONSE_OK)
+            threading.Event().wait(0.1)
+            connection.send(stray)
+
+    raw = RawBackend(answer_then_stray)
+    try:
+        document = {"openapi": "3.0.1", "info": {"title": "stray", "version": "1"}, "paths": LIMITS_API["paths"]}
+        server = gateway.start(document, stage_variables={"backendPort": str(raw.port)})
+        first = server.call("GET", "/first")
+        assert (first.status, first.body) == (200, b"ok")
+        assert raw.connections[0].closed_by_peer.wait(5), "the gateway kept the connection the backend wrote on"
+        second = server.call("GET", "/second")
+        assert (second.status, second.body) == (200, b"ok")
+        assert len(raw.connections) == 2
+        time.sleep(0.2)
+        assert "Traceback" not in server.output() and "AssertionError" not in server.output(), server.output()
+    finally:
+        raw.close()
 
 
 # -- 7. limits -------------------------------------------------------------------------------------

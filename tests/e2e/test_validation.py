@@ -8,12 +8,15 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import re
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayFactory, Process, Reply
+from tests.conftest import GatewayFactory, Process, Reply, call, free_port
 
 BACKEND = "http://127.0.0.1:${stageVariables.backendPort}"
 PARAMETERS = [
@@ -177,3 +180,59 @@ def test_chunked_body_is_validated_and_forwarded_whole(gateway: Process) -> None
     chunks = [VALID[:5], VALID[5:20], VALID[20:]]
     assert_forwarded(post_chunked(gateway, "/all?issuer=me", chunks, PARAMS), "/echo/all", VALID)
     assert_bad_request(post_chunked(gateway, "/body", [BAD_SKU[:9], BAD_SKU[9:]], {}), "Invalid request body")
+
+
+@pytest.fixture(scope="module")
+def metered(tmp_path_factory: pytest.TempPathFactory, backend: Process) -> Iterator[tuple[Process, int]]:
+    factory = GatewayFactory(tmp_path_factory.mktemp("validation-metrics"))
+    metrics_port = free_port()
+    try:
+        gateway = factory.start(
+            API, "--metrics-port", str(metrics_port), stage_variables={"backendPort": str(backend.port)}
+        )
+        yield gateway, metrics_port
+    finally:
+        factory.stop_all()
+
+
+def requests_by_class(metrics_port: int) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for line in call(metrics_port, "GET", "/metrics").body.decode().splitlines():
+        found = re.match(r'fastgw_requests_total\{.*status_class="(\dxx)".*\} (\S+)$', line)
+        if found:
+            counts[found[1]] = counts.get(found[1], 0.0) + float(found[2])
+    return counts
+
+
+@pytest.mark.parametrize(
+    "framing, sent",
+    [
+        (b"Content-Length: %d" % len(VALID), VALID[:10]),
+        (b"Transfer-Encoding: chunked", b"%x\r\n%s\r\n" % (len(VALID), VALID) + b"10\r\nabc"),
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_truncated_body_on_a_validated_route_is_the_clients_doing(
+    metered: tuple[Process, int], framing: bytes, sent: bytes
+) -> None:
+    """Issue 18, item 8: a body cut short (the client stops sending) on a route whose body is validated is not a
+    server error: 400 for a client still there to read it, one INFO line, no traceback, no 5xx in the metrics
+    (it was a 500 with ``RSGIProtocolClosed`` from ``read_body``)."""
+    gateway, metrics_port = metered
+    since = len(gateway.output())
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(b"POST /body HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n%s\r\n\r\n" % framing)
+        sock.sendall(sent)
+        sock.shutdown(socket.SHUT_WR)  # the body ends here: the client sends nothing more, but reads the answer
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert json.loads(body) == {"message": "Invalid request body"}
+    time.sleep(0.3)
+    log = gateway.output()[since:]
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("[INFO] "), log
+    counts = requests_by_class(metrics_port)
+    assert counts.get("4xx", 0) >= 1 and counts.get("5xx", 0) == 0, counts

@@ -1,9 +1,30 @@
-"""What every integration sees and returns: the :class:`Request` in flight and a :class:`Response`."""
+"""What every integration sees and returns: the :class:`Request` in flight and a :class:`Response`.
+
+Reading the request body (Granian 2.8's RSGI body, hyper underneath) is done here and nowhere else:
+:meth:`Request.body_chunks` as it arrives, :meth:`Request.read_body` whole. A body that ends badly (the client
+went away, or its chunked framing is broken) raises :class:`ClientDisconnectedError`, answered 400 if anyone is
+left to read it; it is never taken for a whole body. Granian reports neither as an error when the body is
+iterated: it turns hyper's error into an empty chunk, so the end of a body is an empty chunk followed by nothing,
+and an empty chunk followed by another one is a body that ended badly. A chunked body with trailers looks the
+same (Granian cannot turn the trailers into data either), so a request body with trailers is refused too. On
+HTTP/2 empty DATA frames are legal anywhere, so there only the length is checked (an HTTP/2 body reaches a
+backend only with a Content-Length).
+
+A body nobody read by the time the answer goes out (a mock, a rejection, a cache hit) is read and dropped first,
+if it is small (:data:`DISCARD_BODY_LIMIT`) and arrives soon (:data:`DISCARD_BODY_SECONDS`), as nginx discards a
+body it does not need: hyper closes an HTTP/1 connection whose request body was not read, saying so
+(``Connection: close``) only when it sees that before it writes the answer's head, a race it sometimes loses, and
+then the client's next request on the connection fails. Otherwise the answer says ``Connection: close`` itself
+(:meth:`Request.discard_unread_body`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from granian._granian import RSGIProtocolClosed  # granian.rsgi re-exports it, but not for mypy
 
 from fastgw.errors import ClientDisconnectedError, RequestTooLargeError
 
@@ -11,15 +32,45 @@ if TYPE_CHECKING:
     from fastgw.integrations.upstream import BodyStream
     from fastgw.routing import CompiledRoute, StageRuntime
 
+#: An answer given before the request body was read reads and drops up to this much of it first...
+DISCARD_BODY_LIMIT: Final = 64 * 1024
+#: ... if it all arrives within this many seconds; else the answer says ``Connection: close``.
+DISCARD_BODY_SECONDS: Final = 1.0
+
+#: ``Request.body_state``: nothing of the body read yet; reading begun (or given up half way); read to its end.
+BODY_UNREAD: Final = 0
+BODY_STARTED: Final = 1
+BODY_READ: Final = 2
+_UNKNOWN: Final = -2  # the framing of a body the engine's decision did not give (a rejection, a cache hit)
+
+BODY_ENDED_BADLY: Final = "the request body ended badly: the client went away, or its chunked framing is broken"
+
+
+def declared_body_length(headers: Iterable[tuple[str, str]]) -> int | None:
+    """The request body's framing as its headers declare it, read as the engine reads it (``Forward.body_length``):
+    ``None`` (no body), ``-1`` (chunked) or its Content-Length (which wins over Transfer-Encoding there too)."""
+    content_length = None
+    chunked = False
+    for name, value in headers:
+        if name == "content-length":
+            value = value.strip()
+            content_length = int(value) if value.isdigit() else None
+        elif name == "transfer-encoding":
+            chunked = True
+    if content_length is not None:
+        return content_length
+    return -1 if chunked else None
+
 
 class Request:
     """One client request as the pipeline knows it. Cheap to build: derived values are computed on use."""
 
     __slots__ = (
+        "_body_length",
         "_header_list",
         "_query",
         "body",
-        "body_length",
+        "body_state",
         "client",
         "extended_request_id",
         "method",
@@ -73,8 +124,9 @@ class Request:
         self.route: CompiledRoute | None = None
         self.upstream_head: bytes | None = None
         """The upstream request head, when the engine wrote it (plain HTTP proxy routes)."""
-        self.body_length: int | None = None
-        """The request body's framing: ``None`` (no body), ``-1`` (chunked) or its Content-Length."""
+        self._body_length: int | None = _UNKNOWN
+        self.body_state = BODY_UNREAD
+        """How much of the body has been taken from ``protocol``: ``BODY_UNREAD``, ``BODY_STARTED``, ``BODY_READ``."""
         self.body: bytes | None = None
         """The whole request body once a stage has read it (:meth:`read_body`): later stages use this, since
         ``protocol`` can be read only once. ``None`` while unread."""
@@ -92,10 +144,24 @@ class Request:
         self.metric_field: int | None = None
         """A metrics field besides the status class: cache hit or miss, upstream unreachable."""
 
+    @property
+    def body_length(self) -> int | None:
+        """The request body's framing: ``None`` (no body), ``-1`` (chunked) or its Content-Length (set from the
+        engine's decision; read from the headers when nobody set it)."""
+        length = self._body_length
+        if length == _UNKNOWN:
+            length = self._body_length = declared_body_length(self._header_list)
+        return length
+
+    @body_length.setter
+    def body_length(self, length: int | None) -> None:
+        self._body_length = length
+
     async def read_body(self) -> bytes:
         """The whole request body, read once (RSGI allows one read) and kept in ``body``; a chunked body is
         read within the stage's body limit. Whoever reads the body after the first reader takes ``body``
-        (``protocol`` has nothing left to give)."""
+        (``protocol`` has nothing left to give). Raises :class:`ClientDisconnectedError` for a body that
+        ended badly."""
         body = self.body
         if body is not None:
             return body
@@ -103,22 +169,72 @@ class Request:
         if not length:
             body = b""
         elif length > 0:
-            body = await self.protocol()
+            self.body_state = BODY_STARTED
+            try:
+                body = await self.protocol()
+            except RSGIProtocolClosed:  # Granian's whole-body read raises this for a body that ended badly
+                raise ClientDisconnectedError(BODY_ENDED_BADLY) from None
             if len(body) < length:
-                raise ClientDisconnectedError()
+                raise ClientDisconnectedError(BODY_ENDED_BADLY)
             body = body[:length]
         else:
             limit = self.stage.limits.max_body_bytes
             parts = []
             size = 0
-            async for chunk in self.protocol:
+            async for chunk in self.body_chunks():
                 size += len(chunk)
                 if size > limit:
                     raise RequestTooLargeError()
                 parts.append(chunk)
             body = b"".join(parts)
         self.body = body
+        self.body_state = BODY_READ
         return body
+
+    async def body_chunks(self) -> AsyncIterator[bytes]:
+        """The request body's data as it arrives (never an empty chunk), read once; the iterator can be left and
+        resumed. Raises :class:`ClientDisconnectedError` when the body ends badly (see the module's docstring)."""
+        self.body_state = BODY_STARTED
+        received = 0
+        ended = False
+        try:
+            async for chunk in self.protocol:
+                if chunk:
+                    received += len(chunk)
+                    yield chunk
+                elif not ended:
+                    ended = True  # the end of the body, if nothing follows
+                elif self.scope.http_version != "2":
+                    raise ClientDisconnectedError(BODY_ENDED_BADLY)  # hyper's error (or trailers), as Granian says it
+        except RSGIProtocolClosed:
+            raise ClientDisconnectedError(BODY_ENDED_BADLY) from None
+        length = self.body_length
+        if length is not None and received < length:
+            raise ClientDisconnectedError(BODY_ENDED_BADLY)  # a Content-Length body cut short
+        self.body_state = BODY_READ
+
+    async def discard_unread_body(self) -> bool:
+        """Reads and drops a body nobody read (issue 18, item 4), so that an HTTP/1 connection can carry the
+        client's next request: up to :data:`DISCARD_BODY_LIMIT` bytes, for at most :data:`DISCARD_BODY_SECONDS`.
+        False when the body is not read to its end (too large, too slow, broken, taken half way, or a client that
+        waits for ``100 Continue``: it is not asked for a body that would be dropped): the answer must then say
+        ``Connection: close``, which hyper honours. HTTP/2 streams end on their own: nothing to do there."""
+        state = self.body_state
+        length = self.body_length
+        if state == BODY_READ or not length or self.scope.http_version == "2":
+            return True
+        if state == BODY_STARTED or length > DISCARD_BODY_LIMIT or self.header("expect") is not None:
+            return False
+        received = 0
+        try:
+            async with asyncio.timeout(DISCARD_BODY_SECONDS):
+                async for chunk in self.body_chunks():
+                    received += len(chunk)
+                    if received > DISCARD_BODY_LIMIT:
+                        return False
+        except (TimeoutError, ClientDisconnectedError):
+            return False
+        return True
 
     @property
     def client_ip(self) -> str:

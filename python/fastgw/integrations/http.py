@@ -21,14 +21,13 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Final
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastgw._core import UpstreamProtocolError, UpstreamTarget, encode_chunk
 from fastgw.config.model import DEFAULT_ROUTE, Integration
 from fastgw.errors import (
-    ClientDisconnectedError,
     GatewayError,
     IntegrationFailureError,
     IntegrationTimeoutError,
@@ -358,9 +357,7 @@ class HttpIntegration:
         # The request body: none, small (read whole, sent with the head), or large/chunked (streamed).
         body: bytes | None = request.body if body_length is not None else None
         if body is None and body_length is not None and 0 <= body_length <= BODY_BUFFER_LIMIT:
-            body = await request.protocol() if body_length else b""
-            if len(body) > body_length:
-                body = body[:body_length]
+            body = await request.read_body()
         if body_length is not None and body is None:
             upstream = await self._send_streaming(request, head, body_length)
         else:
@@ -416,10 +413,10 @@ class HttpIntegration:
         waiter = connection.start_streaming(head)
         sent = 0
         try:
-            chunks = _once(request.protocol)
+            # Raises ClientDisconnectedError for a body that ends badly: the connection is abandoned below, and
+            # the backend never sees the body end (no last chunk, nor the rest of a Content-Length).
+            chunks = request.body_chunks()
             async for chunk in chunks:
-                if not chunk:
-                    continue  # an empty chunk would end a chunked body early
                 sent += len(chunk)
                 if sent > limit:
                     connection.abandon()
@@ -436,10 +433,6 @@ class HttpIntegration:
                     break
                 await connection.write_body(encode_chunk(chunk) if chunked else chunk, self.timeout)
             else:
-                if not chunked and sent < expected_length:
-                    # The client went away mid-body: never let the backend take a partial body as whole.
-                    connection.abandon()
-                    raise ClientDisconnectedError()
                 if chunked:
                     await connection.write_body(encode_chunk(b""), self.timeout)
                 connection.body_sent()
@@ -580,12 +573,6 @@ class HttpIntegration:
             stream.abort()
             raise
         return b"".join(parts)
-
-
-async def _once(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """The chunks of a request body as an iterator that can be resumed (Granian's body starts iterating once)."""
-    async for chunk in body:
-        yield chunk
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:

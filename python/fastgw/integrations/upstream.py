@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from typing import Final, Literal
@@ -36,6 +37,8 @@ HeaderRules = Literal["REST_PROXY", "REST", "HTTP_API_PROXY"]
 DEFAULT_IDLE_REUSE_SECONDS: Final = 4.0
 #: Idle keep-alive connections kept per backend.
 DEFAULT_MAX_IDLE: Final = 256
+
+log = logging.getLogger("fastgw.upstream")
 
 
 class UpstreamResponse:
@@ -162,6 +165,9 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
+        if self._idle():
+            self._unsolicited(data)
+            return
         self.got_data = True
         try:
             progress = self._parser.feed(data)
@@ -174,9 +180,7 @@ class Connection(asyncio.Protocol):
         if done and status is not None:
             # The whole response in one read: the common case, answered without the general bookkeeping.
             assert headers is not None
-            timer, self._timer = self._timer, None
-            if timer is not None:
-                timer.cancel()
+            self._cancel_timer()
             waiter, self._waiter = self._waiter, None
             if keep_alive and not self.closed and not self.sending_body:
                 self._pool._release(self)
@@ -203,6 +207,17 @@ class Connection(asyncio.Protocol):
             self._complete()
         elif sum(map(len, self._body)) > self._buffer_limit:
             self._start_stream(b"".join(self._body))
+
+    def _idle(self) -> bool:
+        """No exchange is in progress: the connection waits in the pool (or for its next request)."""
+        return self._waiter is None and self._stream is None
+
+    def _unsolicited(self, data: bytes) -> None:
+        """Bytes on an idle connection answer no request, and must never be read as the answer to the next one:
+        the connection is closed, and so leaves the pool (issue 18, item 12)."""
+        pool = self._pool
+        log.debug("upstream %s:%s sent %d bytes on an idle connection: closed", pool.host, pool.port, len(data))
+        self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
