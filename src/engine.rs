@@ -86,6 +86,40 @@ pub struct PyCached {
     /// As `Forward.body_model`: validation comes before the cache.
     #[pyo3(get)]
     body_model: Option<Py<PyBodyValidator>>,
+    /// As `Forward.key_slot`, `plan_slot` and `deferred_throttle`: a hit is throttled and counted against the key's
+    /// quota like any request (AWS throttles before the cache and counts every request a key makes).
+    #[pyo3(get)]
+    key_slot: Option<u64>,
+    #[pyo3(get)]
+    plan_slot: Option<u64>,
+    #[pyo3(get)]
+    deferred_throttle: Option<Py<PyList>>,
+}
+
+/// The checks of an admitted request that the caller (Python) still runs, whether the cache answers it or not:
+/// the key and its plan (for the quota), the throttle levels it checks in the shared store, and the body model.
+struct Pending {
+    key_slot: Option<u64>,
+    plan_slot: Option<u64>,
+    deferred_throttle: Option<Py<PyList>>,
+    body_model: Option<Py<PyBodyValidator>>,
+}
+
+impl Pending {
+    fn new(py: Python<'_>, forwarded: &gateway_core::Forwarded<'_, '_>) -> PyResult<Self> {
+        let deferred_throttle = if forwarded.deferred_throttle.is_empty() {
+            None
+        } else {
+            let levels = forwarded.deferred_throttle.iter().map(|&(key, l)| (key, l.rate, l.burst));
+            Some(PyList::new(py, levels)?.unbind())
+        };
+        Ok(Self {
+            key_slot: forwarded.key.map(|k| k.key_slot),
+            plan_slot: forwarded.key.map(|k| k.plan_slot),
+            deferred_throttle,
+            body_model: None,
+        })
+    }
 }
 
 /// The cache key of a miss: hand it back to `Engine.cache_store` with the response.
@@ -582,8 +616,8 @@ impl PyEngine {
         let facts = RequestFacts { header_bytes: request.size, content_length: request.content_length };
         match self.0.admit(method, &encoded, facts, request.api_key) {
             Decision::Forward(forwarded) => {
+                let mut pending = Pending::new(py, &forwarded)?;
                 let found = forwarded.route;
-                let mut body_model = None;
                 if let Some(validation) = self.1.get(found.route_id as usize).and_then(Option::as_ref) {
                     let missing = validation.check.missing(&strs, query, &found.params);
                     if !missing.is_empty() {
@@ -591,9 +625,10 @@ impl PyEngine {
                         reject.message = Some(format!("Missing required request parameters: [{}]", missing.join(", ")));
                         return Ok(Py::new(py, reject)?.into_any());
                     }
-                    body_model = validation.check.body_model(&strs).map(|index| validation.models[index].clone_ref(py));
+                    pending.body_model =
+                        validation.check.body_model(&strs).map(|index| validation.models[index].clone_ref(py));
                 }
-                let lookup = self.cache_lookup(py, &found, method, query, &strs, body_model.as_ref())?;
+                let lookup = self.cache_lookup(py, &found, method, query, &strs, &pending)?;
                 let (cache_key, stale, cache_refresh) = match lookup {
                     Ok(found) => found,
                     Err(answer) => return Ok(answer),
@@ -627,26 +662,20 @@ impl PyEngine {
                     Cow::Borrowed(same) if same.len() == decoded.len() => path.clone().unbind(),
                     _ => PyString::new(py, &encoded).unbind(),
                 };
-                let deferred_throttle = if forwarded.deferred_throttle.is_empty() {
-                    None
-                } else {
-                    let levels = forwarded.deferred_throttle.iter().map(|&(key, l)| (key, l.rate, l.burst));
-                    Some(PyList::new(py, levels)?.unbind())
-                };
                 let forward = PyForward {
                     route_id: found.route_id,
                     params: params.unbind(),
                     path,
                     head,
                     body_length,
-                    key_slot: forwarded.key.map(|k| k.key_slot),
-                    plan_slot: forwarded.key.map(|k| k.plan_slot),
-                    deferred_throttle,
+                    key_slot: pending.key_slot,
+                    plan_slot: pending.plan_slot,
+                    deferred_throttle: pending.deferred_throttle,
                     trace,
                     cache_key,
                     stale,
                     cache_refresh,
-                    body_model,
+                    body_model: pending.body_model,
                 };
                 Ok(Py::new(py, forward)?.into_any())
             }
@@ -670,7 +699,7 @@ impl PyEngine {
         method: &str,
         query: &str,
         headers: &[(&str, &str)],
-        body_model: Option<&Py<PyBodyValidator>>,
+        pending: &Pending,
     ) -> PyResult<Result<CacheGoOn, Py<PyAny>>> {
         let Some(cache) = self.0.cache() else {
             return Ok(Ok((None, None, false)));
@@ -680,7 +709,7 @@ impl PyEngine {
             CacheLookup::Miss(key) => Ok((Some(Py::new(py, PyCacheKey(key))?), None, false)),
             CacheLookup::Refresh(key) => Ok((Some(Py::new(py, PyCacheKey(key))?), None, true)),
             CacheLookup::Stale { response, key, warn } => {
-                let stale = Py::new(py, cached(py, found.route_id, &response, warn, body_model)?)?;
+                let stale = Py::new(py, cached(py, found.route_id, &response, warn, pending)?)?;
                 Ok((Some(Py::new(py, PyCacheKey(key))?), Some(stale), false))
             }
             CacheLookup::Refused => {
@@ -688,7 +717,7 @@ impl PyEngine {
                 Err(Py::new(py, reject)?.into_any())
             }
             CacheLookup::Hit { response, warn } => {
-                Err(Py::new(py, cached(py, found.route_id, &response, warn, body_model)?)?.into_any())
+                Err(Py::new(py, cached(py, found.route_id, &response, warn, pending)?)?.into_any())
             }
         })
     }
@@ -700,13 +729,22 @@ fn cached(
     route_id: u32,
     response: &CachedResponse,
     warn: bool,
-    body_model: Option<&Py<PyBodyValidator>>,
+    pending: &Pending,
 ) -> PyResult<PyCached> {
     let objects = ResponseObjects::of(response)?;
     let headers = objects.header_list(py, &[])?.unbind();
     let body = objects.body.clone_ref(py);
-    let body_model = body_model.map(|model| model.clone_ref(py));
-    Ok(PyCached { route_id, status: response.status, headers, body, warn, body_model })
+    Ok(PyCached {
+        route_id,
+        status: response.status,
+        headers,
+        body,
+        warn,
+        body_model: pending.body_model.as_ref().map(|model| model.clone_ref(py)),
+        key_slot: pending.key_slot,
+        plan_slot: pending.plan_slot,
+        deferred_throttle: pending.deferred_throttle.as_ref().map(|levels| levels.clone_ref(py)),
+    })
 }
 
 /// A routed request the cache does not answer: the key to store its response under, a stale entry to answer

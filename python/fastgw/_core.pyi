@@ -94,6 +94,14 @@ class Cached:
     @property
     def body_model(self) -> BodyValidator | None:
         """As :attr:`Forward.body_model`: request validation comes before the cache."""
+    @property
+    def key_slot(self) -> int | None:
+        """As :attr:`Forward.key_slot`: a hit counts against the key's quota like any request."""
+    @property
+    def plan_slot(self) -> int | None: ...
+    @property
+    def deferred_throttle(self) -> list[tuple[int, float, int]] | None:
+        """As :attr:`Forward.deferred_throttle`: a hit is throttled in the shared store like any request."""
 
 @final
 class CacheKey:

@@ -38,7 +38,7 @@ from fastgw.config.settings import NodeSettings, RedisSettings, StageSettings, U
 from fastgw.errors import Problem
 
 if TYPE_CHECKING:
-    from fastgw._core import Engine, Forward
+    from fastgw._core import Cached, Engine, Forward
     from fastgw.config.model import ApiDefinition
     from fastgw.routing import StageRuntime
     from fastgw.usage.quota import QuotaLedger, QuotaPlan
@@ -304,9 +304,9 @@ class WorkerAdmission:
 
     # -- per request (only for routes with a quota or a deferred throttle) ----------------------------
 
-    async def check(self, engine: Engine, decision: Forward) -> str | None:
-        """The shared throttle and the quota of an admitted request: ``None`` to go on, or the gateway
-        response type (``THROTTLED``, ``QUOTA_EXCEEDED``)."""
+    async def check(self, engine: Engine, decision: Forward | Cached) -> str | None:
+        """The shared throttle and the quota of an admitted request (forwarded or answered from the cache):
+        ``None`` to go on, or the gateway response type (``THROTTLED``, ``QUOTA_EXCEEDED``)."""
         levels = decision.deferred_throttle
         if levels is not None and await self._throttled(engine, levels):
             return "THROTTLED"
@@ -335,7 +335,7 @@ class WorkerAdmission:
                 return True
             return engine.throttle_locally(levels) is not None
 
-    async def _quota_left(self, decision: Forward) -> bool:
+    async def _quota_left(self, decision: Forward | Cached) -> bool:
         from fastgw.usage.store import StoreUnavailableError
 
         assert self.ledger is not None and decision.plan_slot is not None and decision.key_slot is not None

@@ -314,22 +314,24 @@ class GatewayApp:
         decision = runtime.engine.admit(
             method, path, headers, query, client, self.proto, self.port_text, request.request_id, request.scope
         )
-        if type(decision) is Cached:
-            return await self._cached(request, runtime, decision)
         if type(decision) is Reject:
             if decision.route_id is not None:
                 request.route_id = decision.route_id
                 request.route = runtime.routes[decision.route_id]
             return self._gateway_response(runtime, decision.response_type, request, decision.message)
         request.route_id = decision.route_id
-        request.trace = decision.trace
         request.key_slot = decision.key_slot
         if self.worker_admission is not None and (
             decision.plan_slot is not None or decision.deferred_throttle is not None
         ):
+            # The shared throttle and the quota, for cache hits too: AWS throttles before the cache and counts
+            # every request a key makes (issue 18, items 14 and 15).
             refused = await self.worker_admission.check(runtime.engine, decision)
             if refused is not None:
                 return self._gateway_response(runtime, refused, request)
+        if type(decision) is Cached:
+            return await self._cached(request, runtime, decision)
+        request.trace = decision.trace
         request.path = decision.path
         request.params = decision.params
         request.upstream_head = decision.head

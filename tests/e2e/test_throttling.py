@@ -434,3 +434,75 @@ def test_secrets_from_a_file_and_the_environment(gateway: GatewayFactory, tmp_pa
             client.close()
     finally:
         redis_server.kill()
+
+
+# -- cache hits are requests too -----------------------------------------------------------------------------------
+
+
+def cached_gateway(tmp_path: Path, backend_port: int, *, stage: dict[str, Any], **top: Any) -> Path:
+    """GET /pets (a key required) proxied to the test backend, on a stage with its cache on."""
+    api = mock_api(key_required=True)
+    api["paths"]["/pets"]["get"]["x-amazon-apigateway-integration"] = {
+        "type": "http_proxy",
+        "httpMethod": "GET",
+        "uri": f"http://127.0.0.1:{backend_port}/pets",
+    }
+    path = gateway_file(tmp_path, api, apiKeys={"alice": {"value": KEY, "usagePlans": ["gold"]}}, **top)
+    document = yaml.safe_load(path.read_text())
+    cache = {"cacheClusterEnabled": True, "methodSettings": {"*/*": {"cacheTtlInSeconds": 300}}}
+    document["apis"]["pets"]["stages"]["prod"] = {**cache, **stage}
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def backend_hits(backend: Process) -> int:
+    return int(backend.call("GET", "/_stats").json()["hits"])
+
+
+def test_cache_hits_are_throttled_through_redis(
+    gateway: GatewayFactory, backend: Process, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Issue 18, item 14: with Redis the throttle is checked in Redis after the engine's call, and a cache hit
+    returned before that check, so cached GETs were never throttled (120 of 120 through, where the uncached route
+    held 20). AWS throttles before the cache."""
+    path = cached_gateway(
+        tmp_path,
+        backend.port,
+        stage={"throttling": {"rateLimit": 1, "burstLimit": 5}},
+        usagePlans={"gold": {"apiStages": [{"api": "pets", "stage": "prod"}]}},
+        redis={"url": redis_server.url, "failurePolicy": "closed", "keyPrefix": "t:"},
+    )
+    process = gateway.start(path)
+    before = backend_hits(backend)
+    results = statuses(process, 20, headers={"x-api-key": KEY})
+    assert backend_hits(backend) - before == 1  # one miss, then hits
+    assert 5 <= results.count(200) <= 7, results
+    assert results.count(429) == 20 - results.count(200)
+
+
+@pytest.mark.parametrize("store", ["state", "redis"])
+def test_cache_hits_count_against_the_quota(
+    gateway: GatewayFactory, backend: Process, tmp_path: Path, redis_server: RedisServer, store: str
+) -> None:
+    """Issue 18, item 15: a key with a 5/DAY quota got 20 of 20 cached GETs (usage recorded: 1). AWS counts every
+    request a key makes, whoever answers it."""
+    stores: dict[str, Any] = {
+        "state": {"state": {"path": "state.db"}},
+        "redis": {"redis": {"url": redis_server.url, "failurePolicy": "closed", "keyPrefix": "q:"}},
+    }
+    path = cached_gateway(
+        tmp_path,
+        backend.port,
+        stage={},
+        usagePlans={"gold": {"quota": {"limit": 5, "period": "DAY"}, "apiStages": [{"api": "pets", "stage": "prod"}]}},
+        **stores[store],
+    )
+    process = gateway.start(path)
+    before = backend_hits(backend)
+    results = statuses(process, 20, headers={"x-api-key": KEY})
+    assert results == [200] * 5 + [429] * 15
+    assert backend_hits(backend) - before == 1
+    process.stop()
+    usage = run_cli("keys", "usage", "alice", "--config", str(path))
+    assert usage.returncode == 0, usage.stderr
+    assert ": 5 requests" in usage.stdout, usage.stdout
