@@ -99,6 +99,28 @@ def test_client_send_timeout_flag_overrides_the_gateway_file(tmp_path: Path) -> 
     assert bad.returncode == 2 and "at least 1" in bad.stderr
 
 
+def test_connection_flags_override_the_gateway_file(tmp_path: Path) -> None:
+    """Issue 18, item 3: the connection cap, the header/idle timeout and HTTP/2 from the command line."""
+    from fastgw.cli import _serve_config, build_parser
+
+    (tmp_path / "gateway.yaml").write_text(
+        f"apis: {{pets: {{definition: {EXAMPLES / 'petstore.yaml'}}}}}\n"
+        "limits: {clientHeaderTimeoutSeconds: 30, maxConnections: 50}\n"
+    )
+    gateway_file = str(tmp_path / "gateway.yaml")
+    parse = build_parser().parse_args
+    config = _serve_config(parse(["serve", gateway_file]))
+    assert (config.limits.client_header_timeout, config.limits.max_connections) == (30, 50)
+    assert not config.listeners[0].http2
+    flagged = _serve_config(
+        parse(["serve", gateway_file, "--client-header-timeout", "5", "--max-connections", "7", "--http2"])
+    )
+    assert (flagged.limits.client_header_timeout, flagged.limits.max_connections) == (5, 7)
+    assert flagged.listeners[0].http2
+    bad = run_cli("serve", "--max-connections", "0", str(EXAMPLES / "petstore.yaml"))
+    assert bad.returncode == 2 and "at least 1" in bad.stderr
+
+
 def test_bench_is_a_subcommand() -> None:
     result = run_cli("bench", "--list")
     assert result.returncode == 0, result.stderr

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastgw.config.gateway_file import COMMAND_LINE, DEFAULT_HOST, DEFAULT_PORT, ApiConfig, GatewayConfig, Listener
+from fastgw.config.gateway_file import COMMAND_LINE, DEFAULT_HOST, DEFAULT_PORT, ApiConfig, GatewayConfig
 from fastgw.config.model import ApiDefinition
 from fastgw.config.secrets import API_KEYS_ENV, REDIS_URL_ENV
 from fastgw.config.settings import NodeSettings
@@ -56,6 +56,16 @@ def _api_type(text: str) -> str:
     if value not in ("REST", "HTTP"):
         raise argparse.ArgumentTypeError("must be rest or http")
     return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1, not {text!r}")
+    return number
 
 
 def _positive_seconds(text: str) -> int:
@@ -99,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         metavar="SECONDS",
         help="abort a streamed response whose client takes nothing for this long (default: 60)",
+    )
+    serve.add_argument(
+        "--client-header-timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="close a connection that sends no byte, no whole request head, or idles between requests for this long"
+        " (default: 60)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        metavar="N",
+        help="connections each worker holds at once; more wait in the listen queue (default: 10000)",
+    )
+    serve.add_argument(
+        "--http2", action="store_true", help="also serve HTTP/2 (default: HTTP/1.1 only; see README, Security)"
     )
     limits = serve.add_argument_group("throttling and API keys")
     limits.add_argument("--throttle-rate", type=float, metavar="R", help="stage default: R requests/s per route")
@@ -308,7 +334,7 @@ def _serve_config(args: argparse.Namespace) -> GatewayConfig:
         config = load_gateway_file(files[0])
         if args.port is not None or args.host is not None:
             first = config.listeners[0]
-            listener = Listener(args.host or first.host, args.port or first.port, first.tls)
+            listener = dataclasses.replace(first, host=args.host or first.host, port=args.port or first.port)
             config = dataclasses.replace(config, listeners=(listener,))
     else:
         config = config_from_cli(
@@ -321,14 +347,19 @@ def _serve_config(args: argparse.Namespace) -> GatewayConfig:
             port=args.port or DEFAULT_PORT,
             basepath=args.basepath,
         )
-    if args.max_body_bytes is not None or args.max_header_bytes is not None or args.client_send_timeout is not None:
-        limits = dataclasses.replace(
-            config.limits,
-            max_body_bytes=args.max_body_bytes or config.limits.max_body_bytes,
-            max_header_bytes=args.max_header_bytes or config.limits.max_header_bytes,
-            client_send_timeout=args.client_send_timeout or config.limits.client_send_timeout,
-        )
-        config = dataclasses.replace(config, limits=limits)
+    limit_flags = {
+        "max_body_bytes": args.max_body_bytes,
+        "max_header_bytes": args.max_header_bytes,
+        "client_send_timeout": args.client_send_timeout,
+        "client_header_timeout": args.client_header_timeout,
+        "max_connections": args.max_connections,
+    }
+    given = {name: value for name, value in limit_flags.items() if value}
+    if given:
+        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **given))
+    if args.http2:
+        listeners = tuple(dataclasses.replace(listener, http2=True) for listener in config.listeners)
+        config = dataclasses.replace(config, listeners=listeners)
     return apply_operation_flags(config, args)
 
 

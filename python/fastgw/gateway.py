@@ -11,6 +11,7 @@ gateway config file, a parsed definition or a document written in code; take its
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
 import json
 import logging
@@ -268,7 +269,7 @@ class Gateway:
         listeners = self.config.listeners
         if host is not None or port is not None:
             first = listeners[0]
-            listeners = (Listener(host or first.host, port or first.port, first.tls),)
+            listeners = (dataclasses.replace(first, host=host or first.host, port=port or first.port),)
         if len(listeners) > 1:
             ListenerProcesses(self, listeners, workers, reload).serve()
             return
@@ -346,7 +347,7 @@ class LiveGateway:
             lambda: self.app,
             self.listener,
             workers=self.workers,
-            max_header_bytes=self.current.config.limits.max_header_bytes,
+            limits=self.current.config.limits,
             on_interrupt=lambda: self.current.observability.draining.set(),
             on_reload=self.reload,
             on_started=on_started,
@@ -544,8 +545,13 @@ def _restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
     changes = []
     if old.listeners != new.listeners:
         changes.append("the listeners (host, port, TLS)")
-    if old.limits.max_header_bytes != new.limits.max_header_bytes:
-        changes.append("maxHeaderBytes")
+    for name, setting in (
+        ("maxHeaderBytes", "max_header_bytes"),
+        ("clientHeaderTimeoutSeconds", "client_header_timeout"),
+        ("maxConnections", "max_connections"),
+    ):
+        if getattr(old.limits, setting) != getattr(new.limits, setting):
+            changes.append(name)
     old_metrics, new_metrics = old.node.metrics, new.node.metrics
     if (old_metrics and (old_metrics.host, old_metrics.port)) != (new_metrics and (new_metrics.host, new_metrics.port)):
         changes.append("the metrics listener")
@@ -557,7 +563,7 @@ def serve_app(
     listener: Listener,
     *,
     workers: int = 1,
-    max_header_bytes: int = 10_240,
+    limits: Limits | None = None,
     on_interrupt: Callable[[], None] | None = None,
     on_reload: Callable[[], bool] | None = None,
     on_started: Callable[[], None] | None = None,
@@ -565,13 +571,24 @@ def serve_app(
     """Runs the app ``app()`` returns (asked again by every worker Granian starts) under Granian's RSGI interface:
     ``workers`` processes, one runtime thread each, uvloop. ``on_reload`` runs in this process on SIGHUP, before
     the workers are replaced; when it returns False they are not (without it SIGHUP replaces them with the same
-    app). ``on_started``: called once the first workers serve."""
-    from granian.constants import Interfaces, Loops
+    app). ``on_started``: called once the first workers serve.
+
+    The connection limits (issue 18, item 3): each worker holds at most ``limits.max_connections`` connections
+    (Granian's backpressure; its default, backlog / workers = 1,024, let about a thousand silent connections lock
+    everyone out), and hyper closes a connection that sends nothing, no whole head, or nothing between requests for
+    ``limits.client_header_timeout``. That timer runs only under Granian's HTTP/1-only mode: in its auto mode the
+    wait for the HTTP/2 preface has no timeout, so HTTP/2 is opt-in per listener."""
+    from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.server import Server
 
+    limits = limits or Limits()
+    max_connections = _connections_within_open_file_limit(limits.max_connections)
     # Granian's read buffer bounds the request head; the gateway checks the exact header limit itself.
-    http1 = HTTP1Settings(max_buffer_size=max(8192 + 4096, max_header_bytes + 8192))
+    http1 = HTTP1Settings(
+        max_buffer_size=max(8192 + 4096, limits.max_header_bytes + 8192),
+        header_read_timeout=int(limits.client_header_timeout * 1000),
+    )
     tls: dict[str, Any] = {}
     if listener.tls is not None:
         tls = {
@@ -589,7 +606,10 @@ def serve_app(
         loop=Loops.uvloop,
         websockets=False,
         log_access=False,
+        http=HTTPModes.auto if listener.http2 else HTTPModes.http1,
         http1_settings=http1,
+        backlog=LISTEN_BACKLOG,
+        backpressure=max_connections,
         respawn_interval=RESPAWN_INTERVAL,
         **tls,
     )
@@ -609,6 +629,41 @@ def serve_app(
         _report_started(server, on_started)
     readiness = WorkerReadiness(server, app)
     server.serve(target_loader=readiness.load, wrap_loader=False)
+
+
+LISTEN_BACKLOG = 4096
+"""Connections the kernel queues for the workers to accept (capped by ``net.core.somaxconn``; Granian's default is
+1,024)."""
+#: Open files a process keeps beside its client connections (the listener, backends, Redis, logs, the extension).
+_RESERVED_FILES = 256
+
+
+def _connections_within_open_file_limit(wanted: int) -> int:
+    """Raises this process's open-file limit to its hard limit (as nginx's ``worker_rlimit_nofile`` and Go programs
+    do; the workers inherit it), and returns the per-worker connection cap that fits in it: ``wanted``, or less with
+    a warning when each worker's connections would run out of file descriptors first (``accept`` would then fail
+    with EMFILE, and Granian would spin on it)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as error:
+            log.warning("could not raise the open-file limit from %d: %s", soft, error)
+    fits = max(1, soft - _RESERVED_FILES)
+    if wanted > fits:
+        log.warning(
+            "maxConnections %d per worker does not fit in the open-file limit (%d): %d per worker; raise the limit"
+            " (ulimit -n, LimitNOFILE=) to allow more",
+            wanted,
+            soft,
+            fits,
+        )
+        return fits
+    return wanted
 
 
 class _KeepWorkers(Exception):

@@ -98,12 +98,14 @@ def test_full_file_gives_the_model(tmp_path: Path) -> None:
           - host: 0.0.0.0
             port: 8443
             tls: {certificate: tls/cert.pem, key: tls/key.pem, keyPassword: secret}
+            http2: true
         mappings:
           - {api: pets, stage: prod, basePath: ""}
           - {api: pets, stage: dev, basePath: /pets/v1/, domainName: API.Example.com}
           - {api: orders, stage: $default, basePath: "(none)", domainName: other.example.com}
           - {api: orders, stage: $default, basePath: "orders/v1/items", domainName: null}
-        limits: {maxBodyBytes: 1024, maxHeaderBytes: 512, clientSendTimeoutSeconds: 5}
+        limits: {maxBodyBytes: 1024, maxHeaderBytes: 512, clientSendTimeoutSeconds: 5, clientHeaderTimeoutSeconds: 9,
+                 maxConnections: 300}
         """,
     )
     config = load_gateway_file(path)
@@ -139,7 +141,12 @@ def test_full_file_gives_the_model(tmp_path: Path) -> None:
         },
         listeners=(
             Listener("127.0.0.1", 8080, None),
-            Listener("0.0.0.0", 8443, Tls(str(tmp_path / "tls/cert.pem"), str(tmp_path / "tls/key.pem"), "secret")),
+            Listener(
+                "0.0.0.0",
+                8443,
+                Tls(str(tmp_path / "tls/cert.pem"), str(tmp_path / "tls/key.pem"), "secret"),
+                http2=True,
+            ),
         ),
         mappings=(
             BasePathMapping("pets", "prod", "", None, mappings.child(0)),
@@ -147,7 +154,13 @@ def test_full_file_gives_the_model(tmp_path: Path) -> None:
             BasePathMapping("orders", "$default", "", "other.example.com", mappings.child(2)),
             BasePathMapping("orders", "$default", "orders/v1/items", None, mappings.child(3)),
         ),
-        limits=Limits(max_body_bytes=1024, max_header_bytes=512, client_send_timeout=5),
+        limits=Limits(
+            max_body_bytes=1024,
+            max_header_bytes=512,
+            client_send_timeout=5,
+            client_header_timeout=9,
+            max_connections=300,
+        ),
         source=file,
     )
     assert config.listeners[1].url == "https://0.0.0.0:8443"
@@ -167,6 +180,8 @@ def test_minimal_file_gets_the_defaults(gw: Callable[[str], Path], tmp_path: Pat
     assert config.listeners[0].url == "http://127.0.0.1:8080"
     assert config.mappings == ()
     assert config.limits == Limits(max_body_bytes=10 * 1024 * 1024, max_header_bytes=10240, client_send_timeout=60)
+    assert (config.limits.client_header_timeout, config.limits.max_connections) == (60, 10_000)
+    assert config.listeners[0].http2 is False
 
 
 def test_json_file(tmp_path: Path) -> None:
@@ -436,7 +451,7 @@ ERROR_CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
     (
         "unknown-listener-key",
         "apis: {a: {definition: a.yaml}}\nlisteners: [{ssl: {}}]\n",
-        [("/listeners/0/ssl", "unknown key 'ssl' in listener (expected one of: host, port, tls)")],
+        [("/listeners/0/ssl", "unknown key 'ssl' in listener (expected one of: host, port, tls, http2)")],
     ),
     (
         "tls-files-missing",
@@ -543,12 +558,15 @@ ERROR_CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
     (
         "limits-bad",
         "apis: {a: {definition: a.yaml}}\n"
-        "limits: {maxBodyBytes: 0, maxHeaderBytes: true, maxUrlBytes: 1, clientSendTimeoutSeconds: 0.5}\n",
+        "limits: {maxBodyBytes: 0, maxHeaderBytes: true, maxUrlBytes: 1, clientSendTimeoutSeconds: 0.5,"
+        " clientHeaderTimeoutSeconds: 0, maxConnections: many}\n",
         [
             ("/limits/maxUrlBytes", "unknown key 'maxUrlBytes' in limits (did you mean 'maxHeaderBytes'?)"),
             ("/limits/maxBodyBytes", "maxBodyBytes must be at least 1, got 0"),
             ("/limits/maxHeaderBytes", "maxHeaderBytes must be an integer, got a boolean"),
             ("/limits/clientSendTimeoutSeconds", "clientSendTimeoutSeconds must be an integer, got a number"),
+            ("/limits/clientHeaderTimeoutSeconds", "clientHeaderTimeoutSeconds must be at least 1, got 0"),
+            ("/limits/maxConnections", "maxConnections must be an integer, got a string"),
         ],
     ),
     (
@@ -710,6 +728,8 @@ def test_schema_documents_every_key_the_loader_knows() -> None:
     assert defs["limits"]["properties"]["maxBodyBytes"]["default"] == Limits().max_body_bytes
     assert defs["limits"]["properties"]["maxHeaderBytes"]["default"] == Limits().max_header_bytes
     assert defs["limits"]["properties"]["clientSendTimeoutSeconds"]["default"] == Limits().client_send_timeout
+    assert defs["limits"]["properties"]["clientHeaderTimeoutSeconds"]["default"] == Limits().client_header_timeout
+    assert defs["limits"]["properties"]["maxConnections"]["default"] == Limits().max_connections
 
 
 # ---------------------------------------------------------------------------------------------------------

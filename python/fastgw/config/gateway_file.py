@@ -176,6 +176,10 @@ class Listener:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     tls: Tls | None = None
+    http2: bool = False
+    """Also serve HTTP/2 (ALPN ``h2`` with TLS, prior knowledge without). Off by default: Granian times out an
+    HTTP/1.1 connection that sends nothing (``clientHeaderTimeoutSeconds``) but not one that it has to probe for
+    the HTTP/2 preface, nor an idle HTTP/2 connection, so such connections would hold their slot for ever."""
 
     @property
     def url(self) -> str:
@@ -204,6 +208,13 @@ class Limits:
     max_header_bytes: int = 10240
     client_send_timeout: float = 60.0
     """A streamed response is cut when its client takes none of it for this long (fastgw.client_window)."""
+    client_header_timeout: float = 60.0
+    """A connection is closed when it sends no byte, does not finish a request head, or sits idle between requests
+    for this long (nginx: ``client_header_timeout`` 60 s, ``keepalive_timeout`` 75 s; hyper times all three with
+    one timer, so one setting)."""
+    max_connections: int = 10_000
+    """Connections each worker holds at once; beyond it, a worker accepts no more until one closes (connections
+    wait in the listen queue). Idle connections count: the header timeout frees them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,10 +312,16 @@ def detect_file_kind(path: str | os.PathLike[str]) -> FileKind:
 _TOP_KEYS = ("$schema", "apis", "listeners", "mappings", "limits", *NODE_SETTING_KEYS)
 _API_KEYS = ("definition", "type", "basepath", "stagePrefix", "stages")
 _STAGE_KEYS = ("variables", *STAGE_SETTING_KEYS)
-_LISTENER_KEYS = ("host", "port", "tls")
+_LISTENER_KEYS = ("host", "port", "tls", "http2")
 _TLS_KEYS = ("certificate", "key", "keyPassword")
 _MAPPING_KEYS = ("api", "stage", "basePath", "domainName")
-_LIMITS_KEYS = ("maxBodyBytes", "maxHeaderBytes", "clientSendTimeoutSeconds")
+_LIMITS_KEYS = (
+    "maxBodyBytes",
+    "maxHeaderBytes",
+    "clientSendTimeoutSeconds",
+    "clientHeaderTimeoutSeconds",
+    "maxConnections",
+)
 _API_TYPES: Mapping[str, ApiType] = {"REST": "REST", "HTTP": "HTTP"}
 _BASEPATH_MODES: Mapping[str, BasePathMode] = {"ignore": "ignore", "prepend": "prepend", "split": "split"}
 
@@ -552,7 +569,12 @@ def _read_listener(checker: _Checker, value: Any, place: Place, base_dir: str) -
     if "tls" in listener:
         tls = _read_tls(checker, listener["tls"], place.child("tls"), base_dir)
         ok &= tls is not None
-    return Listener(host, port, tls) if ok else None
+    http2 = False
+    if "http2" in listener:
+        flag = checker.boolean(listener["http2"], place.child("http2"), "http2")
+        ok &= flag is not None
+        http2 = bool(flag)
+    return Listener(host, port, tls, http2) if ok else None
 
 
 def _read_tls(checker: _Checker, value: Any, place: Place, base_dir: str) -> Tls | None:
@@ -624,7 +646,15 @@ def _read_limits(checker: _Checker, value: Any, place: Place) -> Limits:
     if "clientSendTimeoutSeconds" in limits:
         name = "clientSendTimeoutSeconds"
         send_timeout = checker.integer(limits[name], place.child(name), name, 1) or send_timeout
-    return Limits(body, header, send_timeout)
+    header_timeout = default.client_header_timeout
+    if "clientHeaderTimeoutSeconds" in limits:
+        name = "clientHeaderTimeoutSeconds"
+        header_timeout = checker.integer(limits[name], place.child(name), name, 1) or header_timeout
+    connections = default.max_connections
+    if "maxConnections" in limits:
+        name = "maxConnections"
+        connections = checker.integer(limits[name], place.child(name), name, 1) or connections
+    return Limits(body, header, send_timeout, header_timeout, connections)
 
 
 @collector_paused()
