@@ -179,6 +179,11 @@ impl PyResponseParser {
     fn is_done(&self) -> bool {
         self.inner.is_done()
     }
+
+    /// Done, and nothing came after the response: the connection may be reused.
+    fn is_reusable(&self) -> bool {
+        self.inner.is_reusable()
+    }
 }
 
 impl PyResponseParser {

@@ -462,6 +462,8 @@ pub struct ResponseParser {
     rules: HeaderRules,
     head_request: bool,
     max_head: usize,
+    /// Bytes came after the complete response.
+    trailing: bool,
 }
 
 const MAX_HEADERS: usize = 128;
@@ -469,11 +471,18 @@ const MAX_HEADERS: usize = 128;
 impl ResponseParser {
     /// `head_request`: the request was `HEAD`, so the response has no body whatever its headers say.
     pub fn new(rules: HeaderRules, head_request: bool, max_head: usize) -> Self {
-        Self { state: State::Head, buf: Vec::new(), rules, head_request, max_head }
+        Self { state: State::Head, buf: Vec::new(), rules, head_request, max_head, trailing: false }
     }
 
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// The response is complete and nothing came after it: the connection may carry the next exchange (if the
+    /// head allowed keep-alive). Bytes after a complete response mean the backend and the gateway disagree on
+    /// where it ended; the next request must never read them as its answer.
+    pub fn is_reusable(&self) -> bool {
+        self.state == State::Done && !self.trailing
     }
 
     /// The response head has been parsed (body bytes may still follow).
@@ -640,8 +649,12 @@ impl ResponseParser {
         while !input.is_empty() {
             match self.state {
                 State::Head | State::Done => {
-                    // Bytes after a complete response: the backend sent more than it framed.
-                    // The connection cannot be trusted for reuse; the caller sees `done`.
+                    // Bytes after a complete response: the backend sent more than it framed. The connection
+                    // cannot be trusted for reuse ([`ResponseParser::is_reusable`]); the caller sees `done`.
+                    self.trailing = true;
+                    if let Some(head) = &mut progress.head {
+                        head.keep_alive = false;
+                    }
                     return Ok(());
                 }
                 State::UntilClose => {
@@ -925,6 +938,26 @@ mod tests {
         assert_eq!(forwarded("1.2.3.4", "a:8080"), "for=1.2.3.4;host=\"a:8080\";proto=https");
         assert_eq!(forwarded("1.2.3.4", "a\"b\\"), "for=1.2.3.4;host=\"a\\\"b\\\\\";proto=https");
         assert_eq!(forwarded("::1", ""), "for=\"[::1]\";host=\"\";proto=https");
+    }
+
+    #[test]
+    fn bytes_after_a_complete_response_make_the_connection_unusable() {
+        let extra = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil";
+        let whole = [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".as_slice(), extra].concat();
+        let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
+        let progress = p.feed(&whole).unwrap();
+        assert_eq!((progress.body.as_slice(), progress.done), (b"ok".as_slice(), true));
+        assert!(!progress.head.unwrap().keep_alive);
+        assert!(p.is_done() && !p.is_reusable());
+        let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
+        assert!(
+            p.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok").unwrap().head.unwrap().keep_alive
+        );
+        let progress = p.feed(&[b"\r\n0\r\n\r\n".as_slice(), extra].concat()).unwrap();
+        assert!(progress.done && !p.is_reusable());
+        let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
+        p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
+        assert!(p.is_reusable());
     }
 
     #[test]

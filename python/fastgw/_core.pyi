@@ -292,6 +292,8 @@ class ResponseParser:
         """The connection closed: raises :class:`UpstreamProtocolError` if the response was cut short."""
 
     def is_done(self) -> bool: ...
+    def is_reusable(self) -> bool:
+        """Done, and nothing came after the response: the connection may carry the next exchange."""
 
 @final
 class BodyValidator:

@@ -771,6 +771,31 @@ def test_backend_bytes_on_an_idle_connection_close_it_quietly(gateway: GatewayFa
         raw.close()
 
 
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_bytes_after_a_response_in_the_same_write_close_the_connection(gateway: GatewayFactory, framing: str) -> None:
+    """Bytes that follow a complete response in the same read (a backend that answered more than it framed) leave
+    the connection untrusted: it is closed, so the next request never reads them as its answer (the parser dropped
+    them and the connection went back to the pool)."""
+    body = b"ok" if framing == "length" else b"2\r\nok\r\n0\r\n\r\n"
+    framing_header = b"Content-Length: 2" if framing == "length" else b"Transfer-Encoding: chunked"
+    evil = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!"
+
+    def answer_with_extra(connection: RawConnection) -> None:
+        while connection.read_head() is not None:
+            connection.send(b"HTTP/1.1 200 OK\r\n" + framing_header + b"\r\n\r\n" + body + evil)
+
+    raw = RawBackend(answer_with_extra)
+    try:
+        document = {"openapi": "3.0.1", "info": {"title": "extra", "version": "1"}, "paths": LIMITS_API["paths"]}
+        server = gateway.start(document, stage_variables={"backendPort": str(raw.port)})
+        for path in ("/first", "/second", "/third"):
+            reply = server.call("GET", path)
+            assert (reply.status, reply.body) == (200, b"ok"), path
+        assert len(raw.connections) == 3
+    finally:
+        raw.close()
+
+
 # -- 7. limits -------------------------------------------------------------------------------------
 
 

@@ -354,7 +354,7 @@ class Connection(asyncio.Protocol):
         keep_alive = self._head is not None and self._head[2]
         self._stream = None
         self._head = None
-        if keep_alive and self._parser.is_done() and not self.closed and not self.sending_body:
+        if keep_alive and self._parser.is_reusable() and not self.closed and not self.sending_body:
             self._pool._release(self)
         else:
             self.close()
