@@ -336,6 +336,8 @@ class GatewayApp:
         request.params = decision.params
         request.upstream_head = decision.head
         request.body_length = decision.body_length
+        if decision.body_length is None and request.scope.http_version == "2":
+            await self._read_http2_body(request)
         route = request.route = runtime.routes[decision.route_id]
         if decision.body_model is not None:  # the request validator's model (parameters were checked in admit)
             check_body(decision.body_model, await request.read_body())
@@ -374,6 +376,16 @@ class GatewayApp:
             return response
         finally:
             request.integration_seconds = time.perf_counter() - started
+
+    @staticmethod
+    async def _read_http2_body(request: Request) -> None:
+        """HTTP/2 frames a body with DATA frames, not headers: a request without ``Content-Length`` may still have
+        one. It is read whole (within the body limit) and forwarded with its length; before, it was dropped."""
+        request.body_length = -1
+        body = await request.read_body()
+        request.body_length = len(body) if body else None
+        if body:
+            request.upstream_head = None  # the engine wrote it for a request without a body
 
     async def _cached(self, request: Request, runtime: StageRuntime, cached: Cached) -> Response:
         """A cache hit. Method request validation still applies, as on AWS (it comes before the cache)."""
