@@ -21,7 +21,7 @@ import dataclasses
 import hashlib
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastgw.config.gateway_file import COMMAND_LINE, DEFAULT_HOST, DEFAULT_PORT, ApiConfig, GatewayConfig
@@ -58,25 +58,24 @@ def _api_type(text: str) -> str:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1, not {text!r}")
-    return number
+def _at_least_one(what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number, at least 1 (as the gateway file's ``limits`` take them); ``what`` names it
+    in the error."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise argparse.ArgumentTypeError(f"must be {what}, at least 1, not {text!r}")
+        return number
+
+    return parse
 
 
-def _positive_seconds(text: str) -> int:
-    """A whole number of seconds, at least 1 (as ``limits.clientSendTimeoutSeconds`` in the gateway file)."""
-    try:
-        seconds = int(text)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of seconds, at least 1, not {text!r}")
-    return seconds
+_positive_int = _at_least_one("a whole number")
+_positive_seconds = _at_least_one("a whole number of seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
