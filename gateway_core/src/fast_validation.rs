@@ -453,9 +453,15 @@ impl<'b> Scan<'b, '_> {
         if self.bytes.get(self.at) == Some(&b'-') {
             self.at += 1;
         }
+        let negative = self.at > start;
         let digits = self.digits();
         if digits == 0 || (digits > 1 && self.bytes[self.at - digits] == b'0') {
             return Err(NotSure); // no digits, or a leading zero
+        }
+        let negative_zero = negative && digits == 1 && self.bytes[self.at - 1] == b'0';
+        if digits > MAX_INTEGER_DIGITS {
+            // A magnitude serde_json may refuse as out of range (a whole body the full validator calls not JSON).
+            return Err(NotSure);
         }
         let mut fraction = false;
         if self.bytes.get(self.at) == Some(&b'.') {
@@ -468,9 +474,12 @@ impl<'b> Scan<'b, '_> {
         if let Some(b'e' | b'E') = self.bytes.get(self.at) {
             return Err(NotSure); // exponents (and their range): left to the full validator
         }
+        if negative_zero && !fraction {
+            return Err(NotSure); // serde_json reads `-0` as the float -0.0, no draft 4 integer
+        }
         let Some(node) = node else { return Ok(()) };
         let integer_only = node.types != 0 && node.types & NUMBER == 0;
-        if (integer_only && fraction) || (!fraction && digits > MAX_INTEGER_DIGITS) {
+        if integer_only && fraction {
             return Err(NotSure);
         }
         if node.minimum.is_none() && node.maximum.is_none() {
@@ -668,6 +677,23 @@ mod tests {
             // exponents, formats...).
             eprintln!("{fast_valid} of {valid} valid bodies said valid by the fast path");
             assert!(valid > 100 && fast_valid * 10 > valid, "{model}: {fast_valid} of {valid} valid bodies");
+        }
+    }
+
+    /// Found by the `fast_validator` fuzz target (issue 18): the fast path took `-0` as an integer (`serde_json` reads
+    /// the float -0.0, no draft 4 integer) and a number of 309 integer digits (`serde_json` refuses the body).
+    #[test]
+    fn numbers_serde_json_reads_otherwise_are_left_to_the_full_validator() {
+        let model = json!({"type": "object", "properties": {"n": {"type": "integer"}, "x": {}}});
+        let fast = FastValidator::compile(&model).unwrap();
+        let huge = format!("{}.5", "1".repeat(309));
+        for body in
+            [r#"{"n": -0}"#.to_owned(), format!(r#"{{"x": {huge}}}"#), format!(r#"{{"n": 1{}}}"#, "0".repeat(18))]
+        {
+            assert!(!fast.is_valid(body.as_bytes()), "{body}");
+        }
+        for body in [r#"{"n": 0}"#, r#"{"n": -1}"#, r#"{"x": -0.5}"#, r#"{"n": 123456789012345678}"#] {
+            assert!(fast.is_valid(body.as_bytes()), "{body}");
         }
     }
 

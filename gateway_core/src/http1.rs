@@ -94,6 +94,9 @@ pub enum HeadError {
     Method,
     /// The request target is not an origin-form path and query of RFC 3986 characters.
     Target,
+    /// A value the gateway writes itself is not one: the backend's `Host` (not `host[:port]`), the API id, or the
+    /// client's address, scheme, port or `Host` (with a control character).
+    Value,
 }
 
 impl std::fmt::Display for HeadError {
@@ -101,6 +104,7 @@ impl std::fmt::Display for HeadError {
         f.write_str(match self {
             Self::Method => "the upstream request method is not an HTTP token",
             Self::Target => "the upstream request target has a character outside RFC 3986",
+            Self::Value => "a value of the upstream request head (host, API id, client) is not a valid field value",
         })
     }
 }
@@ -150,6 +154,9 @@ impl<'a> RequestHeadWriter<'a> {
             out.push(b'/');
         } else if !write_target(&mut out, target) {
             error = Some(HeadError::Target);
+        }
+        if !crate::paths::is_valid_host(host) || !is_field_value(api_id) {
+            error = error.or(Some(HeadError::Value));
         }
         out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         out.extend_from_slice(host.as_bytes());
@@ -229,6 +236,9 @@ impl<'a> RequestHeadWriter<'a> {
     pub fn finish(mut self, client: &ClientInfo<'_>, body: RequestBody) -> Result<Vec<u8>, HeadError> {
         if let Some(error) = self.error {
             return Err(error);
+        }
+        if ![client.ip, client.proto, client.port, client.host].into_iter().all(is_field_value) {
+            return Err(HeadError::Value);
         }
         let forwarded_for = match self.forwarded_for.take() {
             Some(mut chain) => {
@@ -467,6 +477,8 @@ pub struct ResponseParser {
 }
 
 const MAX_HEADERS: usize = 128;
+/// The longest chunk-size or trailer line taken (with its line ending).
+const MAX_CHUNK_LINE: usize = 4096;
 
 impl ResponseParser {
     /// `head_request`: the request was `HEAD`, so the response has no body whatever its headers say.
@@ -512,6 +524,7 @@ impl ResponseParser {
                     }
                     return Ok(progress);
                 }
+                Some((_, consumed)) if consumed > self.max_head => return Err(ParseError::HeadTooLarge),
                 Some((head, consumed)) => {
                     progress.head = Some(head);
                     input = &input[consumed..];
@@ -713,13 +726,16 @@ impl ResponseParser {
     /// Takes one CRLF-terminated line, buffering a partial one in `buf` across calls.
     /// Returns the line (without CRLF) and the rest of the input.
     #[allow(clippy::type_complexity)]
+    /// The next chunk-size or trailer line (without its line ending), however the reads cut it; a line over
+    /// [`MAX_CHUNK_LINE`] bytes is [`ParseError::BadChunk`].
     fn take_line<'i>(&mut self, input: &'i [u8]) -> Result<Option<(Vec<u8>, &'i [u8])>, ParseError> {
-        match memchr::memchr(b'\n', input) {
+        let end = memchr::memchr(b'\n', input);
+        if self.buf.len() + end.unwrap_or(input.len()) > MAX_CHUNK_LINE {
+            return Err(ParseError::BadChunk);
+        }
+        match end {
             None => {
                 self.buf.extend_from_slice(input);
-                if self.buf.len() > 4096 {
-                    return Err(ParseError::BadChunk);
-                }
                 Ok(None)
             }
             Some(i) => {
@@ -897,6 +913,27 @@ mod tests {
         assert_eq!(w.finish(&client, RequestBody::Empty), Err(HeadError::Method));
     }
 
+    /// Found by the `request_head` fuzz target (issue 18): values the gateway writes itself were not checked.
+    #[test]
+    fn gateway_values_that_are_not_field_values_are_refused() {
+        let good = ClientInfo { ip: "1.2.3.4", proto: "http", port: "80", host: "h" };
+        let head = |host: &str, api_id: &str, client: &ClientInfo<'_>| {
+            RequestHeadWriter::new("GET", "/", host, HeaderRules::HttpApiProxy, api_id)
+                .finish(client, RequestBody::Empty)
+        };
+        assert!(head("b:80", "id", &good).is_ok());
+        assert_eq!(head("b\r\nx: 1", "id", &good), Err(HeadError::Value));
+        assert_eq!(head("b", "i\nd", &good), Err(HeadError::Value));
+        for client in [
+            ClientInfo { ip: "1.2.3.4\r\nx: 1", ..good },
+            ClientInfo { proto: "ht\0tp", ..good },
+            ClientInfo { port: "8\r0", ..good },
+            ClientInfo { host: "h\u{1}", ..good },
+        ] {
+            assert_eq!(head("b", "id", &client), Err(HeadError::Value));
+        }
+    }
+
     /// Issue 18, item 6: no control character but HTAB reaches a backend in a header, whoever set it.
     #[test]
     fn fields_with_control_characters_are_dropped() {
@@ -938,6 +975,22 @@ mod tests {
         assert_eq!(forwarded("1.2.3.4", "a:8080"), "for=1.2.3.4;host=\"a:8080\";proto=https");
         assert_eq!(forwarded("1.2.3.4", "a\"b\\"), "for=1.2.3.4;host=\"a\\\"b\\\\\";proto=https");
         assert_eq!(forwarded("::1", ""), "for=\"[::1]\";host=\"\";proto=https");
+    }
+
+    /// Found by the `response_parser` fuzz target (issue 18): the limits held only when the reads cut the input.
+    #[test]
+    fn limits_hold_however_the_reads_cut_the_input() {
+        let head = format!("HTTP/1.1 200 OK\r\nX-Long: {}\r\n\r\n", "a".repeat(2000));
+        let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
+        assert_eq!(p.feed(head.as_bytes()), Err(ParseError::HeadTooLarge));
+        let line =
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;{}\r\na\r\n0\r\n\r\n", "x".repeat(5000));
+        let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
+        assert_eq!(p.feed(line.as_bytes()), Err(ParseError::BadChunk));
+        let trailer =
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nx: {}\r\n\r\n", "t".repeat(5000));
+        let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
+        assert_eq!(p.feed(trailer.as_bytes()), Err(ParseError::BadChunk));
     }
 
     #[test]

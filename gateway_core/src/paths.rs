@@ -129,30 +129,39 @@ pub fn remove_dot_segments(path: &str) -> String {
 /// assert!(!is_valid_host("a, for=6.6.6.6") && !is_valid_host("a/b") && !is_valid_host("a:x") && !is_valid_host(""));
 /// ```
 pub fn is_valid_host(value: &str) -> bool {
-    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+    let (host_ok, port) = if let Some(rest) = value.strip_prefix('[') {
         let Some((literal, after)) = rest.split_once(']') else { return false };
-        let valid_literal = !literal.is_empty()
-            && literal.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'v' | b'V' | b'%'))
-            || literal.starts_with(['v', 'V']);
-        if !valid_literal {
-            return false;
-        }
-        match after {
-            "" => return true,
+        let port = match after {
+            "" => "",
             _ => match after.strip_prefix(':') {
-                Some(port) => ("[]", port),
+                Some(port) => port,
                 None => return false,
             },
-        }
+        };
+        (is_ip_literal(literal), port)
     } else {
-        match value.rsplit_once(':') {
-            Some((host, port)) => (host, port),
-            None => (value, ""),
-        }
+        let (host, port) = value.rsplit_once(':').unwrap_or((value, ""));
+        (!host.is_empty() && host.bytes().all(is_reg_name_byte), port)
     };
-    let host_ok = host == "[]"
-        || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)));
     host_ok && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// RFC 3986 `reg-name` characters: unreserved, `%` (of an escape) and sub-delimiters.
+fn is_reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
+}
+
+/// The inside of `[...]`: an IPv6 address (hex digits, `:` and a dotted IPv4 tail) or an `IPvFuture`
+/// (`v` 1*HEXDIG `.` 1*(unreserved / sub-delims / `:`)). Zone identifiers are not taken.
+fn is_ip_literal(literal: &str) -> bool {
+    if let Some(future) = literal.strip_prefix(['v', 'V']) {
+        let Some((version, address)) = future.split_once('.') else { return false };
+        return !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_hexdigit())
+            && !address.is_empty()
+            && address.bytes().all(|b| b == b':' || (b != b'%' && is_reg_name_byte(b)));
+    }
+    literal.contains(':') && literal.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
 }
 
 /// One query-string name or value decoded as Python's `unquote_plus` does: `+` is a space, `%XX` a byte, a
@@ -248,11 +257,33 @@ mod tests {
 
     #[test]
     fn hosts() {
-        for good in ["a", "a.b-c_d~e", "a:1", "a:65535", "[::1]", "[::1]:8", "[v1.x]", "x%41", "a,b=c", "a:"] {
+        for good in
+            ["a", "a.b-c_d~e", "a:1", "a:65535", "[::1]", "[::1]:8", "[v1.x]", "[vF.a:b]", "x%41", "a,b=c", "a:"]
+        {
             assert!(is_valid_host(good), "{good}");
         }
-        for bad in ["", ":80", "a b", "a, b", "a/b", "a@b", "a:80:80", "a:123456", "[::1", "[]", "[::1]x", "a\tb", "é"]
-        {
+        for bad in [
+            "",
+            ":80",
+            "a b",
+            "a, b",
+            "a/b",
+            "a@b",
+            "a:80:80",
+            "a:123456",
+            "[::1",
+            "[]",
+            "[::1]x",
+            "a\tb",
+            "é",
+            "[v, for=6.6.6.6]",
+            "[v/./v]",
+            "[v1.]",
+            "[v.x]",
+            "[1.2.3.4]",
+            "[::1%25eth0]",
+            "[v1.a%41]",
+        ] {
             assert!(!is_valid_host(bad), "{bad}");
         }
     }
