@@ -28,7 +28,7 @@ from fastgw.client_window import ClientGoneError, ClientWindow
 from fastgw.config.gateway_file import MappingTable
 from fastgw.config.settings import RedisSettings
 from fastgw.errors import ClientDisconnectedError, GatewayError, IntegrationUnreachableError
-from fastgw.integrations.base import BODY_READ, Request, Response, declared_body_length
+from fastgw.integrations.base import BODY_READ, Request, Response, check_transfer_codings, declared_body_length
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.observability.metrics import Field, NodeCounter
 from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, StageLog, record_spans
@@ -334,6 +334,8 @@ class GatewayApp:
         request.params = decision.params
         request.upstream_head = decision.head
         request.body_length = decision.body_length
+        if decision.body_length == -1:
+            check_transfer_codings(headers)  # a coding but chunked would reach the backend undeclared
         route = request.route = runtime.routes[decision.route_id]
         if decision.body_model is not None:  # the request validator's model (parameters were checked in admit)
             check_body(decision.body_model, await request.read_body())
