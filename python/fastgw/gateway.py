@@ -590,6 +590,9 @@ def serve_app(
         websockets=False,
         log_access=False,
         http1_settings=http1,
+        # A worker that dies (a crash, the OOM killer) is replaced; Granian's default stops the whole server, and every
+        # other worker's requests with it. A worker dying again within 5.5 s of its replacement still stops it.
+        respawn_failed_workers=True,
         respawn_interval=RESPAWN_INTERVAL,
         **tls,
     )
