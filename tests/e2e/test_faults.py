@@ -74,13 +74,15 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import GatewayFactory, Process, Reply, call, free_port
+from tests.e2e.test_reload import worker_pids
+from tests.e2e.test_streaming import wait_for
 from tests.raw_backend import RawBackend, RawConnection
 
 #: INTEGRATION_FAILURE (python/fastgw/responses.py): REST's 504, HTTP APIs' 500.
@@ -125,15 +127,6 @@ def quiet_since(gateway: Process, start: int, *, allowed: tuple[str, ...] = ()) 
     warnings = [line for line in lines if line.startswith("[WARNING]")]
     assert all(any(text in line for text in allowed) for line in warnings), lines
     return lines
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 # -- a backend that misbehaves on request ---------------------------------------------------------------------------
@@ -228,9 +221,11 @@ def raw() -> Iterator[RawBackend]:
 KILLABLE_BACKEND = """
 import socket, sys, time
 
-# Answers every request with the head and the first part of a body, says so, and waits to be killed.
+# Answers every request with the head and the first part of a body, says so, and keeps the connection open until it
+# is killed.
 port, total, sent = (int(arg) for arg in sys.argv[1:])
 server = socket.create_server(("127.0.0.1", port))
+held = []
 while True:
     connection, _ = server.accept()
     head = b""
@@ -244,6 +239,7 @@ while True:
         continue
     answer = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/octet-stream\\r\\nContent-Length: %d\\r\\n\\r\\n" % total
     connection.sendall(answer + b"x" * sent)
+    held.append(connection)
     print("sent", flush=True)
 """
 
@@ -304,7 +300,7 @@ def test_backend_killed_mid_response(
     try:
         connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=15)
         connection.request("GET", "/killable/download")
-        assert wait_until(lambda: "sent" in backend.output()), "the backend never answered"
+        assert wait_for(lambda: "sent" in backend.output(), 10), "the backend never answered"
         if total > 1024 * 1024:
             response = connection.getresponse()  # the head reached the client before the kill
             assert (response.status, response.getheader("content-length")) == (200, str(total))
@@ -411,7 +407,7 @@ def test_client_gone_mid_upload(gateways: dict[str, Process], raw: RawBackend, a
         sock.sendall(b"POST /raw%s HTTP/1.1\r\nHost: gw\r\nContent-Length: %d\r\n\r\n" % (path.encode(), size))
         sock.sendall(b"u" * (size // 2))
         time.sleep(0.2)  # the gateway is reading the body (or sending it on) when the client goes
-    assert wait_until(lambda: "the request body ended badly" in gateway.output()[since:])
+    assert wait_for(lambda: "the request body ended badly" in gateway.output()[since:], 10)
     reached = [c for c in raw.connections if b"POST %s " % path.encode() in c.received]
     assert len(reached) == (1 if size > 256 * 1024 else 0)  # a small body is read whole before it is sent on
     for connection in reached:
@@ -440,27 +436,13 @@ def test_client_gone_before_the_answer(gateways: dict[str, Process], raw: RawBac
 # -- the process fails or is told to stop ----------------------------------------------------------------------------
 
 
-def worker_pids(parent: int) -> list[int]:
-    """The processes whose parent is ``parent`` (Granian's workers of a ``fastgw serve``)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == parent:
-                pids.append(int(entry.name))
-    return pids
-
-
 def test_a_killed_worker_is_replaced(gateway: GatewayFactory, raw: RawBackend) -> None:
     """A worker that dies (SIGKILL here; a crash or the OOM killer alike) is replaced, and the gateway serves on.
     Granian's default is to stop the whole server when a worker exits unexpectedly: ``fastgw serve`` exited 1 and
     every other worker's requests went with it (found by this file; WorkerReadiness already said a crashed worker
     was replaced)."""
     process = gateway.start(greedy_api("REST", {"raw": (raw.port, TIMEOUT_MS)}))
-    assert wait_until(lambda: len(worker_pids(process.process.pid)) == 1)
+    assert wait_for(lambda: len(worker_pids(process.process.pid)) == 1, 10)
     (worker,) = worker_pids(process.process.pid)
     os.kill(worker, signal.SIGKILL)
 
@@ -470,7 +452,7 @@ def test_a_killed_worker_is_replaced(gateway: GatewayFactory, raw: RawBackend) -
         except OSError:
             return False  # nobody listens until the replacement binds (one worker, SO_REUSEPORT sockets)
 
-    assert wait_until(answers, timeout=20), process.output()
+    assert wait_for(answers, 20), process.output()
     assert process.process.poll() is None, process.output()
     (replacement,) = worker_pids(process.process.pid)
     assert replacement != worker
