@@ -59,6 +59,8 @@ fn classify_request_header(name: &str, rules: HeaderRules) -> RequestHeader {
             RequestHeader::Drop
         }
         "forwarded" if rules == HeaderRules::HttpApiProxy => RequestHeader::Drop,
+        // The gateway writes its own: a client's must not come first, where a backend reading one value finds it.
+        "x-amzn-apigateway-api-id" if rules != HeaderRules::HttpApiProxy => RequestHeader::Drop,
         "user-agent" => RequestHeader::UserAgent,
         "accept" => RequestHeader::Accept,
         _ => RequestHeader::Keep,

@@ -28,7 +28,7 @@ from fastgw.client_window import ClientGoneError, ClientWindow
 from fastgw.config.gateway_file import MappingTable
 from fastgw.config.settings import RedisSettings
 from fastgw.errors import ClientDisconnectedError, GatewayError, IntegrationUnreachableError
-from fastgw.integrations.base import BODY_READ, Request, Response, declared_body_length
+from fastgw.integrations.base import BODY_READ, Request, Response, check_transfer_codings, declared_body_length
 from fastgw.integrations.upstream import UpstreamPools
 from fastgw.observability.metrics import Field, NodeCounter
 from fastgw.observability.node import RESPONSE_TYPE_FIELDS, NodeObservability, StageLog, record_spans
@@ -338,6 +338,8 @@ class GatewayApp:
         request.body_length = decision.body_length
         if decision.body_length is None and request.scope.http_version == "2":
             await self._read_http2_body(request)
+        elif decision.body_length == -1:
+            check_transfer_codings(headers)  # a coding but chunked would reach the backend undeclared
         route = request.route = runtime.routes[decision.route_id]
         if decision.body_model is not None:  # the request validator's model (parameters were checked in admit)
             check_body(decision.body_model, await request.read_body())

@@ -134,6 +134,13 @@ class ClientDisconnectedError(GatewayError):
     response_type = "BAD_REQUEST_BODY"
 
 
+class UnsupportedTransferCodingError(GatewayError):
+    """A request body with a transfer coding the gateway cannot forward (anything but ``chunked``): RFC 9112 §6.1's
+    501, before any of the body goes anywhere (see :func:`fastgw.integrations.base.check_transfer_codings`)."""
+
+    response_type = "NOT_IMPLEMENTED"
+
+
 class RequestTooLargeError(GatewayError):
     response_type = "REQUEST_TOO_LARGE"
 

@@ -610,6 +610,9 @@ def serve_app(
         http1_settings=http1,
         backlog=LISTEN_BACKLOG,
         backpressure=max_connections,
+        # A worker that dies (a crash, the OOM killer) is replaced; Granian's default stops the whole server, and every
+        # other worker's requests with it. A worker dying again within 5.5 s of its replacement still stops it.
+        respawn_failed_workers=True,
         respawn_interval=RESPAWN_INTERVAL,
         **tls,
     )

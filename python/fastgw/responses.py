@@ -72,6 +72,8 @@ REST_DEFAULTS: Final[dict[str, DefaultResponse]] = {
     # Not an AWS type: a request that cannot be routed as sent (two Hosts, a path whose decoding lost bytes, a
     # malformed chunked body). AWS's front end answers such requests before any API; fastgw's body. UNVERIFIED.
     "BAD_REQUEST": DefaultResponse(400, "Bad Request", "BadRequestException"),
+    # Not an AWS type: a request body with a transfer coding other than chunked (RFC 9112 §6.1 says 501). UNVERIFIED.
+    "NOT_IMPLEMENTED": DefaultResponse(501, "Not Implemented", None),
 }
 
 #: HTTP API fixed responses (reference §2.3): AWS's reason phrases, never customisable.
@@ -94,6 +96,7 @@ HTTP_DEFAULTS: Final[dict[str, DefaultResponse]] = {
     "BAD_REQUEST_PARAMETERS": DefaultResponse(400, "Bad Request"),
     "BAD_REQUEST_BODY": DefaultResponse(400, "Bad Request"),
     "BAD_REQUEST": DefaultResponse(400, "Bad Request"),
+    "NOT_IMPLEMENTED": DefaultResponse(501, "Not Implemented"),  # UNVERIFIED
     "UNSUPPORTED_MEDIA_TYPE": DefaultResponse(415, "Unsupported Media Type"),
 }
 
@@ -102,7 +105,7 @@ HTTP_DEFAULTS: Final[dict[str, DefaultResponse]] = {
 #: DEFAULT_4XX customisation changes it), and fastgw's own non-AWS types, which AWS answers before any API is
 #: chosen (unknown stage, oversized headers).
 NOT_CUSTOMISABLE: Final = frozenset(
-    {"REQUEST_TOO_LARGE", "FORBIDDEN", "REQUEST_HEADER_FIELDS_TOO_LARGE", "BAD_REQUEST"}
+    {"REQUEST_TOO_LARGE", "FORBIDDEN", "REQUEST_HEADER_FIELDS_TOO_LARGE", "BAD_REQUEST", "NOT_IMPLEMENTED"}
 )
 
 #: The template AWS uses when a customisation has none (reference §2.1).

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from granian._granian import RSGIProtocolClosed  # granian.rsgi re-exports it, but not for mypy
 
-from fastgw.errors import ClientDisconnectedError, RequestTooLargeError
+from fastgw.errors import ClientDisconnectedError, RequestTooLargeError, UnsupportedTransferCodingError
 
 if TYPE_CHECKING:
     from fastgw.integrations.upstream import BodyStream
@@ -60,6 +60,22 @@ def declared_body_length(headers: Iterable[tuple[str, str]]) -> int | None:
     if content_length is not None:
         return content_length
     return -1 if chunked else None
+
+
+#: The transfer codings a forwarded body may declare: hyper decodes ``chunked``, and ``identity`` changes nothing.
+FORWARDABLE_CODINGS: Final = frozenset(("chunked", "identity"))
+
+
+def check_transfer_codings(headers: Iterable[tuple[str, str]]) -> None:
+    """Refuses a chunked body that declares another transfer coding (``Transfer-Encoding: gzip, chunked``): hyper
+    decodes only ``chunked``, so the body would reach the backend still gzip-coded, framed as if it were not. RFC
+    9112 §6.1: a server answers a transfer coding it does not understand with 501. Called for chunked bodies only
+    (a Content-Length body has no transfer coding: hyper refuses one whose last coding is not ``chunked``)."""
+    for name, value in headers:
+        if name == "transfer-encoding":
+            for coding in value.split(","):
+                if coding.strip().lower() not in FORWARDABLE_CODINGS:
+                    raise UnsupportedTransferCodingError(f"transfer coding {coding.strip()!r} cannot be forwarded")
 
 
 class Request:

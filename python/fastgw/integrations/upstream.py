@@ -37,6 +37,9 @@ HeaderRules = Literal["REST_PROXY", "REST", "HTTP_API_PROXY"]
 DEFAULT_IDLE_REUSE_SECONDS: Final = 4.0
 #: Idle keep-alive connections kept per backend.
 DEFAULT_MAX_IDLE: Final = 256
+#: ``ResponseParser.feed``'s progress: status, headers, content length and keep-alive (set the first time only), the
+#: body bytes that came, and whether the response is done.
+Progress = tuple[int | None, list[tuple[str, str]] | None, int | None, bool | None, bytes, bool]
 
 log = logging.getLogger("fastgw.upstream")
 
@@ -169,11 +172,7 @@ class Connection(asyncio.Protocol):
             self._unsolicited(data)
             return
         self.got_data = True
-        try:
-            progress = self._parser.feed(data)
-        except UpstreamProtocolError as error:
-            self._fail(error)
-            return
+        progress = self._feed(data)
         if progress is None:
             return
         status, headers, content_length, keep_alive, body, done = progress
@@ -207,6 +206,21 @@ class Connection(asyncio.Protocol):
             self._complete()
         elif sum(map(len, self._body)) > self._buffer_limit:
             self._start_stream(b"".join(self._body))
+
+    def _feed(self, data: bytes) -> Progress | None:
+        """What the parser made of ``data``: ``None`` when there is nothing to act on, because it needs more, or
+        because the exchange failed here: the bytes are not HTTP/1.1, or they switch protocols. Only a 101 has a
+        status under 200 here (the parser skips 100 and 103), and the gateway never asks for one (it drops the
+        client's ``Upgrade``): passed on, it left the client's connection with nothing to say (issue 18, faults)."""
+        try:
+            progress = self._parser.feed(data)
+        except UpstreamProtocolError as error:
+            self._fail(error)
+            return None
+        if progress is not None and progress[0] is not None and progress[0] < 200:
+            self._fail(UpstreamProtocolError(f"the backend answered {progress[0]} to a request that asked no upgrade"))
+            return None
+        return progress
 
     def _idle(self) -> bool:
         """No exchange is in progress: the connection waits in the pool (or for its next request)."""
