@@ -1,5 +1,5 @@
 """The soak (`fastgw bench --soak`, issue 18, "Soak"): its pieces read what they must, its checks fail when they
-must, and a one-minute soak of a real gateway (nginx and a slow backend behind it, wrk and leaving clients in
+must, and a one-minute soak of a real gateway (nginx and a Granian backend behind it, wrk and leaving clients in
 front) passes them, while a soak whose gateway answers 5xx fails."""
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ def test_the_soak_gateway_file_loads_without_warnings(tmp_path: Path) -> None:
     from fastgw.gateway import Gateway
 
     path = soakmix.gateway_file(
-        tmp_path, host="127.0.0.1", port=18000, metrics_port=18001, backend_port=18002, slow_port=18003
+        tmp_path, host="127.0.0.1", port=18000, metrics_port=18001, backend_port=18002, granian_port=18003
     )
     gateway = Gateway.from_config(_serve_config(build_parser().parse_args(["serve", str(path)])))
     assert gateway.warnings == []
     routes = {name: len(runtime.routes) for name, runtime in gateway.stages.items()}
-    assert routes == {("soak", "prod"): 8, ("soakhttp", "prod"): 1}
+    assert routes == {("soak", "prod"): 9, ("soakhttp", "prod"): 1}
 
 
 def test_the_mix_reaches_every_part_and_its_script_names_every_request() -> None:
@@ -75,6 +75,10 @@ fastgw_throttled_requests_total{api="soak",method="GET",route="GET /keyed/{id}",
 # HELP fastgw_upstream_errors_total Upstream errors.
 # TYPE fastgw_upstream_errors_total counter
 fastgw_upstream_errors_total{api="soak",kind="timeout",method="GET",route="GET /slow/{id}",stage="prod"} 3.0
+# HELP fastgw_requests_in_flight Requests being processed.
+# TYPE fastgw_requests_in_flight gauge
+fastgw_requests_in_flight{api="soak",stage="prod"} 1.0
+fastgw_requests_in_flight{api="soakhttp",stage="prod"} 0.0
 """
 
 
@@ -84,6 +88,7 @@ def test_the_gateways_metrics_are_read_by_route_and_class() -> None:
     assert metrics["requests_by_class"] == {"2xx": 14, "5xx": 3}
     assert (metrics["cache_hits"], metrics["cache_misses"], metrics["throttled"]) == (5, 2, 9)
     assert metrics["upstream_errors"] == {"timeout": 3}
+    assert (metrics["in_flight"], metrics["access_log_dropped"]) == (1, 0)
 
 
 def test_the_log_scan_finds_tracebacks_errors_and_panics_and_groups_the_rest() -> None:
@@ -138,7 +143,7 @@ def passing() -> Soak:
         stretches=[stretch({200: 800, 400: 50, 403: 40, 404: 20, 429: 90})],
         memory=curve([80.0] * 121),
         leaving={"done": {"answer never read": 5}, "statuses": {"200": 1}, "errors": {}},
-        metrics=soak.read_metrics(METRICS.replace("} 3.0", "} 0.0")),
+        metrics=soak.read_metrics(METRICS.replace("} 3.0", "} 0.0").replace("} 1.0", "} 0.0")),
         log={"bad_lines": 0},
     )
 
@@ -152,8 +157,10 @@ def test_the_checks_pass_a_clean_run_and_fail_each_fault() -> None:
     with_5xx = passing()
     with_5xx.stretches.append(stretch({502: 1}))
     assert failed(with_5xx) == {"no 5xx answered", "only the mix's statuses"}
-    counted = replace(passing(), metrics=soak.read_metrics(METRICS))
+    counted = replace(passing(), metrics=soak.read_metrics(METRICS.replace("} 1.0", "} 0.0")))
     assert failed(counted) == {"no 5xx counted by the gateway"}
+    stuck = replace(passing(), metrics=soak.read_metrics(METRICS.replace("} 3.0", "} 0.0")))
+    assert failed(stuck) == {"nothing left in flight once the load stopped"}
     leaving_5xx = replace(passing(), leaving={"statuses": {"500": 1}})
     assert failed(leaving_5xx) == {"no 5xx answered"}
     growing = replace(passing(), memory=curve([80.0 + index * 0.25 for index in range(121)]))
@@ -204,7 +211,7 @@ def test_a_one_minute_soak_of_a_real_gateway_passes(tmp_path: Path) -> None:
 def test_a_soak_whose_gateway_answers_5xx_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The slow route's timeout cut below the slow backend's delay: the gateway answers its 504s, and the soak
     sees them in what the clients got and in the gateway's own count, keeps a few, and fails."""
-    monkeypatch.setattr(soakmix, "SLOW_TIMEOUT_MS", 100)  # the slow backend answers after 250 ms
+    monkeypatch.setattr(soakmix, "SLOW_TIMEOUT_MS", 100)  # the Granian backend answers /slow after 250 ms
     settings = Settings(seconds=12, warmup=Settings.default_warmup(12))
     run = soak.run(settings, env(), progress=lambda line: None)
     assert run.statuses()[504] > 0

@@ -111,14 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--soak MINUTES: one fastgw worker (pinned to --gateway-cpu) under full load (wrk -c64, --connections) of "
         "mixed traffic for MINUTES: proxied GETs and POSTs, bodies over 256 KiB both ways, cache hits and misses, "
         "a mock, an API key with a throttled usage plan, a validated route with invalid bodies, no-route 403s and "
-        "404s, a slow backend, clients that leave mid-request. It checks: no 5xx (the backends never answer one), "
-        "no status outside the mix's, no socket errors, the worker up throughout, its RSS at the end within 10%% "
-        "of its level after warm-up, no traceback, ERROR or panic in the gateway's log. Writes results.md, "
-        "results.json and memory.png to --out (default benches/results/soak-<UTC timestamp>/); runs nothing else.",
+        "404s, a slow backend, clients that leave mid-download, mid-upload and mid-body. It checks: no 5xx (the "
+        "backends never answer one), no status outside the mix's, no socket errors, the worker up throughout, its "
+        "RSS at the end within 10% of its level after warm-up, no traceback, ERROR or panic in the gateway's log "
+        "(exit 1 if a check fails). Writes results.md, results.json and memory.png to --out (default "
+        "benches/results/soak-<UTC timestamp>/); runs nothing else.",
     )
     soak.add_argument("--soak", type=float, metavar="MINUTES", help="run the soak for MINUTES (warm-up included)")
     soak.add_argument(
-        "--soak-seconds", type=int, metavar="SECONDS", help="the soak's length in seconds instead (CI runs 60)"
+        "--soak-seconds", type=int, metavar="SECONDS", help="the soak's length in seconds instead (at least 10)"
     )
     soak.add_argument(
         "--soak-warmup",

@@ -2,11 +2,11 @@
 checks that it served all of it as it should, with its memory flat and its log clean (issue 18, "Soak").
 
 What runs where, as in the suite (benches/load/README.md): `fastgw serve` with one worker pinned to the gateway
-CPU; on the load CPU, the suite's nginx backend, a slow backend (a Granian app that answers after
-soakmix.SLOW_SECONDS), wrk (`-t1 -c64`, the soakmix Lua script drawing every request from the mix and counting
-every answer by status) and this process, whose thread of "leaving clients" (:class:`LeavingClients`) opens a
-connection five times a second and goes away in the middle of a download, of an upload (`Content-Length` and
-chunked), of a validated body, or before a slow answer.
+CPU; on the load CPU, the suite's nginx backend, a Granian backend (a slow route and a long stream), wrk
+(`-t1 -c64`, the soakmix Lua script drawing every request from the mix and counting every answer by status)
+and this process, whose thread of "leaving clients" (:class:`LeavingClients`) opens a
+connection five times a second and goes away in the middle of a download (one already sent, one still
+streaming), of an upload (`Content-Length` and chunked), of a validated body, or before a slow answer.
 
 wrk runs in consecutive stretches (`Settings.stretch`, 5-30 s) so that the report has a curve of throughput and
 answers over time beside the worker's memory, sampled every `Settings.sample_interval` seconds
@@ -15,7 +15,8 @@ answers over time beside the worker's memory, sampled every `Settings.sample_int
 read through.
 
 The checks, every one of which must pass (exit 1 otherwise): no 5xx (the backends only answer 200: every 5xx
-is the gateway's), by what the clients saw and by the gateway's metrics; no status outside the mix's expected
+is the gateway's), by what the clients saw and by the gateway's metrics; nothing in flight once the load has
+stopped (a request never finished, or never counted out); no status outside the mix's expected
 ones, and every one of them seen, cache hits and misses, throttled requests; no socket errors; the worker alive
 and the same process throughout; its RSS at the end (the median of the last `window` seconds) within 10% of its
 level after warm-up (the median of the first `window` seconds after `warmup`); no traceback, ERROR or
@@ -50,6 +51,7 @@ RSS_TOLERANCE = 0.10  # the worker's RSS at the end within 10% of its level afte
 LEAVE_INTERVAL = 0.2  # seconds between two leaving clients
 WRK_TIMEOUT = 10  # seconds: wrk counts a request unanswered this long as a timeout (its default, 2 s, is tight)
 SOCKET_TIMEOUT = 10.0  # every socket the leaving clients open
+SETTLE = 2.0  # seconds between the end of the load and reading the metrics: the last slow answers come in
 
 Progress = Callable[[str], None]
 
@@ -200,10 +202,11 @@ def _status_of(head: bytes) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _leave_download(port: int) -> int | None:
-    """GET the 1 MiB body, read 64 KiB of it, then reset the connection (SO_LINGER 0: an RST, not a FIN)."""
+def _leave_download(port: int, path: str = LARGE_PATH) -> int | None:
+    """GET `path`, read 64 KiB of its body, then reset the connection (SO_LINGER 0: an RST, not a FIN). The 1 MiB
+    of LARGE_PATH fits in the kernel's buffers: the gateway has sent it all when the client leaves."""
     with contextlib.closing(_connect(port)) as sock:
-        sock.sendall(f"GET {LARGE_PATH} HTTP/1.1\r\nHost: soak\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: soak\r\n\r\n".encode())
         received = b""
         while len(received) < 64 * 1024:
             data = sock.recv(65536)
@@ -212,6 +215,12 @@ def _leave_download(port: int) -> int | None:
             received += data
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         return _status_of(received)
+
+
+def _leave_stream(port: int) -> int | None:
+    """`_leave_download` of the 16 MiB stream: the gateway is still sending (held by its client window) when the
+    client resets the connection, and must stop the stream from the backend."""
+    return _leave_download(port, "/stream/1")
 
 
 def _leave_upload(port: int) -> int | None:
@@ -259,7 +268,8 @@ def _leave_unread(port: int) -> int | None:
 
 
 LEAVES: dict[str, Callable[[int], int | None]] = {
-    "download cut (RST after 64 KiB of 1 MiB)": _leave_download,
+    "download reset after 64 KiB of 1 MiB (all sent)": _leave_download,
+    "streamed download reset after 64 KiB of 16 MiB": _leave_stream,
     "upload cut (64 KiB of 1 MiB)": _leave_upload,
     "chunked upload cut (no last chunk)": _leave_chunked,
     "validated body cut (20 of 200 bytes)": _leave_validated,
@@ -318,7 +328,7 @@ class LeavingClients:
 
 def read_metrics(text: str) -> dict[str, Any]:
     """From a /metrics scrape: requests by route and status class, cache hits and misses, throttled and
-    quota-rejected requests, upstream errors by kind."""
+    quota-rejected requests, upstream errors by kind, requests in flight, access-log lines dropped."""
     from prometheus_client.parser import text_string_to_metric_families
 
     by_route: dict[str, dict[str, int]] = {}
@@ -341,6 +351,8 @@ def read_metrics(text: str) -> dict[str, Any]:
                 totals[sample.name.removeprefix("fastgw_").removesuffix("_total")] += value
             elif sample.name == "fastgw_upstream_errors_total":
                 upstream[sample.labels.get("kind", "?")] += value
+            elif sample.name in ("fastgw_requests_in_flight", "fastgw_access_log_dropped_total"):
+                totals[sample.name.removeprefix("fastgw_").removesuffix("_total")] += value
     classes_total: Counter[str] = Counter()
     for classes in by_route.values():
         classes_total.update(classes)
@@ -352,6 +364,8 @@ def read_metrics(text: str) -> dict[str, Any]:
         "throttled": totals["throttled_requests"],
         "quota_rejected": totals["quota_rejected_requests"],
         "upstream_errors": dict(upstream),
+        "in_flight": totals["requests_in_flight"],
+        "access_log_dropped": totals["access_log_dropped"],
     }
 
 
@@ -461,6 +475,8 @@ class Soak:
                 ("cache hits, misses and throttling seen", not thin,
                  ", ".join(f"{name} {count:,}" for name, count in exercised.items()))
             )  # fmt: skip
+            in_flight = self.metrics["in_flight"]
+            checks.append(("nothing left in flight once the load stopped", in_flight == 0, f"{in_flight} in flight"))
         else:
             checks.append(("the gateway's metrics read", False, self.metrics_error or "not read"))
         checks += [
@@ -503,15 +519,16 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
-def _start_slow_backend(root: Path, env: Environment, load_cpu: str) -> tuple[Process, int]:
-    workdir = root / "slow-backend"
+def _start_granian_backend(root: Path, env: Environment, load_cpu: str) -> tuple[Process, int]:
+    """peers/soak_backend.py (the slow route and the long stream) pinned to `load_cpu`, once it answers."""
+    workdir = root / "granian-backend"
     workdir.mkdir()
     port = free_port()
     # granian_argv is the suite's Granian command line (one worker, one runtime thread, uvloop).
     target = Target(port=port, backend_port=0, scenario=PROXY, workdir=workdir, env=env)
-    argv = pinned(load_cpu, granian_argv(target, "slow_backend:app"))
+    argv = pinned(load_cpu, granian_argv(target, "soak_backend:app"))
     environment = {**os.environ, "BENCH_DELAY": str(soakmix.SLOW_SECONDS)}
-    process = Process("slow backend", argv, log_path=workdir / "output.log", env=environment, cwd=workdir)
+    process = Process("granian backend", argv, log_path=workdir / "output.log", env=environment, cwd=workdir)
     try:
         wait_ready(process, port, "/ready", soakmix.READY_BODY, timeout=30)
     except BaseException:
@@ -532,18 +549,21 @@ def run(settings: Settings, env: Environment, progress: Progress) -> Soak:
         started.append(backend_process)
         soak.commands["backend"] = backend.command
         soak.configs["backend nginx.conf"] = backend.config
-        slow_process, slow_port = _start_slow_backend(root, env, settings.load_cpu)
-        started.append(slow_process)
-        soak.commands["slow backend"] = slow_process.argv
-        progress(
-            f"backends: nginx on {HOST}:{backend.port}, slow backend on {HOST}:{slow_port}, CPU {settings.load_cpu}"
-        )
+        granian_process, granian_port = _start_granian_backend(root, env, settings.load_cpu)
+        started.append(granian_process)
+        soak.commands["granian backend"] = granian_process.argv
+        progress(f"backends: nginx on {HOST}:{backend.port}, Granian on {HOST}:{granian_port}, CPU {settings.load_cpu}")
 
         workdir = root / "gateway"
         workdir.mkdir()
         port, metrics_port = free_port(), free_port()
         config = soakmix.gateway_file(
-            workdir, host=HOST, port=port, metrics_port=metrics_port, backend_port=backend.port, slow_port=slow_port
+            workdir,
+            host=HOST,
+            port=port,
+            metrics_port=metrics_port,
+            backend_port=backend.port,
+            granian_port=granian_port,
         )
         for path in sorted(workdir.iterdir()):
             soak.configs[path.name] = path.read_text()
@@ -560,6 +580,7 @@ def run(settings: Settings, env: Environment, progress: Progress) -> Soak:
         script = root / "soak.lua"
         script.write_text(soakmix.lua_script())
         _load(soak, gateway, backend.pid, f"http://{HOST}:{port}", script, progress)
+        time.sleep(SETTLE)
         try:
             status, body = http_get(metrics_port, "/metrics", timeout=10)
             soak.metrics = read_metrics(body.decode())

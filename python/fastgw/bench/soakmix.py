@@ -7,10 +7,12 @@ The gateway (`gateway_file`) serves two APIs on one listener:
   `POST /pets`; `GET /cached/{id}` with the stage cache on (the id in the cache key, a short TTL over a bounded
   set of ids, so that entries expire and are fetched again: hits and misses all along); a mock `GET /mock`
   (mapping templates); `GET /keyed/{id}` behind an API key in a usage plan whose throttle the load exceeds
-  (429s) and whose quota it never reaches (the quota store is still taken from on every request);
-  `POST /validated` with a request validator and a body model; `GET /slow/{id}` proxied to a backend that
-  answers after SLOW_SECONDS (well within the route's timeout); `ANY /large`, bodies over 256 KiB streamed
-  both ways (the suite's backend answers 1 MiB once it has read the whole request);
+  (429s) and whose quota counts every request but is never reached; `POST /validated` with a request
+  validator and a body model; `ANY /large`, bodies over 256 KiB streamed both ways (the suite's nginx backend
+  answers 1 MiB once it has read the whole request). Two routes go to the second backend, a Granian app
+  (peers/soak_backend.py): `GET /slow/{id}`, answered after SLOW_SECONDS (well within the route's timeout),
+  and `GET /stream/{id}`, 16 MiB streamed, for the clients that leave in the middle of a download (it is not
+  in the mix: wrk reads every body whole);
 - an HTTP API under `/http` (`http_definition`): a proxied route with a parameter mapping; anything else there
   is its 404.
 
@@ -32,7 +34,7 @@ import yaml
 
 from fastgw.bench.scenarios import API_KEY, BODY, LARGE_PATH
 
-SLOW_SECONDS = 0.25  # the slow backend's delay before it answers
+SLOW_SECONDS = 0.25  # the Granian backend's delay before it answers /slow/{id}
 SLOW_TIMEOUT_MS = 5000  # the slow route's integration timeout: 20 times the delay
 CACHE_TTL = 5  # seconds; with CACHE_IDS ids the load both hits and misses the cache all along
 CACHE_IDS = 400
@@ -158,7 +160,8 @@ def rest_definition() -> dict[str, Any]:
             "/mock": {"get": mock},
             "/keyed/{id}": {"get": keyed},
             "/validated": {"post": validated},
-            "/slow/{id}": {"get": _proxy("get", "/slow/{id}", port_variable="slowPort", timeout_ms=SLOW_TIMEOUT_MS)},
+            "/slow/{id}": {"get": _proxy("get", "/slow/{id}", port_variable="granianPort", timeout_ms=SLOW_TIMEOUT_MS)},
+            "/stream/{id}": {"get": _proxy("get", "/stream/{id}", port_variable="granianPort")},
             LARGE_PATH: {"x-amazon-apigateway-any-method": _proxy("x-amazon-apigateway-any-method", LARGE_PATH)},
         },
         "definitions": {
@@ -213,7 +216,7 @@ UNLIMITED = {"rateLimit": 1e9, "burstLimit": 1_000_000_000}  # the stage and gat
 
 
 def gateway_file(
-    directory: Path, *, host: str, port: int, metrics_port: int, backend_port: int, slow_port: int
+    directory: Path, *, host: str, port: int, metrics_port: int, backend_port: int, granian_port: int
 ) -> Path:
     """Writes the definitions and the gateway file (`gateway.yaml`) into `directory`; returns the file."""
     rest = directory / "rest.json"
@@ -226,7 +229,7 @@ def gateway_file(
                 "definition": str(rest),
                 "stages": {
                     "prod": {
-                        "variables": {"backendPort": str(backend_port), "slowPort": str(slow_port)},
+                        "variables": {"backendPort": str(backend_port), "granianPort": str(granian_port)},
                         "throttling": UNLIMITED,
                         "cacheClusterEnabled": True,
                         "cacheClusterSize": 0.5,

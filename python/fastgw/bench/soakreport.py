@@ -90,9 +90,9 @@ def markdown(doc: dict[str, Any], *, chart: str | None) -> str:
         "",
         f"One fastgw worker pinned to CPU {settings['gateway_cpu']}; on CPU {settings['load_cpu']}: "
         f"`wrk -t1 -c{settings['connections']}` sending the mix below in {settings['stretch_s']} s stretches, the "
-        "suite's nginx backend, a slow backend (a Granian app answering after "
-        f"{soakmix.SLOW_SECONDS} s) and clients that leave mid-request. The machine may be shared: the throughput "
-        "here is not a benchmark (see benches/load/README.md for those); the checks are what this run is for.",
+        f"suite's nginx backend, a Granian backend (answering `/slow/{{id}}` after {soakmix.SLOW_SECONDS} s, and a "
+        "16 MiB stream) and clients that leave mid-request. The machine may be shared: the throughput here is not "
+        "a benchmark (see benches/load/README.md for those); the checks are what this run is for.",
         "",
         "## Checks",
         "",
@@ -144,7 +144,9 @@ def markdown(doc: dict[str, Any], *, chart: str | None) -> str:
         lines += [
             "",
             f"Cache hits {metrics['cache_hits']:,}, misses {metrics['cache_misses']:,}; throttled "
-            f"{metrics['throttled']:,}; quota rejections {metrics['quota_rejected']:,}; upstream errors {upstream}. "
+            f"{metrics['throttled']:,}; quota rejections {metrics['quota_rejected']:,}; upstream errors {upstream}; "
+            f"in flight once the load had stopped: {metrics['in_flight']}; access-log lines dropped: "
+            f"{metrics['access_log_dropped']:,}. "
             "The counts include the leaving clients (a body cut short is a 400, `BAD_REQUEST_BODY`).",
         ]
 
@@ -175,7 +177,7 @@ def markdown(doc: dict[str, Any], *, chart: str | None) -> str:
         "",
         "## Over time",
         "",
-        "| from | req/s | p50 | p99 | 2xx | 4xx | 5xx | socket errors | gateway CPU: own / others | worker RSS |",
+        "| from | req/s | p50 | p99 | 2xx | 4xx | 5xx | socket errors | gateway CPU own / others / idle | worker RSS |",
         "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for stretch in doc["stretches"]:
@@ -183,7 +185,11 @@ def markdown(doc: dict[str, Any], *, chart: str | None) -> str:
         by_class = _by_class(stretch["statuses"])
         percentiles = result.get("percentiles") or {}
         cpu = stretch["cpu"]
-        share = f"{cpu['gateway_own']:.0%} / {cpu['others_on_gateway_cpu']:.0%}" if cpu else "–"
+        share = "–"
+        if cpu:
+            idle = 1 - sum(cpu[key] for key in ("gateway_own", "others_on_gateway_cpu", "interrupts_on_gateway_cpu"))
+            idle -= cpu["steal_on_gateway_cpu"]
+            share = f"{cpu['gateway_own']:.0%} / {cpu['others_on_gateway_cpu']:.0%} / {max(0.0, idle):.0%}"
         lines.append(
             f"| {_clock(stretch['started_s'])} | {result['requests_per_sec'] or 0:,.0f} "
             f"| {percentiles.get('50', {}).get('text', '–')} | {percentiles.get('99', {}).get('text', '–')} "
