@@ -1,5 +1,5 @@
 """The soak (`fastgw bench --soak`, issue 18, "Soak"): its pieces read what they must, its checks fail when they
-must, and a one-minute soak of a real gateway (nginx and a Granian backend behind it, wrk and leaving clients in
+must, and a one-minute soak of a real gateway (nginx and a Granian backend behind it, wrk and edge clients in
 front) passes them, while a soak whose gateway answers 5xx fails."""
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def passing() -> Soak:
         SETTINGS,
         stretches=[stretch({200: 800, 400: 50, 403: 40, 404: 20, 429: 90})],
         memory=curve([80.0] * 121),
-        leaving={"done": {"answer never read": 5}, "statuses": {"200": 1}, "errors": {}},
+        edge={"done": {"answer never read": 5}, "statuses": {"200": 1}, "errors": {}},
         metrics=soak.read_metrics(METRICS.replace("} 3.0", "} 0.0").replace("} 1.0", "} 0.0")),
         log={"bad_lines": 0},
     )
@@ -161,8 +161,9 @@ def test_the_checks_pass_a_clean_run_and_fail_each_fault() -> None:
     assert failed(counted) == {"no 5xx counted by the gateway"}
     stuck = replace(passing(), metrics=soak.read_metrics(METRICS.replace("} 3.0", "} 0.0")))
     assert failed(stuck) == {"nothing left in flight once the load stopped"}
-    leaving_5xx = replace(passing(), leaving={"statuses": {"500": 1}})
-    assert failed(leaving_5xx) == {"no 5xx answered"}
+    assert failed(replace(passing(), edge={"statuses": {"500": 1}})) == {"no 5xx answered"}
+    broken = replace(passing(), edge={"errors": {"body after a pause: KeepAliveBrokenError": 1}})
+    assert failed(broken) == {"no edge client failed"}
     growing = replace(passing(), memory=curve([80.0 + index * 0.25 for index in range(121)]))
     assert failed(growing) == {"worker RSS within 10% of its level after warm-up"}
     replaced = replace(passing(), memory=[replace(s, worker_pid=100 + (s.t > 30)) for s in curve([80.0] * 121)])
@@ -195,7 +196,8 @@ def test_a_one_minute_soak_of_a_real_gateway_passes(tmp_path: Path) -> None:
     assert document["settings"]["seconds"] == 60 and document["settings"]["warmup"] == 20
     statuses = {int(status): count for status, count in document["statuses"].items()}
     assert set(statuses) == soakmix.EXPECTED_STATUSES and sum(statuses.values()) == document["requests"] > 1000
-    assert sum(document["leaving_clients"]["done"].values()) >= 100  # five a second for a minute
+    assert sum(document["edge_clients"]["done"].values()) >= 100  # five a second for a minute
+    assert document["edge_clients"]["statuses"]["403"] > 0  # the body after a pause, answered
     assert document["metrics"]["cache_hits"] > document["metrics"]["cache_misses"] > 0
     assert document["memory"]["after_warmup_samples"] >= 10 and document["memory"]["end_samples"] >= 10
     assert len(document["memory"]["worker_pids"]) == 1

@@ -255,7 +255,7 @@ def _soak(args: argparse.Namespace, parser: argparse.ArgumentParser, arguments: 
         return 2
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     out: Path = args.out or Path("benches") / "results" / f"soak-{stamp}"
-    if hasattr(os, "sched_setaffinity"):  # this process (its leaving clients) runs on the load CPU
+    if hasattr(os, "sched_setaffinity"):  # this process (its edge clients) runs on the load CPU
         os.sched_setaffinity(0, {int(c) for c in str(args.load_cpu).split(",") if c.isdigit()} or {0})
     facts = machine.facts()
     versions = machine.versions([fastgw], env)

@@ -4,9 +4,10 @@ checks that it served all of it as it should, with its memory flat and its log c
 What runs where, as in the suite (benches/load/README.md): `fastgw serve` with one worker pinned to the gateway
 CPU; on the load CPU, the suite's nginx backend, a Granian backend (a slow route and a long stream), wrk
 (`-t1 -c64`, the soakmix Lua script drawing every request from the mix and counting every answer by status)
-and this process, whose thread of "leaving clients" (:class:`LeavingClients`) opens a
-connection five times a second and goes away in the middle of a download (one already sent, one still
-streaming), of an upload (`Content-Length` and chunked), of a validated body, or before a slow answer.
+and this process, whose thread of "edge clients" (:class:`EdgeClients`) opens a connection five times a second
+and goes away in the middle of a download (one already sent, one still streaming), of an upload
+(`Content-Length` and chunked), of a validated body, or before a slow answer, or sends a body after a pause
+and then a second request on the connection.
 
 wrk runs in consecutive stretches (`Settings.stretch`, 5-30 s) so that the report has a curve of throughput and
 answers over time beside the worker's memory, sampled every `Settings.sample_interval` seconds
@@ -26,6 +27,7 @@ CRITICAL line, and no panic, in the gateway's log.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import shutil
@@ -48,9 +50,9 @@ from fastgw.bench.runner import start_backend
 from fastgw.bench.scenarios import LARGE_PATH, PROXY
 
 RSS_TOLERANCE = 0.10  # the worker's RSS at the end within 10% of its level after warm-up
-LEAVE_INTERVAL = 0.2  # seconds between two leaving clients
+EDGE_INTERVAL = 0.2  # seconds between two edge clients
 WRK_TIMEOUT = 10  # seconds: wrk counts a request unanswered this long as a timeout (its default, 2 s, is tight)
-SOCKET_TIMEOUT = 10.0  # every socket the leaving clients open
+SOCKET_TIMEOUT = 10.0  # every socket the edge clients open
 SETTLE = 2.0  # seconds between the end of the load and reading the metrics: the last slow answers come in
 
 Progress = Callable[[str], None]
@@ -197,12 +199,16 @@ def _connect(port: int) -> socket.socket:
     return socket.create_connection((HOST, port), timeout=SOCKET_TIMEOUT)
 
 
-def _status_of(head: bytes) -> int | None:
+def _status_of(head: bytes) -> list[int]:
     match = re.match(rb"HTTP/1\.[01] (\d{3}) ", head)
-    return int(match.group(1)) if match else None
+    return [int(match.group(1))] if match else []
 
 
-def _leave_download(port: int, path: str = LARGE_PATH) -> int | None:
+class KeepAliveBrokenError(ConnectionError):
+    """The gateway closed a connection after an answer that did not say `Connection: close`."""
+
+
+def _leave_download(port: int, path: str = LARGE_PATH) -> list[int]:
     """GET `path`, read 64 KiB of its body, then reset the connection (SO_LINGER 0: an RST, not a FIN). The 1 MiB
     of LARGE_PATH fits in the kernel's buffers: the gateway has sent it all when the client leaves."""
     with contextlib.closing(_connect(port)) as sock:
@@ -217,22 +223,22 @@ def _leave_download(port: int, path: str = LARGE_PATH) -> int | None:
         return _status_of(received)
 
 
-def _leave_stream(port: int) -> int | None:
+def _leave_stream(port: int) -> list[int]:
     """`_leave_download` of the 16 MiB stream: the gateway is still sending (held by its client window) when the
     client resets the connection, and must stop the stream from the backend."""
     return _leave_download(port, "/stream/1")
 
 
-def _leave_upload(port: int) -> int | None:
+def _leave_upload(port: int) -> list[int]:
     """POST announcing 1 MiB, send 64 KiB of it, wait a little (the gateway is streaming it), close."""
     with contextlib.closing(_connect(port)) as sock:
         head = f"POST {LARGE_PATH} HTTP/1.1\r\nHost: soak\r\nContent-Length: {1024 * 1024}\r\n\r\n"
         sock.sendall(head.encode() + b"x" * 65536)
         time.sleep(0.05)
-    return None
+    return []
 
 
-def _leave_chunked(port: int) -> int | None:
+def _leave_chunked(port: int) -> list[int]:
     """A chunked POST of 48 KiB in three chunks with no last chunk, then close."""
     with contextlib.closing(_connect(port)) as sock:
         chunk = b"4000\r\n" + b"x" * 0x4000 + b"\r\n"
@@ -240,34 +246,59 @@ def _leave_chunked(port: int) -> int | None:
         for _ in range(3):
             sock.sendall(chunk)
         time.sleep(0.05)
-    return None
+    return []
 
 
-def _leave_validated(port: int) -> int | None:
+def _leave_validated(port: int) -> list[int]:
     """A validated route's body cut short: 20 of 200 bytes (issue 18, item 8 was a 500 and a traceback)."""
     with contextlib.closing(_connect(port)) as sock:
         head = "POST /validated HTTP/1.1\r\nHost: soak\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
         sock.sendall(head.encode() + soakmix.VALID_ORDER.encode()[:20])
         time.sleep(0.05)
-    return None
+    return []
 
 
-def _leave_before_answer(port: int) -> int | None:
+def _leave_before_answer(port: int) -> list[int]:
     """GET the slow route and close before it answers."""
     with contextlib.closing(_connect(port)) as sock:
         sock.sendall(b"GET /slow/1 HTTP/1.1\r\nHost: soak\r\n\r\n")
         time.sleep(soakmix.SLOW_SECONDS / 2)
-    return None
+    return []
 
 
-def _leave_unread(port: int) -> int | None:
+def _leave_unread(port: int) -> list[int]:
     """GET a proxied route and close without reading the answer."""
     with contextlib.closing(_connect(port)) as sock:
         sock.sendall(b"GET /pets/1 HTTP/1.1\r\nHost: soak\r\n\r\n")
-    return None
+    return []
 
 
-LEAVES: dict[str, Callable[[int], int | None]] = {
+def _body_after_a_pause(port: int) -> list[int]:
+    """POST to no route with the body 20 ms after the head (the 403 is ready before the body arrives: wrk, which
+    writes both at once, never does this), then a second request on the same connection, which must be
+    answered unless the first answer said `Connection: close` (issue 18, item 4: such connections were closed
+    without a word, and the client's next request failed). Raises KeepAliveBrokenError otherwise."""
+    with contextlib.closing(_connect(port)) as sock:
+        body = soakmix.VALID_ORDER.encode()
+        sock.sendall(f"POST /nowhere/1 HTTP/1.1\r\nHost: soak\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        time.sleep(0.02)
+        sock.sendall(body)
+        first = http.client.HTTPResponse(sock)
+        first.begin()
+        first.read()
+        if first.will_close:
+            return [first.status]
+        sock.sendall(b"GET /mock HTTP/1.1\r\nHost: soak\r\n\r\n")
+        second = http.client.HTTPResponse(sock)
+        try:
+            second.begin()
+        except (http.client.RemoteDisconnected, ConnectionResetError) as error:
+            raise KeepAliveBrokenError(f"closed after a {first.status} without Connection: close") from error
+        second.read()
+        return [first.status, second.status]
+
+
+EDGES: dict[str, Callable[[int], list[int]]] = {
     "download reset after 64 KiB of 1 MiB (all sent)": _leave_download,
     "streamed download reset after 64 KiB of 16 MiB": _leave_stream,
     "upload cut (64 KiB of 1 MiB)": _leave_upload,
@@ -275,13 +306,14 @@ LEAVES: dict[str, Callable[[int], int | None]] = {
     "validated body cut (20 of 200 bytes)": _leave_validated,
     "gone before a slow answer": _leave_before_answer,
     "answer never read": _leave_unread,
+    "body after a pause, then a second request": _body_after_a_pause,
 }
 
 
-class LeavingClients:
-    """From a thread while in the `with`: every LEAVE_INTERVAL seconds one client of LEAVES in turn. Counts each
-    kind, the statuses seen (a download reads the status line before it leaves) and errors (a refused or
-    reset connection before the client meant to leave)."""
+class EdgeClients:
+    """From a thread while in the `with`: every EDGE_INTERVAL seconds one client of EDGES in turn, most of which
+    leave in the middle of a request. Counts each kind, the statuses they read, and errors (a connection
+    refused, reset or closed before the client meant to leave)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -289,9 +321,9 @@ class LeavingClients:
         self.statuses: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="soak-leaving-clients", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="soak-edge-clients", daemon=True)
 
-    def __enter__(self) -> LeavingClients:
+    def __enter__(self) -> EdgeClients:
         self._thread.start()
         return self
 
@@ -300,23 +332,22 @@ class LeavingClients:
         self._thread.join()
 
     def _run(self) -> None:
-        kinds = list(LEAVES.items())
+        kinds = list(EDGES.items())
         turn = 0
-        while not self._stop.wait(LEAVE_INTERVAL):
-            name, leave = kinds[turn % len(kinds)]
+        while not self._stop.wait(EDGE_INTERVAL):
+            name, client = kinds[turn % len(kinds)]
             turn += 1
             try:
-                status = leave(self.port)
-            except OSError as error:
-                self.errors[f"{name}: {type(error).__name__}"] += 1
+                statuses = client(self.port)
+            except (OSError, http.client.HTTPException) as error:
+                self.errors[f"{name}: {type(error).__name__}: {error}"[:200]] += 1
                 continue
             self.done[name] += 1
-            if status is not None:
-                self.statuses[status] += 1
+            self.statuses.update(statuses)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "interval_s": LEAVE_INTERVAL,
+            "interval_s": EDGE_INTERVAL,
             "done": dict(self.done),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": dict(self.errors),
@@ -431,7 +462,7 @@ class Soak:
     configs: dict[str, str] = field(default_factory=dict)
     stretches: list[Stretch] = field(default_factory=list)
     memory: list[MemorySample] = field(default_factory=list)
-    leaving: dict[str, Any] = field(default_factory=dict)
+    edge: dict[str, Any] = field(default_factory=dict)  # EdgeClients.to_json()
     metrics: dict[str, Any] | None = None
     metrics_error: str | None = None
     log: dict[str, Any] = field(default_factory=dict)
@@ -447,8 +478,8 @@ class Soak:
     def checks(self) -> list[tuple[str, bool, str]]:
         """(check, passed, what was found) for every check of the module's docstring."""
         statuses = self.statuses()
-        leaving_statuses = Counter({int(k): v for k, v in self.leaving.get("statuses", {}).items()})
-        seen_5xx = sum(n for s, n in (statuses + leaving_statuses).items() if s >= 500)
+        edge_statuses = Counter({int(k): v for k, v in self.edge.get("statuses", {}).items()})
+        seen_5xx = sum(n for s, n in (statuses + edge_statuses).items() if s >= 500)
         requests = sum(s.result.requests or 0 for s in self.stretches)
         unexpected = {s: n for s, n in statuses.items() if s not in soakmix.EXPECTED_STATUSES}
         missing = sorted(soakmix.EXPECTED_STATUSES - set(statuses))
@@ -487,8 +518,8 @@ class Soak:
              else "never seen: " + ", ".join(map(str, missing))),
             ("no socket errors", not +socket_errors,
              ", ".join(f"{k} {v}" for k, v in socket_errors.items() if v) or "none"),
-            ("leaving clients connected", not self.leaving.get("errors"),
-             ", ".join(f"{k}: {v}" for k, v in self.leaving.get("errors", {}).items()) or "every one"),
+            ("no edge client failed", not self.edge.get("errors"),
+             ", ".join(f"{k}: {v}" for k, v in self.edge.get("errors", {}).items()) or "none"),
             ("the worker stayed up", self.gateway_exit is None and len(memory["worker_pids"]) == 1,
              f"worker pid(s) {memory['worker_pids']}"
              + ("" if self.gateway_exit is None else f"; gateway exited with {self.gateway_exit}")),
@@ -600,11 +631,11 @@ def run(settings: Settings, env: Environment, progress: Progress) -> Soak:
 
 
 def _load(soak: Soak, gateway: Process, backend_pid: int, url: str, script: Path, progress: Progress) -> None:
-    """wrk stretch after stretch for settings.seconds, the leaving clients and the memory curve all along."""
+    """wrk stretch after stretch for settings.seconds, the edge clients and the memory curve all along."""
     settings = soak.settings
     port = int(url.rsplit(":", 1)[1])
     started = time.monotonic()
-    with MemoryCurve(gateway.pid, settings.sample_interval) as memory, LeavingClients(port) as leaving:
+    with MemoryCurve(gateway.pid, settings.sample_interval) as memory, EdgeClients(port) as edge:
         while (elapsed := time.monotonic() - started) < settings.seconds - 0.5:
             seconds = max(1, min(settings.stretch, round(settings.seconds - elapsed)))
             pids = (settings.gateway_cpu, settings.load_cpu, gateway.pid, backend_pid)
@@ -631,7 +662,7 @@ def _load(soak: Soak, gateway: Process, backend_pid: int, url: str, script: Path
                 soak.error = f"wrk failed (exit {result.exit_code}): {result.output.strip()[-300:]}"
                 break
     soak.memory = memory.samples
-    soak.leaving = leaving.to_json()
+    soak.edge = edge.to_json()
 
 
 def _describe(stretch: Stretch, settings: Settings) -> str:

@@ -75,6 +75,7 @@ class Ask:
 
 JSON = (("content-type", "application/json"),)
 OK = frozenset({200})
+FORBIDDEN = frozenset({403})
 
 MIX: tuple[Ask, ...] = (
     Ask("proxy GET", "GET", "/pets/", 27, OK, ids=1_000_000),
@@ -82,10 +83,12 @@ MIX: tuple[Ask, ...] = (
     Ask("cache", "GET", "/cached/", 20, OK, ids=CACHE_IDS),
     Ask("mock", "GET", "/mock", 10, OK),
     Ask("API key, throttled", "GET", "/keyed/", 10, frozenset({200, 429}), ids=1000, headers=(("x-api-key", API_KEY),)),
-    Ask("API key missing", "GET", "/keyed/", 2, frozenset({403}), ids=1000),
+    Ask("API key missing", "GET", "/keyed/", 2, FORBIDDEN, ids=1000),
     Ask("validated, valid", "POST", "/validated", 5, OK, headers=JSON, bodies=(VALID_ORDER,)),
     Ask("validated, invalid", "POST", "/validated", 5, frozenset({400}), headers=JSON, bodies=INVALID_ORDERS),
-    Ask("no route (REST)", "GET", "/nowhere/", 2, frozenset({403}), ids=1_000_000),
+    Ask("no route (REST)", "GET", "/nowhere/", 1, FORBIDDEN, ids=1_000_000),
+    # Answered before its body is read: the body is drained so that the connection stays usable (issue 18, item 4).
+    Ask("no route, with a body (REST)", "POST", "/nowhere/", 1, FORBIDDEN, ids=1_000_000, bodies=(VALID_ORDER,)),
     Ask("HTTP API proxy", "GET", "/http/items/", 4, OK, ids=1_000_000),
     Ask("no route (HTTP API)", "GET", "/http/nowhere/", 2, frozenset({404}), ids=1_000_000),
     Ask("slow backend", "GET", "/slow/", 1, OK, ids=1_000_000),

@@ -36,7 +36,7 @@ def document(soak: Soak, *, command: list[str], machine: dict[str, object], vers
         "statuses": {str(status): count for status, count in sorted(statuses.items())},
         "memory": memory_levels(soak.memory, settings) | {"samples": [asdict(sample) for sample in soak.memory]},
         "stretches": [stretch.to_json() for stretch in soak.stretches],
-        "leaving_clients": soak.leaving,
+        "edge_clients": soak.edge,
         "metrics": soak.metrics,
         "metrics_error": soak.metrics_error,
         "log": soak.log,
@@ -91,7 +91,7 @@ def markdown(doc: dict[str, Any], *, chart: str | None) -> str:
         f"One fastgw worker pinned to CPU {settings['gateway_cpu']}; on CPU {settings['load_cpu']}: "
         f"`wrk -t1 -c{settings['connections']}` sending the mix below in {settings['stretch_s']} s stretches, the "
         f"suite's nginx backend, a Granian backend (answering `/slow/{{id}}` after {soakmix.SLOW_SECONDS} s, and a "
-        "16 MiB stream) and clients that leave mid-request. The machine may be shared: the throughput here is not "
+        "16 MiB stream) and the edge clients below. The machine may be shared: the throughput here is not "
         "a benchmark (see benches/load/README.md for those); the checks are what this run is for.",
         "",
         "## Checks",
@@ -104,14 +104,14 @@ def markdown(doc: dict[str, Any], *, chart: str | None) -> str:
         lines += ["", f"The run was cut short: {doc['error']}"]
 
     requests, seconds = doc["requests"], doc["seconds_measured"]
-    leaving = doc["leaving_clients"]
+    edge = doc["edge_clients"]
     rate = f" ({requests / seconds:,.0f} req/s on average)" if seconds else ""
     lines += [
         "",
         "## Answers",
         "",
         f"{requests:,} requests from wrk in {seconds:,.0f} s{rate}, and "
-        f"{sum(leaving.get('done', {}).values()):,} clients that left mid-request. By status (wrk's count, from "
+        f"{sum(edge.get('done', {}).values()):,} edge clients (below). By status (wrk's count, from "
         "the script's `response()`; the backends answer nothing but 200, so a 5xx here is the gateway's own):",
         "",
         "| status | requests | share |",
@@ -147,7 +147,7 @@ def markdown(doc: dict[str, Any], *, chart: str | None) -> str:
             f"{metrics['throttled']:,}; quota rejections {metrics['quota_rejected']:,}; upstream errors {upstream}; "
             f"in flight once the load had stopped: {metrics['in_flight']}; access-log lines dropped: "
             f"{metrics['access_log_dropped']:,}. "
-            "The counts include the leaving clients (a body cut short is a 400, `BAD_REQUEST_BODY`).",
+            "The counts include the edge clients (a body cut short is a 400, `BAD_REQUEST_BODY`).",
         ]
 
     memory = doc["memory"]
@@ -197,11 +197,19 @@ def markdown(doc: dict[str, Any], *, chart: str | None) -> str:
             f"| {sum((result.get('socket_errors') or {}).values())} | {share} | {_mib(stretch['worker_rss_bytes'])} |"
         )
 
-    lines += ["", "## Clients that leave", "", "| how | clients |", "|---|--:|"]
-    lines += [f"| {kind} | {count:,} |" for kind, count in leaving.get("done", {}).items()]
-    seen = ", ".join(f"{status}: {count}" for status, count in leaving.get("statuses", {}).items()) or "none"
-    errors = ", ".join(f"{kind}: {count}" for kind, count in leaving.get("errors", {}).items()) or "none"
-    lines += ["", f"Statuses read before leaving: {seen}. Connections that failed before the client left: {errors}."]
+    lines += [
+        "",
+        "## Edge clients",
+        "",
+        f"One every {edge.get('interval_s', 0):g} s, each kind in turn, from the bench's own process.",
+        "",
+        "| client | done |",
+        "|---|--:|",
+    ]
+    lines += [f"| {kind} | {count:,} |" for kind, count in edge.get("done", {}).items()]
+    seen = ", ".join(f"{status}: {count}" for status, count in edge.get("statuses", {}).items()) or "none"
+    errors = ", ".join(f"{kind}: {count}" for kind, count in edge.get("errors", {}).items()) or "none"
+    lines += ["", f"Statuses they read: {seen}. Failed (a connection refused, reset or closed too soon): {errors}."]
 
     log = doc["log"]
     levels = ", ".join(f"{level} {count:,}" for level, count in log.get("lines_by_level", {}).items()) or "none"
