@@ -70,7 +70,7 @@ class Settings:
     @staticmethod
     def default_warmup(seconds: int) -> int:
         """A minute for runs of 5 minutes or more; 20 s (a third of the run at most) for shorter ones, where a
-        minute would leave too little: in a 1-minute run the worker's RSS has levelled off after 10-15 s."""
+        minute would leave too little, and is plenty: the worker's RSS levels off within a few seconds."""
         return 60 if seconds >= 300 else min(20, seconds // 3)
 
     @property
