@@ -169,6 +169,8 @@ def test_the_checks_pass_a_clean_run_and_fail_each_fault() -> None:
     replaced = replace(passing(), memory=[replace(s, worker_pid=100 + (s.t > 30)) for s in curve([80.0] * 121)])
     assert failed(replaced) == {"the worker stayed up"}
     assert failed(replace(passing(), gateway_exit=1)) == {"the worker stayed up"}
+    gone = replace(passing(), memory=[*curve([80.0] * 121), MemorySample(60.5, None, None, None)])
+    assert failed(gone) == {"the worker stayed up"}
     assert failed(replace(passing(), log={"bad_lines": 2})) == {"no traceback, ERROR or panic in the log"}
     errors = replace(
         passing(), stretches=[stretch({200: 10, 400: 1, 403: 1, 404: 1, 429: 1}, socket_errors={"read": 2})]

@@ -60,6 +60,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Settings:
+    """How long and where the soak runs; the stretches, the memory samples and their windows follow from
+    `seconds`."""
+
     seconds: int  # of load, the warm-up included
     warmup: int  # seconds of load before the worker's memory level is taken
     connections: int = 64
@@ -189,10 +192,11 @@ def memory_levels(samples: Sequence[MemorySample], settings: Settings) -> dict[s
         "peak_bytes": max((value for _, value in rss), default=None),
         "change": change,
         "worker_pids": sorted({s.worker_pid for s in samples if s.worker_pid is not None}),
+        "samples_without_worker": sum(1 for s in samples if s.worker_rss is None),
     }
 
 
-# ---- clients that go away -----------------------------------------------------------------------------------------
+# ---- edge clients -------------------------------------------------------------------------------------------------
 
 
 def _connect(port: int) -> socket.socket:
@@ -488,6 +492,11 @@ class Soak:
             socket_errors.update(stretch.result.socket_errors)
         failed_wrk = [s.result.exit_code for s in self.stretches if not s.result.ok]
         memory = memory_levels(self.memory, self.settings)
+        without_worker = memory["samples_without_worker"]
+        stayed_up = self.gateway_exit is None and len(memory["worker_pids"]) == 1 and not without_worker
+        up = f"worker pid(s) {memory['worker_pids']}"
+        up += f"; no worker in {without_worker} samples" if without_worker else ""
+        up += f"; the gateway exited with {self.gateway_exit}" if self.gateway_exit is not None else ""
         checks = [
             ("the load ran", self.error is None and not failed_wrk and requests > 0,
              self.error or (f"wrk failed: exit {failed_wrk}" if failed_wrk else f"{requests:,} requests")),
@@ -520,9 +529,7 @@ class Soak:
              ", ".join(f"{k} {v}" for k, v in socket_errors.items() if v) or "none"),
             ("no edge client failed", not self.edge.get("errors"),
              ", ".join(f"{k}: {v}" for k, v in self.edge.get("errors", {}).items()) or "none"),
-            ("the worker stayed up", self.gateway_exit is None and len(memory["worker_pids"]) == 1,
-             f"worker pid(s) {memory['worker_pids']}"
-             + ("" if self.gateway_exit is None else f"; gateway exited with {self.gateway_exit}")),
+            ("the worker stayed up", stayed_up, up),
         ]  # fmt: skip
         change = memory["change"]
         checks.append(
