@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -536,7 +536,7 @@ class Soak:
             (f"worker RSS within {RSS_TOLERANCE:.0%} of its level after warm-up",
              change is not None and abs(change) <= RSS_TOLERANCE,
              "no level" if change is None
-             else f"{_mib(memory['after_warmup_bytes'])} → {_mib(memory['end_bytes'])} ({change:+.1%})")
+             else f"{mib(memory['after_warmup_bytes'])} → {mib(memory['end_bytes'])} ({change:+.1%})")
         )  # fmt: skip
         checks.append(
             ("no traceback, ERROR or panic in the log", self.log.get("bad_lines", 1) == 0,
@@ -549,11 +549,13 @@ class Soak:
         return all(ok for _, ok, _ in self.checks())
 
 
-def _mib(value: float | None) -> str:
+def mib(value: float | None) -> str:
+    """Bytes as MiB with one decimal, "–" for none."""
     return "–" if value is None else f"{value / 2**20:.1f} MiB"
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """Seconds as m:ss."""
     return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
@@ -677,20 +679,21 @@ def _describe(stretch: Stretch, settings: Settings) -> str:
     end = stretch.started_s + (
         result.requests / result.requests_per_sec if result.requests and result.requests_per_sec else 0
     )
-    classes = _classes(stretch.statuses)
+    classes = status_classes(stretch.statuses)
     total = sum(classes.values()) or 1
     shares = "  ".join(f"{name} {count / total:.0%}" for name, count in classes.items() if name != "5xx")
     cpu = f"  gateway CPU {stretch.cpu['gateway_own']:.0%}" if stretch.cpu else ""
     errors = f"  socket errors {result.socket_error_count}" if result.socket_error_count else ""
     return (
-        f"soak {_clock(end)}/{_clock(settings.seconds)}  {result.requests_per_sec or 0:>7,.0f} req/s  {shares}  "
-        f"5xx {classes.get('5xx', 0)}{errors}  worker RSS {_mib(stretch.worker_rss)}{cpu}"
+        f"soak {clock(end)}/{clock(settings.seconds)}  {result.requests_per_sec or 0:>7,.0f} req/s  {shares}  "
+        f"5xx {classes.get('5xx', 0)}{errors}  worker RSS {mib(stretch.worker_rss)}{cpu}"
     )
 
 
-def _classes(statuses: dict[int, int] | Counter[int]) -> dict[str, int]:
+def status_classes(statuses: Mapping[int, int] | Mapping[str, int]) -> dict[str, int]:
+    """{200: 5, 204: 1, 429: 2} (or with the statuses as text, as results.json holds them) -> {"2xx": 6, "4xx": 2}."""
     classes: dict[str, int] = {}
     for status, count in sorted(statuses.items()):
-        name = f"{status // 100}xx"
+        name = f"{str(status)[0]}xx"
         classes[name] = classes.get(name, 0) + count
     return classes
