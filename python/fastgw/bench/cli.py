@@ -258,7 +258,7 @@ def _soak(args: argparse.Namespace, parser: argparse.ArgumentParser, arguments: 
     if hasattr(os, "sched_setaffinity"):  # this process (its edge clients) runs on the load CPU
         os.sched_setaffinity(0, {int(c) for c in str(args.load_cpu).split(",") if c.isdigit()} or {0})
     facts = machine.facts()
-    versions = machine.versions([fastgw], env)
+    versions = machine.versions([fastgw], env) | {GRANIAN.key: GRANIAN.version(env)}  # it runs the second backend
     previous = signal.signal(signal.SIGTERM, _terminate)
     print(f"== soak: {seconds} s of mixed load on one fastgw worker, warm-up {warmup} s", flush=True)
     try:
