@@ -316,8 +316,10 @@ def plot_curves(
     log_x: bool = True,
     log_y: bool = False,
     note: str | None = None,
+    y_from_zero: bool = False,
 ) -> Path:
     """One line with markers per series, (x, y) points sorted by x; `note` goes in small print under the plot.
+    `y_from_zero`: the y axis starts at 0, so that small changes look small (a level that should stay flat).
 
     On a log x axis the ticks are the x values themselves when there are few (a sweep over 1, 2, 4 … 256).
     """
@@ -340,6 +342,8 @@ def plot_curves(
             _plain(ax.xaxis)
         if log_y:
             ax.set_yscale("log")
+        elif y_from_zero:
+            ax.set_ylim(bottom=0)
         _plain(ax.yaxis)
         ax.grid(True, which="major", alpha=0.3)
         ax.set_title(title, fontsize=11)

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastgw bench",
         description="Load-benchmark fastgw beside nginx, HAProxy, Caddy, Node gateways and Granian baselines "
-        "(wrk and the backend on one CPU, the gateway alone on the other).",
+        "(wrk and the backend on one CPU, the gateway alone on the other). With --soak: one fastgw worker under "
+        "full load of mixed traffic for MINUTES, then checks (exit 1 if one fails).",
     )
     parser.add_argument(
         "--gateways",
@@ -105,6 +106,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a run's reports (results.md, the summaries in results.json, charts) again from its raw rounds, "
         "as this version reports them; runs nothing",
     )
+    soak = parser.add_argument_group(
+        "soak",
+        "--soak MINUTES: one fastgw worker (pinned to --gateway-cpu) under full load (wrk -c64, --connections) of "
+        "mixed traffic for MINUTES: proxied GETs and POSTs, bodies over 256 KiB both ways, cache hits and misses, "
+        "a mock, an API key with a throttled usage plan, a validated route with invalid bodies, no-route 403s and "
+        "404s, a slow backend, clients that leave mid-download, mid-upload and mid-body. It checks: no 5xx (the "
+        "backends never answer one), no status outside the mix's, no socket errors, the worker up throughout, its "
+        "RSS at the end within 10% of its level after warm-up, no traceback, ERROR or panic in the gateway's log "
+        "(exit 1 if a check fails). Writes results.md, results.json and memory.png to --out (default "
+        "benches/results/soak-<UTC timestamp>/); runs nothing else.",
+    )
+    soak.add_argument("--soak", type=float, metavar="MINUTES", help="run the soak for MINUTES (warm-up included)")
+    soak.add_argument(
+        "--soak-seconds", type=int, metavar="SECONDS", help="the soak's length in seconds instead (at least 10)"
+    )
+    soak.add_argument(
+        "--soak-warmup",
+        type=int,
+        metavar="SECONDS",
+        help="seconds of load before the worker's RSS level is taken (default: 60 for runs of 5 minutes or more, "
+        "else 20, at most a third of the run)",
+    )
     parser.add_argument(
         "--tolerance",
         type=float,
@@ -153,21 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.compare or args.rewrite:
         return _read_runs(args)
-    if args.quick:
-        args.rounds, args.duration, args.slices, args.warmup, args.c1_duration = 1, 2, 2, 1, 1
-    counts = [args.rounds, args.duration, args.slices, args.warmup, args.c1_duration]
-    if min(counts + ([] if args.connections is None else [args.connections])) < 1:
-        parser.error("--rounds, --duration, --slices, --warmup, --c1-duration and --connections must be at least 1")
+    if args.soak is not None or args.soak_seconds is not None:
+        return _soak(args, parser, list(argv) if argv is not None else sys.argv[1:])
+    _check_counts(args, parser)
     env = Environment(
         python=Path(sys.executable), peers_dir=Path(__file__).resolve().parent / "peers", node_dir=args.node_dir
     )
 
     if args.list:
-        for gateway in GATEWAYS.values():
-            reasons = [reason for _, reason in _missing(gateway, env)]
-            state = "ready" if not reasons else "missing: " + "; ".join(reasons)
-            print(f"{gateway.name:<18} {gateway.description}  [{state}]")
-        return 0
+        return _list(env)
 
     scenarios = _scenarios(args, parser)
     selected = {scenario.name: _select(args, parser, scenario) for scenario in scenarios}
@@ -203,6 +220,81 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_index(out, summaries, sweep_dir, args.canary)
     print(f"results: {out}/")
     return 0 if all(any(row.rounds for row in rows) for _, rows in summaries) else 1
+
+
+def _soak(args: argparse.Namespace, parser: argparse.ArgumentParser, arguments: list[str]) -> int:
+    """`--soak MINUTES`: the soak alone (fastgw.bench.soak); 0 when every check passed, 1 when one failed, 2 when
+    it could not run."""
+    from fastgw.bench import soak, soakreport
+    from fastgw.bench.gateways import GRANIAN
+
+    seconds = args.soak_seconds if args.soak_seconds is not None else round(args.soak * 60)
+    if seconds < 10:
+        parser.error("the soak takes at least 10 seconds")
+    warmup = args.soak_warmup if args.soak_warmup is not None else soak.Settings.default_warmup(seconds)
+    settings = soak.Settings(
+        seconds=seconds,
+        warmup=warmup,
+        connections=args.connections if args.connections is not None else 64,
+        load_cpu=str(args.load_cpu),
+        gateway_cpu=str(args.gateway_cpu),
+        keep_temp=args.keep_temp,
+    )
+    if not 0 <= warmup <= seconds - 2 * settings.window:
+        parser.error(f"--soak-warmup must leave two memory windows ({settings.window:g} s each) of the run")
+    env = Environment(
+        python=Path(sys.executable), peers_dir=Path(__file__).resolve().parent / "peers", node_dir=args.node_dir
+    )
+    fastgw = GATEWAYS["fastgw"]
+    if args.install_missing:
+        _install_missing([fastgw], env)
+    required = [*machine.TOOLS, GRANIAN, *fastgw.requires]
+    missing = [reason for req in required if (reason := req.missing(env)) is not None]
+    if missing:
+        print("cannot run: " + "; ".join(missing), file=sys.stderr)
+        return 2
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    out: Path = args.out or Path("benches") / "results" / f"soak-{stamp}"
+    if hasattr(os, "sched_setaffinity"):  # this process (its edge clients) runs on the load CPU
+        os.sched_setaffinity(0, {int(c) for c in str(args.load_cpu).split(",") if c.isdigit()} or {0})
+    facts = machine.facts()
+    versions = machine.versions([fastgw], env) | {GRANIAN.key: GRANIAN.version(env)}  # it runs the second backend
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    print(f"== soak: {seconds} s of mixed load on one fastgw worker, warm-up {warmup} s", flush=True)
+    try:
+        result = soak.run(settings, env, progress=lambda line: print(line, flush=True))
+    except StartError as exc:
+        print(f"cannot run: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every process started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    facts["loadavg_at_end"] = machine.loadavg()
+    text = soakreport.write(out, result, command=["fastgw", "bench", *arguments], machine=facts, versions=versions)
+    print()
+    print(text)
+    print(f"results: {out}/")
+    return 0 if result.passed else 1
+
+
+def _list(env: Environment) -> int:
+    """--list: every gateway, and whether it can run here."""
+    for gateway in GATEWAYS.values():
+        reasons = [reason for _, reason in _missing(gateway, env)]
+        state = "ready" if not reasons else "missing: " + "; ".join(reasons)
+        print(f"{gateway.name:<18} {gateway.description}  [{state}]")
+    return 0
+
+
+def _check_counts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """--quick's settings, and every count at least 1."""
+    if args.quick:
+        args.rounds, args.duration, args.slices, args.warmup, args.c1_duration = 1, 2, 2, 1, 1
+    counts = [args.rounds, args.duration, args.slices, args.warmup, args.c1_duration]
+    if min(counts + ([] if args.connections is None else [args.connections])) < 1:
+        parser.error("--rounds, --duration, --slices, --warmup, --c1-duration and --connections must be at least 1")
 
 
 def _read_runs(args: argparse.Namespace) -> int:

@@ -137,11 +137,15 @@ def run(
     cpu: str,
     headers: Sequence[tuple[str, str]] = (),
     script: Path | None = None,
+    timeout: int | None = None,
 ) -> WrkResult:
-    """`wrk -t1 -c<connections> -d<seconds>s [--latency] [-H ...] [-s script] url`, pinned to `cpu`."""
+    """`wrk -t1 -c<connections> -d<seconds>s [--latency] [--timeout <timeout>s] [-H ...] [-s script] url`, pinned
+    to `cpu`. `timeout`: seconds after which wrk counts a request as timed out (wrk's default: 2)."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     if latency:
         argv.append("--latency")
+    if timeout is not None:
+        argv.append(f"--timeout={timeout}s")
     for name, value in headers:
         argv += ["-H", f"{name}: {value}"]
     if script is not None:
