@@ -143,7 +143,7 @@ pub fn is_valid_host(value: &str) -> bool {
         let (host, port) = value.rsplit_once(':').unwrap_or((value, ""));
         (!host.is_empty() && host.bytes().all(is_reg_name_byte), port)
     };
-    host_ok && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+    host_ok && (port.is_empty() || (port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()))
 }
 
 /// RFC 3986 `reg-name` characters: unreserved, `%` (of an escape) and sub-delimiters.
@@ -271,6 +271,8 @@ mod tests {
             "a@b",
             "a:80:80",
             "a:123456",
+            "a:99999",
+            "a:+1",
             "[::1",
             "[]",
             "[::1]x",
