@@ -516,7 +516,19 @@ impl ResponseParser {
                 owned = std::mem::take(&mut self.buf);
                 input = &owned;
             }
-            match self.parse_head(input)? {
+            let parsed = self.parse_head(input).map_err(|error| {
+                // Past the limit with no end of the head within it: too large, whatever the bytes beyond it are (as
+                // when the reads cut the same bytes before the limit).
+                let within = &input[..input.len().min(self.max_head)];
+                let ended = memchr::memmem::find(within, b"\n\r\n").is_some()
+                    || memchr::memmem::find(within, b"\n\n").is_some();
+                if input.len() > self.max_head && !ended {
+                    ParseError::HeadTooLarge
+                } else {
+                    error
+                }
+            })?;
+            match parsed {
                 None => {
                     if input.len() > self.max_head {
                         return Err(ParseError::HeadTooLarge);
@@ -989,6 +1001,12 @@ mod tests {
             format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;{}\r\na\r\n0\r\n\r\n", "x".repeat(5000));
         let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
         assert_eq!(p.feed(line.as_bytes()), Err(ParseError::BadChunk));
+        let bad_past_limit = format!("HTTP/1.1 200 OK\r\nX-Long: {}\r\nBad Header Line\r\n\r\n", "a".repeat(2000));
+        let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
+        assert_eq!(p.feed(bad_past_limit.as_bytes()), Err(ParseError::HeadTooLarge));
+        let bad_early = format!("HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n{}", "b".repeat(2000));
+        let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
+        assert!(matches!(p.feed(bad_early.as_bytes()), Err(ParseError::Malformed(_))));
         let trailer =
             format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nx: {}\r\n\r\n", "t".repeat(5000));
         let mut p = ResponseParser::new(HeaderRules::RestProxy, false, 1024);
