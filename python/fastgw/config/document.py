@@ -20,6 +20,17 @@ try:
 except AttributeError:  # PyYAML built without libyaml
     SAFE_YAML_LOADER = yaml.SafeLoader
 
+def load_yaml(text: str, loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = SAFE_YAML_LOADER) -> Any:
+    """``yaml.load`` with a safe loader. A tag that does not fit its value (``!!timestamp x``, ``!!bool x``,
+    ``!!int`` on nothing) makes PyYAML's constructors raise ``AttributeError``, ``KeyError`` or ``IndexError``: it
+    is a ``ValueError`` here, as any other bad value, so that it ends as a :class:`DefinitionError` with its place
+    and never as a traceback (found by the loaders' property tests, issue 18)."""
+    try:
+        return yaml.load(text, Loader=loader)
+    except (AttributeError, KeyError, IndexError, TypeError) as error:
+        raise ValueError(f"a YAML tag that does not fit its value ({type(error).__name__}: {error})") from None
+
+
 #: Members whose values are literal data rather than OpenAPI objects: a ``$ref`` key in there is not a
 #: reference (``x-amazon-apigateway-documentation`` is ignored altogether).
 _LITERAL_MEMBERS = frozenset({"example", "default", "enum", "const", "x-amazon-apigateway-documentation"})
@@ -50,7 +61,7 @@ def _read_json(text: str, source: str) -> Any:
     except json.JSONDecodeError as err:
         json_error = err
     try:
-        return yaml.load(text, Loader=SAFE_YAML_LOADER)  # a safe loader: CSafeLoader or SafeLoader
+        return load_yaml(text)
     except (yaml.YAMLError, ValueError):
         message = f"JSON syntax error at line {json_error.lineno}, column {json_error.colno}: {json_error.msg}"
         raise DefinitionError(Problem(Place(source), message)) from None
@@ -58,7 +69,7 @@ def _read_json(text: str, source: str) -> Any:
 
 def _read_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=SAFE_YAML_LOADER)  # a safe loader: CSafeLoader or SafeLoader
+        return load_yaml(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
