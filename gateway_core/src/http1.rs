@@ -312,9 +312,28 @@ fn forwarded_value(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// RFC 9110 `tchar`, by byte.
+const TCHAR: [bool; 256] = byte_class(b"!#$%&'*+-.^_`|~");
+
+/// A table of the ASCII letters and digits and `extra`, by byte (for per-byte checks on the hot path).
+pub(crate) const fn byte_class(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
 /// RFC 9110 `token`: one or more `tchar`.
 fn is_token(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !text.is_empty() && text.bytes().all(|b| TCHAR[usize::from(b)])
 }
 
 /// A header field a request may carry: a token name, and a value without control characters but HTAB.
@@ -335,38 +354,20 @@ fn write_target(out: &mut Vec<u8>, target: &str) -> bool {
         return false;
     }
     for (index, &b) in bytes.iter().enumerate() {
-        match b {
-            b'%' => {
-                let escape = bytes.get(index + 1..index + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
-                out.extend_from_slice(if escape { b"%" } else { b"%25" });
-            }
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'.'
-            | b'_'
-            | b'~'
-            | b'!'
-            | b'$'
-            | b'&'
-            | b'\''
-            | b'('
-            | b')'
-            | b'*'
-            | b'+'
-            | b','
-            | b';'
-            | b'='
-            | b':'
-            | b'@'
-            | b'/'
-            | b'?' => out.push(b),
-            _ => return false,
+        if TARGET_CHAR[usize::from(b)] {
+            out.push(b);
+        } else if b == b'%' {
+            let escape = bytes.get(index + 1..index + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
+            out.extend_from_slice(if escape { b"%" } else { b"%25" });
+        } else {
+            return false;
         }
     }
     true
 }
+
+/// RFC 3986's path and query characters but `%`: unreserved, sub-delims, `:`, `@`, `/` and `?`.
+const TARGET_CHAR: [bool; 256] = byte_class(b"-._~!$&'()*+,;=:@/?");
 
 /// Frames `data` as one chunk of a chunked request body (an empty `data` is the last chunk).
 pub fn encode_chunk(data: &[u8]) -> Vec<u8> {
@@ -572,7 +573,14 @@ impl ResponseParser {
             };
             let status = response.code.unwrap_or(0);
             let input = &input[consumed..];
-            if (100..200).contains(&status) && status != 101 {
+            if status == 101 {
+                // The gateway never asks for an upgrade (it drops the client's `Upgrade`): passed on, a 101 would
+                // leave the client's connection with nothing to say (found by the fault tests, issue 18).
+                return Err(ParseError::Malformed(
+                    "101 Switching Protocols to a request that asked for no upgrade".into(),
+                ));
+            }
+            if (100..200).contains(&status) {
                 // Interim response (100 Continue, 103 Early Hints): skip it, parse what follows.
                 return self.parse_head(input).map(|r| r.map(|(h, n)| (h, n + consumed)));
             }

@@ -147,8 +147,10 @@ pub fn is_valid_host(value: &str) -> bool {
 }
 
 /// RFC 3986 `reg-name` characters: unreserved, `%` (of an escape) and sub-delimiters.
+const REG_NAME: [bool; 256] = crate::http1::byte_class(b"-._~%!$&'()*+,;=");
+
 fn is_reg_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
+    REG_NAME[usize::from(b)]
 }
 
 /// The inside of `[...]`: an IPv6 address (hex digits, `:` and a dotted IPv4 tail) or an `IPvFuture`

@@ -85,8 +85,11 @@ class GatewayApp:
         observability: NodeObservability | None = None,
         respect_backend_cache_control: bool = False,
         shared_cache_redis: RedisSettings | None = None,
+        http2: bool = False,
     ) -> None:
-        """``shared_cache_redis``: where the shared cache tier lives, when a stage uses it (``cacheSharedTier``)."""
+        """``shared_cache_redis``: where the shared cache tier lives, when a stage uses it (``cacheSharedTier``).
+        ``http2``: the listener serves HTTP/2 too (then a request without ``Content-Length`` may have a body)."""
+        self.http2 = http2
         self.cache = WorkerCache(respect_backend_cache_control=respect_backend_cache_control)
         self.shared_cache_redis = shared_cache_redis
         self.sites = sites
@@ -336,7 +339,7 @@ class GatewayApp:
         request.params = decision.params
         request.upstream_head = decision.head
         request.body_length = decision.body_length
-        if decision.body_length is None and request.scope.http_version == "2":
+        if decision.body_length is None and self.http2 and request.scope.http_version == "2":
             await self._read_http2_body(request)
         elif decision.body_length == -1:
             check_transfer_codings(headers)  # a coding but chunked would reach the backend undeclared

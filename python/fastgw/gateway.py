@@ -249,6 +249,7 @@ class Gateway:
             observability=self.observability,
             respect_backend_cache_control=self.config.node.respect_backend_cache_control,
             shared_cache_redis=self.config.node.redis if self.caching.shared else None,
+            http2=listener.http2,
         )
 
     def serve(

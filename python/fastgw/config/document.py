@@ -20,6 +20,7 @@ try:
 except AttributeError:  # PyYAML built without libyaml
     SAFE_YAML_LOADER = yaml.SafeLoader
 
+
 def load_yaml(text: str, loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = SAFE_YAML_LOADER) -> Any:
     """``yaml.load`` with a safe loader. A tag that does not fit its value (``!!timestamp x``, ``!!bool x``,
     ``!!int`` on nothing) makes PyYAML's constructors raise ``AttributeError``, ``KeyError`` or ``IndexError``: it

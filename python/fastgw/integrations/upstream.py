@@ -37,9 +37,6 @@ HeaderRules = Literal["REST_PROXY", "REST", "HTTP_API_PROXY"]
 DEFAULT_IDLE_REUSE_SECONDS: Final = 4.0
 #: Idle keep-alive connections kept per backend.
 DEFAULT_MAX_IDLE: Final = 256
-#: ``ResponseParser.feed``'s progress: status, headers, content length and keep-alive (set the first time only), the
-#: body bytes that came, and whether the response is done.
-Progress = tuple[int | None, list[tuple[str, str]] | None, int | None, bool | None, bytes, bool]
 
 log = logging.getLogger("fastgw.upstream")
 
@@ -168,11 +165,15 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
-        if self._idle():
+        if self._waiter is None and self._stream is None:  # idle: no exchange in progress
             self._unsolicited(data)
             return
         self.got_data = True
-        progress = self._feed(data)
+        try:
+            progress = self._parser.feed(data)  # a 101 the gateway never asked for is an error there too
+        except UpstreamProtocolError as error:
+            self._fail(error)
+            return
         if progress is None:
             return
         status, headers, content_length, keep_alive, body, done = progress
@@ -206,25 +207,6 @@ class Connection(asyncio.Protocol):
             self._complete()
         elif sum(map(len, self._body)) > self._buffer_limit:
             self._start_stream(b"".join(self._body))
-
-    def _feed(self, data: bytes) -> Progress | None:
-        """What the parser made of ``data``: ``None`` when there is nothing to act on, because it needs more, or
-        because the exchange failed here: the bytes are not HTTP/1.1, or they switch protocols. Only a 101 has a
-        status under 200 here (the parser skips 100 and 103), and the gateway never asks for one (it drops the
-        client's ``Upgrade``): passed on, it left the client's connection with nothing to say (issue 18, faults)."""
-        try:
-            progress = self._parser.feed(data)
-        except UpstreamProtocolError as error:
-            self._fail(error)
-            return None
-        if progress is not None and progress[0] is not None and progress[0] < 200:
-            self._fail(UpstreamProtocolError(f"the backend answered {progress[0]} to a request that asked no upgrade"))
-            return None
-        return progress
-
-    def _idle(self) -> bool:
-        """No exchange is in progress: the connection waits in the pool (or for its next request)."""
-        return self._waiter is None and self._stream is None
 
     def _unsolicited(self, data: bytes) -> None:
         """Bytes on an idle connection answer no request, and must never be read as the answer to the next one:
