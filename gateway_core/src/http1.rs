@@ -517,18 +517,15 @@ impl ResponseParser {
                 owned = std::mem::take(&mut self.buf);
                 input = &owned;
             }
-            let parsed = self.parse_head(input).map_err(|error| {
-                // Past the limit with no end of the head within it: too large, whatever the bytes beyond it are (as
-                // when the reads cut the same bytes before the limit).
-                let within = &input[..input.len().min(self.max_head)];
-                let ended = memchr::memmem::find(within, b"\n\r\n").is_some()
-                    || memchr::memmem::find(within, b"\n\n").is_some();
-                if input.len() > self.max_head && !ended {
-                    ParseError::HeadTooLarge
-                } else {
-                    error
-                }
-            })?;
+            let parsed = match self.parse_head(input) {
+                // Past the limit: what the head's first `max_head` bytes say, as when the reads cut it there (a bad
+                // byte within them is Malformed; a head that does not end within them is too large).
+                Err(_) if input.len() > self.max_head => match self.parse_head(&input[..self.max_head]) {
+                    Err(error) => return Err(error),
+                    Ok(_) => return Err(ParseError::HeadTooLarge),
+                },
+                other => other?,
+            };
             match parsed {
                 None => {
                     if input.len() > self.max_head {
