@@ -1,0 +1,102 @@
+//! Path encoding and query decoding (`gateway_core::paths`), on any text.
+//!
+//! Asserted, for every input:
+//! - `encode_path` gives only RFC 3986 path characters (unreserved, sub-delims, `:`, `@`, `/`) and `%XX` with
+//!   upper-case hex; percent-decoding it gives back the input's bytes exactly; it borrows exactly when the input
+//!   needed no encoding; encoding twice only encodes the `%`s again (no byte is skipped or merged);
+//! - `decode_query_component` never panics, borrows exactly when there is no `%` or `+`, and agrees with a plain
+//!   reference decoder (`+` is a space, `%XX` a byte, any other `%` stays, then UTF-8 with U+FFFD);
+//! - `query_values` never panics and gives, in order, the decoded values of the pairs whose decoded name is asked.
+
+#![no_main]
+
+use std::borrow::Cow;
+
+use gateway_core::paths::{decode_query_component, encode_path, query_values};
+use libfuzzer_sys::fuzz_target;
+
+fn is_path_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
+}
+
+/// Percent-decoding; panics on a `%` not followed by two hex digits (`encode_path` never writes one).
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let high = bytes.get(i + 1).copied().and_then(hex).expect("a '%' without two hex digits");
+            let low = bytes.get(i + 2).copied().and_then(hex).expect("a '%' without two hex digits");
+            out.push(high << 4 | low);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn reference_query_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped =
+            (bytes[i] == b'%').then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?)).flatten();
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let text = text.as_ref();
+
+    let encoded = encode_path(text);
+    let bytes = encoded.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'%' {
+            let pair = bytes.get(i + 1..i + 3).unwrap_or_default();
+            assert!(
+                pair.len() == 2 && pair.iter().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b)),
+                "a '%' without two upper-case hex digits in {encoded:?}"
+            );
+        } else {
+            let in_escape = i >= 1 && bytes[i - 1] == b'%' || i >= 2 && bytes[i - 2] == b'%';
+            assert!(in_escape || is_path_char(b), "byte {b:#04x} left unencoded in {encoded:?}");
+        }
+    }
+    assert_eq!(percent_decode(&encoded), text.as_bytes(), "decoding {encoded:?} does not give the input back");
+    let needs_encoding = !text.bytes().all(is_path_char);
+    assert_eq!(matches!(encoded, Cow::Owned(_)), needs_encoding, "borrowed/owned is wrong for {text:?}");
+    let twice = encode_path(&encoded);
+    assert_eq!(twice.as_ref(), encoded.replace('%', "%25"), "encoding {encoded:?} again");
+
+    let decoded = decode_query_component(text);
+    assert_eq!(decoded.as_ref(), reference_query_decode(text), "decode_query_component({text:?})");
+    assert_eq!(matches!(decoded, Cow::Borrowed(_)), !text.contains(['%', '+']), "borrowed/owned for {text:?}");
+
+    // A name taken from the text itself, so that it is found now and then.
+    let name = text.split(['&', '=']).nth(1).map(decode_query_component).unwrap_or_default();
+    let values: Vec<Cow<'_, str>> = query_values(text, &name).collect();
+    let expected: Vec<String> = text
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .filter(|(key, _)| reference_query_decode(key) == name.as_ref())
+        .map(|(_, value)| reference_query_decode(value))
+        .collect();
+    assert_eq!(values, expected, "query_values({text:?}, {name:?})");
+});
