@@ -6,13 +6,21 @@
 //!   needed no encoding; encoding twice only encodes the `%`s again (no byte is skipped or merged);
 //! - `decode_query_component` never panics, borrows exactly when there is no `%` or `+`, and agrees with a plain
 //!   reference decoder (`+` is a space, `%XX` a byte, any other `%` stays, then UTF-8 with U+FFFD);
-//! - `query_values` never panics and gives, in order, the decoded values of the pairs whose decoded name is asked.
+//! - `query_values` never panics and gives, in order, the decoded values of the pairs whose decoded name is asked;
+//! - `normalize_path` (dot-segment removal before routing, issue 18 items 2 and 13) refuses exactly the paths
+//!   with U+FFFD, and for an absolute path gives what RFC 3986 §5.2.4's own algorithm gives (a reference
+//!   implementation below, written from the RFC's steps): no `.` or `..` segment is left, the result is absolute,
+//!   it borrows exactly when there was nothing to remove, and normalizing again changes nothing;
+//! - `is_valid_host` never panics, and a host it accepts has no byte that could end a header or add an element
+//!   to a structured one unquoted (no control character, space, `/`, `@`, `?`, `#`, `"` or `\\`).
 
 #![no_main]
 
 use std::borrow::Cow;
 
-use gateway_core::paths::{decode_query_component, encode_path, query_values};
+use gateway_core::paths::{
+    decode_query_component, encode_path, is_valid_host, normalize_path, query_values, remove_dot_segments, PathError,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn is_path_char(b: u8) -> bool {
@@ -60,6 +68,30 @@ fn reference_query_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// RFC 3986 §5.2.4, step by step on an input buffer, as the RFC writes it.
+fn reference_remove_dot_segments(path: &str) -> String {
+    let mut input = path.to_owned();
+    let mut output = String::new();
+    while !input.is_empty() {
+        if let Some(rest) = input.strip_prefix("../").or_else(|| input.strip_prefix("./")) {
+            input = rest.to_owned(); // A
+        } else if input.starts_with("/./") || input == "/." {
+            input = format!("/{}", &input[input.len().min(3)..]); // B
+        } else if input.starts_with("/../") || input == "/.." {
+            input = format!("/{}", &input[input.len().min(4)..]); // C
+            output.truncate(output.rfind('/').unwrap_or(0));
+        } else if input == "." || input == ".." {
+            input.clear(); // D
+        } else {
+            // E: the first segment, with its leading `/`, moves to the output.
+            let end = input[1..].find('/').map_or(input.len(), |i| i + 1);
+            output.push_str(&input[..end]);
+            input.drain(..end);
+        }
+    }
+    output
+}
+
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let text = text.as_ref();
@@ -99,4 +131,27 @@ fuzz_target!(|data: &[u8]| {
         .map(|(_, value)| reference_query_decode(value))
         .collect();
     assert_eq!(values, expected, "query_values({text:?}, {name:?})");
+
+    match normalize_path(text) {
+        Err(PathError::NotUtf8) => assert!(text.contains('\u{fffd}'), "{text:?} refused"),
+        Ok(normalized) => {
+            assert!(!text.contains('\u{fffd}'), "{text:?} with U+FFFD accepted");
+            let has_dots = text.split('/').any(|segment| segment == "." || segment == "..");
+            assert_eq!(matches!(normalized, Cow::Owned(_)), has_dots, "borrowed/owned for {text:?}");
+            assert!(!normalized.split('/').any(|s| s == "." || s == ".."), "{text:?} -> {normalized:?}");
+            assert_eq!(normalize_path(&normalized).ok().as_deref(), Some(normalized.as_ref()), "not idempotent");
+            if text.starts_with('/') {
+                assert!(normalized.starts_with('/'), "{text:?} -> {normalized:?} is not absolute");
+                assert_eq!(normalized, reference_remove_dot_segments(text), "{text:?}");
+            }
+        }
+    }
+    let _ = remove_dot_segments(text);
+
+    if is_valid_host(text) {
+        assert!(
+            !text.bytes().any(|b| !(0x21..0x7f).contains(&b) || b"/@?#\"\\".contains(&b)),
+            "host {text:?} accepted"
+        );
+    }
 });

@@ -19,11 +19,11 @@ from typing import Any, cast
 
 import pytest
 from airspeed import TemplateError  # type: ignore[import-untyped]  # no type information shipped
-from hypothesis import example, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from fastgw.config.model import Integration
-from fastgw.errors import BadRequestError, DefinitionError, Place
+from fastgw.errors import BadRequestError, DefinitionError, InvalidParameterValueError, Place
 from fastgw.integrations.base import Request
 from fastgw.transforms.http_api_mapping import HttpApiMapping, compile_http_api_mapping, compile_value
 from fastgw.transforms.parameters import (
@@ -49,8 +49,12 @@ STAGE_VARIABLES = {"v": "1", "url": "http://b:1/x", "empty": ""}
 
 NAMES = ["a", "id", "x-one", "X-One", "q", "name", "a b", "é", "proxy", "content-length", "host"]
 TEXT = st.text(max_size=8)
-names = st.sampled_from(NAMES) | TEXT
-values = st.sampled_from(["", "1", "a,b", "%00", "\x00", "\r\n", "é", " ", "a b"]) | TEXT
+#: Mostly the names the expressions below read (so that values reach them), now and then any text.
+names = st.sampled_from(NAMES * 4 + ["x-one"] * 8) | TEXT
+values = (
+    st.sampled_from(["", "1", "a,b", "%00", "%0d%0a", "\x00", "\r\n", "\x1b[31m", "\x7f", "é", " ", "a b", "../.."])
+    | TEXT
+)
 
 
 #: A finding reported and not fixed yet (see test_deeply_nested_body_is_not_json_for_a_body_mapping): while it
@@ -85,17 +89,23 @@ def bodies(draw: st.DrawFn, deep: bool = True) -> bytes | None:
 
 @st.composite
 def requests(draw: st.DrawFn, api_type: str = "REST") -> Request:
-    query = "&".join(
-        draw(st.lists(st.builds(lambda n, v: f"{n}={v}", names, values) | TEXT, max_size=4)),
-    )
+    """A request with any headers, query string and path values, and most of the time a hostile value under the
+    names the expressions read (``x-one``, ``q``, ``id``), so that values reach the mappings."""
+    query = draw(st.lists(st.builds(lambda n, v: f"{n}={v}", names, values) | TEXT, max_size=3))
+    header_list = draw(st.lists(st.tuples(names, values), max_size=3))
+    params = draw(st.dictionaries(names, values, max_size=2))
+    if draw(st.integers(0, 3)) > 0:
+        query.append(f"q={draw(values)}")
+        header_list.append(("x-one", draw(values)))
+        params["id"] = draw(values)
     return cast(
         Request,
         FakeRequest(
             method=draw(st.sampled_from(["GET", "POST", "PATCH"])),
             path=draw(st.sampled_from(["/pets/7", "/", "/a%2Fb/..", "/é"])),
-            query_string=query,
-            header_list=draw(st.lists(st.tuples(names, values), max_size=4)),
-            params=draw(st.dictionaries(names, values, max_size=3)),
+            query_string="&".join(query),
+            header_list=header_list,
+            params=params,
             body=draw(bodies(deep=not KNOWN_DEEP_NESTING_FINDING)),
             stage=FakeStage(api_type=api_type),
         ),
@@ -132,6 +142,20 @@ EXPRESSIONS = [
 ]
 
 
+#: The expressions that compile on the request side.
+VALID_EXPRESSIONS = [
+    "request.header.x-one",
+    "request.querystring.q",
+    "request.path",
+    "request.path.id",
+    "request.body",
+    "request.body.a",
+    "request.body.$.a[0]",
+    "context.requestId",
+    "stageVariables.v",
+]
+
+
 @st.composite
 def mapping_values(draw: st.DrawFn) -> str:
     """``$expr``, ``${expr}`` among text, static text, or text made of the grammar's punctuation."""
@@ -143,7 +167,10 @@ def mapping_values(draw: st.DrawFn) -> str:
             max_size=5,
         )
     )
-    if draw(st.booleans()):
+    kind = draw(st.integers(0, 9))
+    if kind < 6:
+        return "$" + draw(st.sampled_from(VALID_EXPRESSIONS))
+    if kind < 8:
         return "$" + draw(st.sampled_from(EXPRESSIONS) | TEXT)
     return "".join(pieces)
 
@@ -167,6 +194,10 @@ KEYS = [
     "delete:header.x",
 ]
 STATUS_KEYS = ["200", "404", "2xx", "099", "600", "abc", ""]
+#: Mostly keys that compile (one bad key refuses the whole mapping, and nothing is applied).
+VALID_KEYS = KEYS[:8]
+keys = st.sampled_from(VALID_KEYS * 8 + KEYS) | TEXT
+RESPONSE_KEYS = ["append:header.x-a", "overwrite:header.x-b", "remove:header.x-c", "overwrite:statuscode"]
 
 
 def integration(request: Mapping[str, str], response: Mapping[str, Mapping[str, str]]) -> Integration:
@@ -201,10 +232,11 @@ def test_http_api_mapping_values_compile_or_are_refused(text: str, response: boo
 
 @fuzz_settings(300)
 @given(
-    request_parameters=st.dictionaries(st.sampled_from(KEYS) | TEXT, mapping_values(), max_size=4),
-    response_parameters=st.dictionaries(
-        st.sampled_from(STATUS_KEYS) | TEXT,
-        st.dictionaries(st.sampled_from(KEYS) | TEXT, mapping_values(), max_size=3),
+    request_parameters=st.dictionaries(keys, mapping_values(), max_size=4),
+    response_parameters=st.just({})
+    | st.dictionaries(
+        st.sampled_from(["200", "404"] * 4 + STATUS_KEYS) | TEXT,
+        st.dictionaries(st.sampled_from(RESPONSE_KEYS * 4 + KEYS), mapping_values(), max_size=3),
         max_size=2,
     ),
     request=requests("HTTP"),
@@ -224,18 +256,51 @@ def test_http_api_mappings_compile_or_are_refused_and_never_fail_a_request(
         mapping = compile_http_api_mapping(integration(request_parameters, response_parameters), STAGE_VARIABLES)
     except DefinitionError as error:
         assert_problems_are_placed(error)
+        event("refused at load")
         return
     if mapping is None:
         assert not request_parameters and not response_parameters
         return
     assert isinstance(mapping, HttpApiMapping)
-    # A body that is not JSON maps as nothing (documented); whatever the client sends, no request fails here.
-    headers, query, path = mapping.apply_request(request, [("x-a", "1")], "q=1&r=2", "/pets/7")
+    # A body that is not JSON maps as nothing (documented); a value a header cannot carry refuses the request
+    # (400, issue 18 item 6); nothing else fails a request here.
+    try:
+        headers, query, path = mapping.apply_request(request, [("x-a", "1")], "q=1&r=2", "/pets/7")
+    except InvalidParameterValueError:
+        event("request refused: a control character in a header value")
+        return
+    event("request mapped")
     assert all(isinstance(n, str) and isinstance(v, str) for n, v in headers)
     assert isinstance(query, str) and isinstance(path, str)
     new_status, new_headers = mapping.apply_response(request, status, response_headers, response_body)
     assert 100 <= new_status <= 599
     assert all(isinstance(n, str) and isinstance(v, str) for n, v in new_headers)
+
+
+def _control(value: str) -> bool:
+    """A control character other than HTAB: what a header value may not carry (RFC 9110 §5.5)."""
+    return any(c != "\t" and (ord(c) < 0x20 or ord(c) == 0x7F) for c in value)
+
+
+@fuzz_settings(200)
+@given(value=st.text(max_size=6) | st.sampled_from(["\x00", "a\r\nb: c", "\x1b[31m", "\x7f", "\t", "é"]))
+def test_a_mapped_header_value_is_sent_as_it_is_or_refuses_the_request(value: str) -> None:
+    """Issue 18, item 6: whichever mapping carries it, a value with a control character never reaches a header."""
+    rest = compile_request_parameters(
+        {"integration.request.header.x-a": "method.request.header.x-one"}, STAGE_VARIABLES, with_body=True
+    )
+    http = compile_http_api_mapping(integration({"overwrite:header.x-a": "$request.header.x-one"}, {}), {})
+    assert http is not None
+    request = cast(Request, FakeRequest(header_list=[("x-one", value)], stage=FakeStage(api_type="HTTP")))
+    if _control(value):
+        with pytest.raises(InvalidParameterValueError):
+            apply_request_parameters(rest, request)
+        with pytest.raises(InvalidParameterValueError):
+            http.apply_request(request, [], "", "/")
+    else:
+        expected = [("x-a", value)] if value else []
+        assert apply_request_parameters(rest, request).headers == expected
+        assert http.apply_request(request, [], "", "/")[0] == expected
 
 
 # -- REST requestParameters / responseParameters ------------------------------------------------------
@@ -291,13 +356,22 @@ RESPONSE_SOURCES = [
     "integration.response.",
 ]
 
-sources = st.sampled_from(SOURCES) | st.sampled_from(SOURCES).map(lambda s: s + "x") | TEXT
-rest_targets = st.sampled_from(TARGETS) | TEXT
+#: Mostly sources and targets that compile (one bad entry refuses all of them).
+READ_SOURCES = [
+    "method.request.header.x-one",
+    "method.request.multivalueheader.x-one",
+    "method.request.querystring.q",
+    "method.request.multivaluequerystring.q",
+    "method.request.path.id",
+    "method.request.body.a",
+]
+sources = st.sampled_from(READ_SOURCES * 8 + SOURCES * 2) | st.sampled_from(SOURCES).map(lambda s: s + "x") | TEXT
+rest_targets = st.sampled_from(TARGETS[:5] * 6 + TARGETS) | TEXT
 
 
 @fuzz_settings(300)
 @given(
-    request_parameters=st.dictionaries(rest_targets, sources, max_size=4),
+    request_parameters=st.dictionaries(rest_targets, sources, max_size=3),
     integration_type=st.sampled_from(["HTTP", "HTTP_PROXY", "AWS", "AWS_PROXY"]),
     with_body=st.booleans(),
     request=requests(),
@@ -317,14 +391,18 @@ def test_rest_request_parameters_compile_or_are_refused_and_never_fail_a_request
         )
     except UnsupportedExpressionError as error:
         assert str(error)
+        event("refused at load")
         return
     try:
         mapped = apply_request_parameters(mappings, request)
     except ForbiddenHeaderMappingError:
-        pass  # AWS: 500, "<name> header already present"
+        event("refused: forbidden header")  # AWS: 500, "<name> header already present"
     except BadRequestError:
-        pass  # AWS: 400, "Invalid JSON in request body"
+        event("refused: body not JSON")  # AWS: 400, "Invalid JSON in request body"
+    except InvalidParameterValueError:
+        event("refused: control character in a header value")  # 400, issue 18 item 6
     else:
+        event("mapped")
         assert all(isinstance(v, str) and v for _, v in mapped.headers + mapped.querystring)
         assert all(isinstance(v, str) and v for v in mapped.path.values())
 
