@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use gateway_core::paths::{
     decode_query_component, encode_path, is_valid_host, normalize_path, query_values, remove_dot_segments, PathError,
 };
+use gateway_core_fuzz::known;
 use libfuzzer_sys::fuzz_target;
 
 fn is_path_char(b: u8) -> bool {
@@ -148,7 +149,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = remove_dot_segments(text);
 
-    if is_valid_host(text) {
+    // Known finding `path_encoding.ipvfuture_host`: any `[v...]` passes as an IP literal.
+    let ipvfuture = text.starts_with("[v") || text.starts_with("[V");
+    if is_valid_host(text) && !(ipvfuture && known("path_encoding.ipvfuture_host")) {
         assert!(
             !text.bytes().any(|b| !(0x21..0x7f).contains(&b) || b"/@?#\"\\".contains(&b)),
             "host {text:?} accepted"

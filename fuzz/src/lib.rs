@@ -53,3 +53,9 @@ pub fn has_negative_zero(body: &[u8]) -> bool {
         pair == b"-0" && !body.get(i + 2).is_some_and(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E'))
     })
 }
+
+/// Whether `body` has a run of more than 300 digits: a number whose integer part may be beyond `f64`'s range
+/// (about 1.8e308), which `serde_json` refuses as "number out of range".
+pub fn has_huge_number(body: &[u8]) -> bool {
+    body.split(|b| !b.is_ascii_digit()).any(|run| run.len() > 300)
+}
