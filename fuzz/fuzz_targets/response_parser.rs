@@ -6,15 +6,15 @@
 //!
 //! Asserted, for every input:
 //! - the same bytes fed whole, and cut into pieces at points chosen from the seed (empty pieces included),
-//!   give the same head, body, `done` and `finish()` result, or the same error: where a backend's reads are
-//!   cut never changes what the client gets;
+//!   give the same head, body, `done`, `finish()` result and reuse of the connection (keep-alive and
+//!   `is_reusable()`), or the same error: where a backend's reads are cut never changes what the client gets;
 //! - the decoded body is never longer than the input, is empty for `HEAD` (and 204/304), and is exactly
 //!   `Content-Length` long when a length-framed response is done;
 //! - a response head (the final one, after any interim 1xx) longer than `max_head` is `HeadTooLarge`, fed
 //!   whole or in pieces;
 //! - nothing panics (libFuzzer reports a panic as a crash).
 //!
-//! Known findings (see `fuzz/known-findings`): `response_parser.head_too_large` skips inputs whose head does not
+//! Known findings (see `fuzz/known-findings`): `response_parser.malformed_past_limit` skips inputs whose head does not
 //! end within `max_head` bytes; `response_parser.long_line` skips inputs with a line over 4096 bytes after the head.
 
 #![no_main]
@@ -33,6 +33,10 @@ struct Outcome {
     error: Option<ParseError>,
     /// What `finish()` (the connection closed) says after the last piece, when no piece failed.
     finish: Option<Result<(), ParseError>>,
+    /// The connection may carry the next exchange: the head allows keep-alive and `is_reusable()` (nothing came
+    /// after the response). The head's own `keep_alive` is compared as this: it is turned off by bytes after the
+    /// response only when they arrive in the same read, and `is_reusable()` says it for the other reads.
+    reuse: bool,
 }
 
 fn run(rules: HeaderRules, head_request: bool, max_head: usize, pieces: &[&[u8]]) -> Outcome {
@@ -56,6 +60,11 @@ fn run(rules: HeaderRules, head_request: bool, max_head: usize, pieces: &[&[u8]]
                 return outcome;
             }
         }
+    }
+    let reusable = parser.is_reusable();
+    if let Some(head) = &mut outcome.head {
+        outcome.reuse = head.keep_alive && reusable;
+        head.keep_alive = false;
     }
     outcome.finish = Some(parser.finish());
     outcome
@@ -118,7 +127,7 @@ fuzz_target!(|input: &[u8]| {
     let data = &input[HEADER..];
     let head = head_length(data);
     let head_fits = head.is_some_and(|length| length <= max_head);
-    if known("response_parser.head_too_large") && data.len() > max_head && !head_fits {
+    if known("response_parser.malformed_past_limit") && data.len() > max_head && !head_fits {
         return;
     }
     if known("response_parser.long_line")
