@@ -270,12 +270,9 @@ TOKENS = [
     "x-amazon-apigateway-integration:",
     "{proxy+}",
 ]
-#: A finding reported and not fixed yet (see test_yaml_tags_that_do_not_fit_are_a_definition_error): while it
-#: stands, the mutated texts leave these tags out. Set to False with that test's xfail.
-KNOWN_YAML_TAG_FINDING = True
+#: Tags whose constructors raised other errors than YAML's (issue 18, fuzzing): they are DefinitionErrors now.
 BAD_TAGS = ["!!timestamp x", "!!bool x", "!!int", "!!float ''"]
-if not KNOWN_YAML_TAG_FINDING:
-    TOKENS += ["!!timestamp ", "!!bool ", "!!int ", "!!float "]
+TOKENS += ["!!timestamp ", "!!bool ", "!!int ", "!!float "]
 
 
 @st.composite
@@ -306,17 +303,10 @@ def test_mutated_fixture_texts_never_crash(text: str, kwargs: dict[str, Any], as
     _parse(text.encode("utf-8", "surrogatepass") if as_bytes else text, "fuzz.yaml", **kwargs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AttributeError, KeyError, IndexError),
-    reason="issue 18 fuzzing finding: PyYAML's safe constructors raise AttributeError (!!timestamp on a value "
-    "that is not a date), KeyError (!!bool on one that is not a boolean) and IndexError (!!int or !!float on an "
-    "empty value), which read_document does not turn into a DefinitionError: `fastgw validate` and a reload end "
-    "in a traceback. Fix: catch them there.",
-)
 @pytest.mark.parametrize("tag", BAD_TAGS)
 def test_yaml_tags_that_do_not_fit_are_a_definition_error(tag: str) -> None:
-    """What test_mutated_fixture_texts_never_crash found (it leaves these tags out while this fails)."""
+    """Found by test_mutated_fixture_texts_never_crash (issue 18, fuzzing): PyYAML's constructors raised
+    AttributeError, KeyError or IndexError for these, out of the loader, instead of a DefinitionError."""
     with pytest.raises(DefinitionError) as caught:
         parse_definition(f"openapi: 3.0.1\ninfo: {tag}\npaths: {{}}\n", "fuzz.yaml")
     _assert_placed(caught.value, "fuzz.yaml")
