@@ -14,7 +14,7 @@
 //!   whole or in pieces;
 //! - nothing panics (libFuzzer reports a panic as a crash).
 //!
-//! Known findings (see `fuzz/known-findings`): `response_parser.malformed_past_limit` skips inputs whose head does not
+//! Known findings (see `fuzz/known-findings`): `response_parser.limit_error_kind` skips inputs whose head does not
 //! end within `max_head` bytes; `response_parser.long_line` skips inputs with a line over 4096 bytes after the head.
 
 #![no_main]
@@ -127,7 +127,7 @@ fuzz_target!(|input: &[u8]| {
     let data = &input[HEADER..];
     let head = head_length(data);
     let head_fits = head.is_some_and(|length| length <= max_head);
-    if known("response_parser.malformed_past_limit") && data.len() > max_head && !head_fits {
+    if known("response_parser.limit_error_kind") && data.len() > max_head && !head_fits {
         return;
     }
     if known("response_parser.long_line")
