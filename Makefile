@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: help install build-dev format lint typecheck test-rust test-python test bench bench-load all
+.PHONY: help install build-dev format lint typecheck test-rust test-python fuzz test bench bench-load all
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,11 +23,13 @@ format:  ## format Python and Rust
 	$(BIN)/ruff format python tests benches
 	$(BIN)/ruff check --fix python tests benches
 	cargo fmt --all
+	cargo fmt --manifest-path fuzz/Cargo.toml
 
 lint:  ## ruff, rustfmt, clippy (-D warnings)
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 typecheck:  ## mypy --strict on the package, and the hand-written stubs against the built module
@@ -42,7 +44,11 @@ test-python:  ## pytest: unit, integration and end-to-end (real Granian, real ba
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit 5): the suite is broken"; fi; \
 	exit $$status
 
-test: install lint typecheck test-rust test-python  ## install, then every check CI runs
+FUZZ_SECONDS ?= 10
+fuzz:  ## a short run of every cargo fuzz target (FUZZ_SECONDS each, after the build; fuzz/run)
+	fuzz/run $(FUZZ_SECONDS)
+
+test: install lint typecheck test-rust test-python fuzz  ## install, then every check CI runs
 
 bench:  ## criterion micro benches (router) and pytest-benchmark boundary benches
 	cargo bench -p gateway_core

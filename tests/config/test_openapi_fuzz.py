@@ -1,4 +1,10 @@
-"""Whatever the input, loading ends in an ApiDefinition or a DefinitionError: never a KeyError, TypeError, ..."""
+"""Whatever the input, loading ends in an ApiDefinition or a DefinitionError: never a KeyError, TypeError, ...
+
+Documents are arbitrary values, fixtures with some of their nodes replaced (parsed trees), and fixture texts
+mutated as text (YAML and JSON syntax: cut, spliced, with YAML's own features such as anchors, merge keys and
+tags). Every DefinitionError names its file, a place in it and a reason. ``FASTGW_FUZZ_EXAMPLES`` runs longer
+(``tests/fuzzing.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
+from tests.fuzzing import fuzz_settings
 
 from fastgw.config.model import ApiDefinition
 from fastgw.config.openapi import parse_definition
 from fastgw.errors import DefinitionError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "apis"
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz_settings(400)
 
 WORDS = [
     "swagger",
@@ -161,13 +169,25 @@ def mutated_fixtures(draw: st.DrawFn) -> Any:
     return document
 
 
-def _load(document: Any, kwargs: dict[str, Any]) -> None:
+def _assert_placed(err: DefinitionError, source: str) -> None:
+    """Every problem names the file it is in and says why."""
+    assert err.problems and all(str(problem) for problem in err.problems)
+    for problem in err.problems:
+        assert problem.place.file == source and problem.message.strip(), problem
+
+
+def _parse(text: str | bytes, source: str, **kwargs: Any) -> None:
     try:
-        result = parse_definition(json.dumps(document), "fuzz.json", **kwargs)
+        result = parse_definition(text, source, **kwargs)
     except DefinitionError as err:
-        assert err.problems and all(str(problem) for problem in err.problems)
+        _assert_placed(err, source)
     else:
         assert isinstance(result, ApiDefinition)
+        assert all(warning.place.file == source and warning.message for warning in result.warnings)
+
+
+def _load(document: Any, kwargs: dict[str, Any]) -> None:
+    _parse(json.dumps(document), "fuzz.json", **kwargs)
 
 
 @FUZZ
@@ -198,5 +218,95 @@ def test_random_documents_never_crash(document: Any, kwargs: dict[str, Any]) -> 
 def test_random_text_never_crashes(text: str | bytes) -> None:
     try:
         parse_definition(text, "fuzz.yaml")
-    except DefinitionError:
-        pass
+    except DefinitionError as err:
+        _assert_placed(err, "fuzz.yaml")
+
+
+TEXTS = [(FIXTURES / name).read_text() for name in ["petstore-rest-swagger2.yaml", "http-api-oas3.yaml"]]
+TEXTS.append((FIXTURES / "petstore-rest-oas3.json").read_text())
+#: Pieces of YAML and JSON syntax, and YAML's own features, spliced into fixture texts.
+TOKENS = [
+    "\n",
+    "\n  ",
+    ": ",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    '"',
+    "'",
+    "#",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "!!binary ",
+    "!!python/object/apply:os.system ['true']",
+    "!!set ",
+    "!custom ",
+    "? ",
+    "|\n",
+    ">-\n",
+    "---\n",
+    "...\n",
+    "%YAML 1.1\n",
+    "~",
+    ".inf",
+    "2020-13-45",
+    "0x1F",
+    "1e400",
+    "99999999999999999999999999",
+    "\t",
+    "\x00",
+    "\x85",
+    "\ud800",
+    "\ufeff",
+    "$ref: '#/components/schemas/Pet'",
+    "$ref: '#/definitions/Pet'",
+    '"$ref": "#"',
+    "${AWS::Region}",
+    "${stageVariables.x}",
+    "x-amazon-apigateway-integration:",
+    "{proxy+}",
+]
+#: Tags whose constructors raised other errors than YAML's (issue 18, fuzzing): they are DefinitionErrors now.
+BAD_TAGS = ["!!timestamp x", "!!bool x", "!!int", "!!float ''"]
+TOKENS += ["!!timestamp ", "!!bool ", "!!int ", "!!float "]
+
+
+@st.composite
+def mutated_texts(draw: st.DrawFn) -> str:
+    """A fixture's text with a few cuts, copies and tokens spliced in at random places."""
+    text = draw(st.sampled_from(TEXTS))
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        at = draw(st.integers(min_value=0, max_value=len(text)))
+        kind = draw(st.integers(min_value=0, max_value=3))
+        if kind == 0:
+            text = text[:at] + draw(st.sampled_from(TOKENS) | st.text(max_size=3)) + text[at:]
+        elif kind == 1:
+            text = text[:at] + text[at + draw(st.integers(min_value=1, max_value=40)) :]
+        elif kind == 2:
+            start = draw(st.integers(min_value=0, max_value=len(text)))
+            text = text[:at] + text[start : start + draw(st.integers(min_value=1, max_value=80))] + text[at:]
+        else:
+            text = text[:at]
+    return text
+
+
+@fuzz_settings(200)
+@given(text=mutated_texts(), kwargs=options, as_bytes=st.booleans())
+@example(text="openapi: 3.0.1\npaths: !!python/object/apply:os.system ['true']\n", kwargs={}, as_bytes=False)
+@example(text="a: &a [*a]", kwargs={}, as_bytes=False)
+@example(text='{"openapi": "3.0.1", "paths": {"/a": {"$ref": "#/paths/~1a"}}}', kwargs={}, as_bytes=False)
+def test_mutated_fixture_texts_never_crash(text: str, kwargs: dict[str, Any], as_bytes: bool) -> None:
+    _parse(text.encode("utf-8", "surrogatepass") if as_bytes else text, "fuzz.yaml", **kwargs)
+
+
+@pytest.mark.parametrize("tag", BAD_TAGS)
+def test_yaml_tags_that_do_not_fit_are_a_definition_error(tag: str) -> None:
+    """Found by test_mutated_fixture_texts_never_crash (issue 18, fuzzing): PyYAML's constructors raised
+    AttributeError, KeyError or IndexError for these, out of the loader, instead of a DefinitionError."""
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(f"openapi: 3.0.1\ninfo: {tag}\npaths: {{}}\n", "fuzz.yaml")
+    _assert_placed(caught.value, "fuzz.yaml")
