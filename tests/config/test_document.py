@@ -198,3 +198,18 @@ def test_resolve_passes_plain_values_through() -> None:
 )
 def test_model_name(ref: object, swagger: bool, name: str | None) -> None:
     assert model_name(ref, swagger) == name
+
+
+def test_yaml_aliases_that_expand_past_the_bound_are_a_definition_error() -> None:
+    """Issue 18 (fuzzing): 600 bytes of nested YAML aliases ("a billion laughs") took minutes to walk; they are
+    refused with the file's name at once, and a document that shares a few values by alias still loads."""
+    from fastgw.config.openapi import parse_definition
+    from fastgw.errors import DefinitionError
+
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    bomb = "openapi: 3.0.1\ninfo: {title: t, version: '1'}\nx-bomb:\n" + "".join(f"  {line}\n" for line in levels)
+    with pytest.raises(DefinitionError, match=r"bomb\.yaml: YAML error: YAML aliases expand the document"):
+        parse_definition(bomb + "paths: {}\n", "bomb.yaml")
+    shared = "openapi: 3.0.1\ninfo: &info {title: t, version: '1'}\nx-copy: *info\npaths: {}\n"
+    assert parse_definition(shared, "shared.yaml").source == "shared.yaml"

@@ -7,7 +7,7 @@ import json
 import operator
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote
 
 import yaml
@@ -27,9 +27,47 @@ def load_yaml(text: str, loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] 
     is a ``ValueError`` here, as any other bad value, so that it ends as a :class:`DefinitionError` with its place
     and never as a traceback (found by the loaders' property tests, issue 18)."""
     try:
-        return yaml.load(text, Loader=loader)
+        document = yaml.load(text, Loader=loader)
     except (AttributeError, KeyError, IndexError, TypeError) as error:
         raise ValueError(f"a YAML tag that does not fit its value ({type(error).__name__}: {error})") from None
+    if "&" in text and "*" in text:  # anchors and aliases: what they expand to is bounded
+        _check_alias_expansion(document)
+    return document
+
+
+#: A document whose aliases expand it past this many values, and past ten times the values it holds, is refused:
+#: a few hundred bytes of nested aliases ("a billion laughs") would otherwise take minutes to walk.
+MAX_EXPANDED_VALUES: Final = 1_000_000
+
+
+def _check_alias_expansion(document: Any) -> None:
+    """Counts the values ``document`` expands to, each shared list or mapping (a YAML alias) once per place it
+    stands, in time linear in the distinct values; raises ``ValueError`` past :data:`MAX_EXPANDED_VALUES`."""
+    sizes: dict[int, int] = {}
+    distinct = 0
+
+    def size(value: Any, depth: int = 0) -> int:
+        nonlocal distinct
+        if not isinstance(value, (dict, list)):
+            return 1
+        known = sizes.get(id(value))
+        if known is not None:
+            return known
+        if depth > 500:
+            raise ValueError("the document is nested too deeply")
+        sizes[id(value)] = 1  # a value that contains itself counts once where it recurs
+        distinct += 1
+        children = value.values() if isinstance(value, dict) else value
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        sizes[id(value)] = total
+        return total
+
+    expanded = size(document)
+    if expanded > MAX_EXPANDED_VALUES and expanded > 10 * distinct:
+        raise ValueError(
+            f"YAML aliases expand the document to more than {MAX_EXPANDED_VALUES:,} values ({expanded:,} from"
+            f" {distinct:,} distinct lists and mappings)"
+        )
 
 
 #: Members whose values are literal data rather than OpenAPI objects: a ``$ref`` key in there is not a
